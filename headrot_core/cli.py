@@ -1,0 +1,131 @@
+"""``python -m headrot_core COMMAND``: thin argument parsing over the library; each command calls one module."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .training import TrainConfig, train
+
+    cfg = TrainConfig(data=args.data, out=args.out, size=args.size, preset=args.preset, batch_size=args.batch_size,
+                      lr=args.lr, warmup_steps=args.warmup_steps, max_steps=args.max_steps, minutes=args.minutes,
+                      ema_decay=args.ema_decay, sample_every=args.sample_every,
+                      checkpoint_every=args.checkpoint_every, seed=args.seed, device=args.device)
+    result = train(cfg, init_from=args.init_from)
+    print(f"step {result.step}, {result.images_seen} images seen, loss {result.last_loss:.4f}, "
+          f"{result.seconds:.0f} s; EMA weights in {result.model_dir}")
+    return 0
+
+
+def _cmd_pack(args: argparse.Namespace) -> int:
+    from .data import default_data_root, load_annotations, load_images, training_split, write_pack
+
+    images = load_images(args.data, args.size)
+    ann = default_data_root() / "annotations.csv"
+    train, held = training_split(images, load_annotations(ann) if ann.exists() else None)
+    out = write_pack(train, args.out, quality=args.quality, max_bytes=int(args.max_mib * 2**20))
+    print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB) from {len(train.ids)} training images "
+          f"({len(held.ids)} held-out images left out)")
+    return 0
+
+
+def _cmd_sample(args: argparse.Namespace) -> int:
+    from .diffusion import FaceDiffusion, tensor_to_images
+
+    model = FaceDiffusion.from_pretrained(args.model, args.device)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for i, img in enumerate(tensor_to_images(model.sample(args.n, seed=args.seed, steps=args.steps))):
+        img.save(out / f"sample_{i:04d}.png")
+    print(f"wrote {args.n} samples to {out}")
+    return 0
+
+
+def _cmd_reconstruct(args: argparse.Namespace) -> int:
+    from .diffusion import FaceDiffusion, images_to_tensor, tensor_to_images
+    from .imaging import ImageError, load_image
+
+    if not args.aligned:
+        from .face import align_face  # photo -> aligned crop (face analysis module)
+    model = FaceDiffusion.from_pretrained(args.model, args.device)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    status = 0
+    for name in args.images:
+        try:
+            img = load_image(name)
+            crop = img if args.aligned else align_face(img, size=model.size).crop
+            x = images_to_tensor([crop], model.size)
+            rec = model.generate(model.invert(x, args.steps, args.fixed_point_iters), args.steps)
+            tensor_to_images(rec)[0].save(out / f"{Path(name).stem}.png")
+        except (ImageError, ValueError) as e:
+            print(f"{name}: {e}", file=sys.stderr)
+            status = 1
+    return status
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .diffusion import DEFAULT_STEPS
+
+    p = argparse.ArgumentParser(prog="python -m headrot_core",
+                                description="HeadRot: head rotation by straight lines in a DDIM latent space.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def model_args(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--model", default=None, help="model folder or Hub id (default: $HEADROT_MODEL or assets/model)")
+        sp.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+
+    t = sub.add_parser("train", help="train the DDIM face model (resumes from OUT/checkpoint.pt)")
+    t.add_argument("--data", default=None, help="folder, tar or training pack of images (default: ../shared/data/celeba128)")
+    t.add_argument("--out", default="runs/ddim64", help="run folder: checkpoint.pt, model/, samples/, log.jsonl")
+    t.add_argument("--size", type=int, default=64)
+    t.add_argument("--preset", default="default", choices=["default", "tiny"])
+    t.add_argument("--batch-size", type=int, default=128)
+    t.add_argument("--lr", type=float, default=2e-4)
+    t.add_argument("--warmup-steps", type=int, default=500)
+    t.add_argument("--max-steps", type=int, default=100_000, help="length of the cosine LR schedule, and the end")
+    t.add_argument("--minutes", type=float, default=None, help="stop (with a checkpoint) after this wall time")
+    t.add_argument("--ema-decay", type=float, default=0.9999)
+    t.add_argument("--sample-every", type=int, default=2000)
+    t.add_argument("--checkpoint-every", type=int, default=1000)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", default=None)
+    t.add_argument("--init-from", default=None, help="exported model folder to start from when no checkpoint exists")
+    t.set_defaults(func=_cmd_train)
+
+    k = sub.add_parser("pack", help="write a compact 64 px WebP training pack (training identities only)")
+    k.add_argument("--data", default=None)
+    k.add_argument("--out", default=".pack/train64.tar.gz")
+    k.add_argument("--size", type=int, default=64)
+    k.add_argument("--quality", type=int, default=80)
+    k.add_argument("--max-mib", type=float, default=56.0)
+    k.set_defaults(func=_cmd_pack)
+
+    s = sub.add_parser("sample", help="write N PNG faces generated from random noise")
+    s.add_argument("--n", type=int, default=16)
+    s.add_argument("--out", required=True)
+    s.add_argument("--steps", type=int, default=DEFAULT_STEPS)
+    s.add_argument("--seed", type=int, default=0)
+    model_args(s)
+    s.set_defaults(func=_cmd_sample)
+
+    r = sub.add_parser("reconstruct", help="write generate(invert(x)) for each image, as OUT/<stem>.png")
+    r.add_argument("images", nargs="+")
+    r.add_argument("--aligned", action="store_true", help="inputs are aligned crops in the shared-data convention")
+    r.add_argument("--out", required=True)
+    r.add_argument("--steps", type=int, default=DEFAULT_STEPS)
+    r.add_argument("--fixed-point-iters", type=int, default=0)
+    model_args(r)
+    r.set_defaults(func=_cmd_reconstruct)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "data", "unset") is None:
+        from .data import default_data_root
+
+        args.data = str(default_data_root() / "celeba128")
+    return int(args.func(args) or 0)
