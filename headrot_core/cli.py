@@ -11,7 +11,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     cfg = TrainConfig(data=args.data, out=args.out, size=args.size, preset=args.preset, batch_size=args.batch_size,
                       lr=args.lr, warmup_steps=args.warmup_steps, max_steps=args.max_steps, minutes=args.minutes,
-                      ema_decay=args.ema_decay, sample_every=args.sample_every,
+                      ema_decay=args.ema_decay, min_snr_gamma=args.min_snr_gamma, sample_every=args.sample_every,
                       checkpoint_every=args.checkpoint_every, seed=args.seed, device=args.device)
     result = train(cfg, init_from=args.init_from)
     print(f"step {result.step}, {result.images_seen} images seen, loss {result.last_loss:.4f}, "
@@ -66,6 +66,23 @@ def _cmd_reconstruct(args: argparse.Namespace) -> int:
     return status
 
 
+def _cmd_train_embedder(args: argparse.Namespace) -> int:
+    from .embedding import EmbedTrainConfig, train_embedder
+
+    cfg = EmbedTrainConfig(out=args.out, model=args.model, steps=args.steps, preset=args.preset,
+                           batch_size=args.batch_size, lr=args.lr, max_steps=args.max_steps, minutes=args.minutes,
+                           real_data=args.real_data, real_after_minutes=args.real_after_minutes,
+                           fixed_point_iters=args.fixed_point_iters, val_data=args.val_data,
+                           val_every=args.val_every, checkpoint_every=args.checkpoint_every,
+                           gen_fraction=args.gen_fraction, buffer_size=args.buffer_size, seed=args.seed,
+                           device=args.device)
+    result = train_embedder(cfg)
+    print(f"step {result.step}, {result.images_seen} pairs seen, loss {result.last_loss:.4f}, "
+          f"{result.seconds:.0f} s; EMA embedder in {result.model_dir}; "
+          + ", ".join(f"{k} {v}" for k, v in result.val.items()))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .diffusion import DEFAULT_STEPS
 
@@ -88,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--max-steps", type=int, default=100_000, help="length of the cosine LR schedule, and the end")
     t.add_argument("--minutes", type=float, default=None, help="stop (with a checkpoint) after this wall time")
     t.add_argument("--ema-decay", type=float, default=0.9999)
+    t.add_argument("--min-snr-gamma", type=float, default=5.0, help="loss weighting; 0 turns it off")
     t.add_argument("--sample-every", type=int, default=2000)
     t.add_argument("--checkpoint-every", type=int, default=1000)
     t.add_argument("--seed", type=int, default=0)
@@ -119,6 +137,28 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--fixed-point-iters", type=int, default=0)
     model_args(r)
     r.set_defaults(func=_cmd_reconstruct)
+    e = sub.add_parser("train-embedder", help="train the image -> x_T embedding U-Net (resumes from OUT/checkpoint.pt)")
+    e.add_argument("--model", default=None, help="frozen DDIM model folder (default: $HEADROT_MODEL or assets/model)")
+    e.add_argument("--out", default="runs/embedder", help="run folder: checkpoint.pt, embedder/, log.jsonl")
+    e.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="DDIM steps of the training pairs")
+    e.add_argument("--preset", default="default", choices=["default", "tiny"])
+    e.add_argument("--batch-size", type=int, default=128)
+    e.add_argument("--lr", type=float, default=5e-4)
+    e.add_argument("--minutes", type=float, default=None, help="stop (with a checkpoint) after this wall time")
+    e.add_argument("--max-steps", type=int, default=1_000_000)
+    e.add_argument("--real-data", default=None,
+                   help="folder/tar/pack of real training-identity crops: a second phase on their DDIM inversions")
+    e.add_argument("--real-after-minutes", type=float, default=None,
+                   help="cumulative training minutes before the real phase (default: 60%% of --minutes)")
+    e.add_argument("--fixed-point-iters", type=int, default=2, help="for the inversions of real crops")
+    e.add_argument("--val-data", default=None, help="held-out crops for the PSNR (default: shared held-out identities)")
+    e.add_argument("--val-every", type=int, default=500)
+    e.add_argument("--checkpoint-every", type=int, default=1000)
+    e.add_argument("--gen-fraction", type=float, default=0.5, help="share of wall time spent making new pairs")
+    e.add_argument("--buffer-size", type=int, default=None, help="synthetic pairs kept (default 32 x batch)")
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--device", default=None)
+    e.set_defaults(func=_cmd_train_embedder)
     return p
 
 

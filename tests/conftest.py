@@ -1,0 +1,51 @@
+"""Shared fixtures: tiny random models and generated images, so the suite runs in minutes on two CPU cores."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Caches go to a per-session temp folder, never to the user's ~/.cache."""
+    monkeypatch.setenv("HEADROT_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+@pytest.fixture(scope="session")
+def tiny_model():
+    from headrot_core.diffusion import FaceDiffusion
+
+    return FaceDiffusion.new(size=32, preset="tiny", device="cpu", seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tiny_model, tmp_path_factory):
+    return tiny_model.save_pretrained(tmp_path_factory.mktemp("tiny") / "model")
+
+
+@pytest.fixture(scope="session")
+def image_folder(tmp_path_factory) -> Path:
+    """Eight smooth random 40 px 'faces' (blobs), enough for the training loop."""
+    folder = tmp_path_factory.mktemp("imgs")
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:40, 0:40] / 40.0
+    for i in range(8):
+        cx, cy = rng.uniform(0.3, 0.7, 2)
+        blob = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / 0.05)
+        arr = (blob[..., None] * rng.uniform(80, 255, 3) + 20).clip(0, 255).astype(np.uint8)
+        Image.fromarray(arr).save(folder / f"{i:03d}.png")
+    return folder
+
+
+def shared_data_or_skip() -> Path:
+    if not (DATA / "celeba128").is_dir():
+        pytest.skip("../shared/data is absent (as on a user's machine)")
+    return DATA

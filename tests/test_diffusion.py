@@ -1,0 +1,89 @@
+import json
+
+import pytest
+import torch
+
+from headrot_core.diffusion import FaceDiffusion, images_to_tensor, tensor_to_images
+from headrot_core.loading import ModelNotFoundError, resolve_model_dir
+
+
+def test_generation_is_deterministic(tiny_model):
+    z = tiny_model.noise(3, seed=7)
+    a, b = tiny_model.generate(z, steps=5), tiny_model.generate(z.clone(), steps=5)
+    assert a.shape == z.shape and a.dtype == torch.float32
+    assert torch.equal(a, b)
+    assert not torch.allclose(a[0], a[1]), "different latents must give different images"
+
+
+def test_noise_is_seeded(tiny_model):
+    assert torch.equal(tiny_model.noise(2, seed=3), tiny_model.noise(2, seed=3))
+    assert not torch.equal(tiny_model.noise(2, seed=3), tiny_model.noise(2, seed=4))
+
+
+def test_inversion_shapes_dtype_determinism(tiny_model):
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    z1, z2 = tiny_model.invert(x, steps=5), tiny_model.invert(x, steps=5)
+    assert z1.shape == x.shape and z1.dtype == torch.float32
+    assert torch.equal(z1, z2)
+    assert torch.isfinite(z1).all() and not torch.allclose(z1, x, atol=1e-2)
+
+
+def test_fixed_point_inversion_inverts_generation(tiny_model):
+    """Inversion is the exact inverse of generation once each step's implicit equation is solved: in fp32 the
+    fixed-point iterations recover the very latent that generated the image (a random model's steps are far from
+    invertible in one plain step, which makes this a sharp check of the algebra and the timestep bookkeeping)."""
+    model = FaceDiffusion(tiny_model.unet, tiny_model.scheduler, tiny_model.device, bf16=False)
+    z = model.noise(2, seed=1)
+    x = model.generate(z, steps=10)
+    errs = [(model.invert(x, 10, fixed_point_iters=k) - z).abs().mean() for k in (0, 4, 10)]
+    assert errs[0] > errs[1] > errs[2]
+    assert errs[2] < 1e-3
+    assert (model.generate(model.invert(x, 10, 10), 10) - x).abs().mean() < 1e-3
+
+
+def test_save_load_roundtrip_fp16(tiny_model, tiny_model_dir):
+    weights = tiny_model_dir / "unet" / "diffusion_pytorch_model.safetensors"
+    from safetensors.torch import load_file
+
+    assert all(t.dtype == torch.float16 for t in load_file(weights).values())
+    assert json.loads((tiny_model_dir / "model_index.json").read_text())["unet"] == ["diffusers", "UNet2DModel"]
+    loaded = FaceDiffusion.from_pretrained(tiny_model_dir, device="cpu")
+    for name, p in tiny_model.unet.state_dict().items():
+        assert torch.equal(loaded.unet.state_dict()[name], p.half().float()), name
+    x, t = tiny_model.noise(1, seed=0), torch.tensor([500])
+    with torch.no_grad():
+        assert torch.allclose(loaded.unet(x, t).sample, tiny_model.unet(x, t).sample, atol=1e-2)
+    assert loaded.scheduler.config.timestep_spacing == "trailing"
+
+
+def test_missing_and_invalid_model_paths(tmp_path):
+    with pytest.raises(ModelNotFoundError, match="does not exist"):
+        resolve_model_dir(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelNotFoundError, match="missing unet/config.json"):
+        FaceDiffusion.from_pretrained(tmp_path / "empty")
+
+
+def test_hub_id_offline_gives_specific_error(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    import huggingface_hub.constants as c
+
+    monkeypatch.setattr(c, "HF_HUB_OFFLINE", True)
+    with pytest.raises(ModelNotFoundError, match="cannot download 'someone/ddim-faces'"):
+        resolve_model_dir("someone/ddim-faces")
+
+
+def test_env_var_picks_model(monkeypatch, tiny_model_dir):
+    monkeypatch.setenv("HEADROT_MODEL", str(tiny_model_dir))
+    assert resolve_model_dir(None) == tiny_model_dir
+
+
+def test_tensor_image_roundtrip():
+    import numpy as np
+
+    arr = np.random.default_rng(0).integers(0, 256, (2, 16, 16, 3), dtype=np.uint8)
+    t = images_to_tensor(arr, 16)
+    assert t.shape == (2, 3, 16, 16) and t.min() >= -1 and t.max() <= 1
+    back = np.stack([np.asarray(im) for im in tensor_to_images(t)])
+    assert np.array_equal(back, arr)
