@@ -5,6 +5,8 @@ import argparse
 import sys
 from pathlib import Path
 
+import numpy as np
+
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from .training import TrainConfig, train
@@ -83,6 +85,46 @@ def _cmd_train_embedder(args: argparse.Namespace) -> int:
     return 0
 
 
+def _parse_yaws(text: str) -> list[float]:
+    """'-30:30:5' (inclusive range) or '-30,0,30'."""
+    if ":" in text:
+        lo, hi, step = (float(v) for v in text.split(":"))
+        return [float(v) for v in np.arange(lo, hi + step / 2, step)]
+    return [float(v) for v in text.split(",")]
+
+
+def _cmd_fit(args: argparse.Namespace) -> int:
+    from .diffusion import FaceDiffusion
+    from .fitting import fit
+    from .trajectory import describe
+
+    model = FaceDiffusion.from_pretrained(args.model, args.device)
+    ts = fit(model, Path(args.out), method="inversion", steps=args.steps, fixed_point_iters=args.fixed_point_iters,
+             max_faces=args.max_faces)
+    for row in describe(ts):
+        print(row)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _cmd_rotate(args: argparse.Namespace) -> int:
+    from .rotation import HeadRotator
+
+    rot = HeadRotator.from_pretrained(args.model, args.trajectories, args.device, args.embedding, args.steps)
+    status = 0
+    for name in args.images:
+        try:
+            result = rot.rotate(name, yaws=_parse_yaws(args.yaws), light=args.light, gender=args.gender,
+                                aligned=args.aligned)
+            folder = result.save(Path(args.out) / Path(name).stem, animation=f"animation.{args.format}")
+            print(f"{name}: source yaw {result.source_yaw:+.1f}, light {result.light_detected} "
+                  f"({result.light_score:+.3f}), subset {result.subset}, {result.timings['total_s']:.2f} s -> {folder}")
+        except (ValueError, OSError) as e:
+            print(f"{name}: {e}", file=sys.stderr)
+            status = 1
+    return status
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .diffusion import DEFAULT_STEPS
 
@@ -159,6 +201,27 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--device", default=None)
     e.set_defaults(func=_cmd_train_embedder)
+    f = sub.add_parser("fit", help="embed labelled training crops and fit the yaw trajectories")
+    f.add_argument("--out", default="assets/trajectories")
+    f.add_argument("--steps", type=int, default=DEFAULT_STEPS)
+    f.add_argument("--fixed-point-iters", type=int, default=1)
+    f.add_argument("--max-faces", type=int, default=3000, help="yaw-balanced cap on the faces embedded")
+    model_args(f)
+    f.set_defaults(func=_cmd_fit)
+
+    ro = sub.add_parser("rotate", help="rotate the face in each image; writes frames, strip.png, animation, result.json")
+    ro.add_argument("images", nargs="+")
+    ro.add_argument("--out", required=True)
+    ro.add_argument("--yaws", default="-30:30:5", help="absolute yaws in degrees: LO:HI:STEP or a,b,c")
+    ro.add_argument("--light", default="auto", choices=["auto", "left", "center", "right"])
+    ro.add_argument("--gender", default="auto", choices=["auto", "any", "female", "male"])
+    ro.add_argument("--aligned", action="store_true", help="inputs are aligned crops in the shared-data convention")
+    ro.add_argument("--embedding", default="auto", choices=["auto", "inversion", "network"])
+    ro.add_argument("--steps", type=int, default=DEFAULT_STEPS)
+    ro.add_argument("--trajectories", default=None, help="fitted trajectories folder (default: with the model)")
+    ro.add_argument("--format", default="gif", choices=["gif", "mp4"])
+    model_args(ro)
+    ro.set_defaults(func=_cmd_rotate)
     return p
 
 

@@ -1,0 +1,124 @@
+"""``fit``: embed labelled training-identity crops (resumable cache), then fit the trajectory set and save it.
+
+Yaw comes from the dataset's HopeNet annotation, gender from CelebA's ``Male`` attribute, light from the face
+analysis (computed here on the same crops, so no separate labelling run is needed). Held-out identities are never
+used, so the evaluation can run on them.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .data import cache_dir, default_data_root, is_holdout, load_annotations, load_images
+from .diffusion import FaceDiffusion, images_to_tensor
+from .trajectory import BIN_CENTERS, BIN_HALF_WIDTH, TrajectorySet, fit_trajectory_set
+
+
+@dataclass(frozen=True)
+class LabelledFaces:
+    """Aligned crops with what the fit needs; ``images`` at 128 px (analysis) - the model input is resized."""
+
+    ids: list[str]
+    images: np.ndarray
+    yaw: np.ndarray
+    light: np.ndarray
+    light_score: np.ndarray
+    gender: np.ndarray  # 'male' / 'female'
+    identity: np.ndarray
+
+
+def labelled_faces(holdout: bool, max_faces: int | None = None, seed: int = 0,
+                   data_root: Path | None = None) -> LabelledFaces:
+    """Crops with annotated yaw and gender from one side of the identity split, yaw-balanced when capped:
+    rare large yaws are kept first so every 5-degree bin is as full as it can be."""
+    from .analysis import analyze_batch
+
+    root = data_root or default_data_root()
+    ann = load_annotations(root / "annotations.csv")
+    images = load_images(root / "celeba128", 128)
+    keep = [i for i, k in enumerate(images.ids)
+            if (a := ann.get(k)) and a.yaw is not None and "Male" in a.attributes
+            and is_holdout(a.identity) == holdout]
+    yaw = np.array([ann[images.ids[i]].yaw for i in keep])
+    if max_faces and len(keep) > max_faces:
+        rng = np.random.default_rng(seed)
+        bins = np.round(yaw / 5.0)
+        order = rng.permutation(len(keep))
+        rank = np.zeros(len(keep), int)  # position of each face within its bin, random order
+        for b in np.unique(bins):
+            idx = order[bins[order] == b]
+            rank[idx] = np.arange(len(idx))
+        chosen = np.sort(np.argsort(rank, kind="stable")[:max_faces])
+        keep, yaw = [keep[i] for i in chosen], yaw[chosen]
+    imgs = images.images[keep]
+    analyses = analyze_batch(imgs)
+    ids = [images.ids[i] for i in keep]
+    return LabelledFaces(ids, imgs, yaw.astype(np.float32), np.array([a.light for a in analyses]),
+                         np.array([a.light_score for a in analyses], np.float32),
+                         np.array(["male" if ann[k].attributes["Male"] else "female" for k in ids]),
+                         np.array([ann[k].identity for k in ids]))
+
+
+def model_fingerprint(model: FaceDiffusion) -> str:
+    h = hashlib.sha1()
+    for p in model.unet.parameters():
+        h.update(p.detach().cpu().numpy().tobytes()[:4096])
+    return h.hexdigest()[:12]
+
+
+def embed_cached(embed, images: np.ndarray, ids: list[str], size: int, key: str, batch: int = 32) -> np.ndarray:
+    """Latents (N, D) float16, computed batch by batch and saved as they go, so an interrupted run resumes."""
+    folder = cache_dir() / f"latents-{key}"
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for start in tqdm(range(0, len(ids), batch), desc="embedding", unit="batch"):
+        chunk_ids = ids[start:start + batch]
+        name = hashlib.sha1("|".join(chunk_ids).encode()).hexdigest()[:16]
+        path = folder / f"{name}.npy"
+        if path.exists():
+            out.append(np.load(path))
+            continue
+        z = embed(images_to_tensor(images[start:start + batch], size)).reshape(len(chunk_ids), -1)
+        arr = z.numpy().astype(np.float16)
+        np.save(path.with_suffix(".tmp.npy"), arr)
+        path.with_suffix(".tmp.npy").replace(path)
+        out.append(arr)
+    return np.concatenate(out).astype(np.float32)
+
+
+def make_embed_fn(model: FaceDiffusion, method: str, steps: int, fixed_point_iters: int, embedder=None):
+    if method == "network":
+        if embedder is None:
+            raise ValueError("the network embedding needs a trained embedder")
+        return embedder.embed
+    return lambda x: model.invert(x, steps, fixed_point_iters)
+
+
+def fit(model: FaceDiffusion, out: Path, method: str = "inversion", steps: int = 20, fixed_point_iters: int = 1,
+        max_faces: int | None = 3000, embedder=None, two_lines: bool = True, by_light: bool = True,
+        by_gender: bool = True) -> TrajectorySet:
+    faces = labelled_faces(holdout=False, max_faces=max_faces)
+    latents = embed_faces(model, faces, method, steps, fixed_point_iters, embedder).reshape(len(faces.ids), -1)
+    latents = latents.numpy()
+    meta = {"faces": len(faces.ids), "embedding": method, "steps": steps, "fixed_point_iters": fixed_point_iters,
+            "yaw_source": "annotations.csv (HopeNet)", "gender_source": "CelebA Male attribute",
+            "light_source": "headrot_core.analysis", "identities": "training identities (identity % 20 != 0)",
+            "light_counts": {str(k): int(v) for k, v in zip(*np.unique(faces.light, return_counts=True))},
+            "bin_centers": BIN_CENTERS, "bin_half_width": BIN_HALF_WIDTH}
+    ts = fit_trajectory_set(latents, faces.yaw, faces.light, faces.gender, two_lines, by_light, by_gender, meta)
+    ts.save(out)
+    return ts
+
+
+def embed_faces(model: FaceDiffusion, faces: LabelledFaces, method: str, steps: int, fixed_point_iters: int,
+                embedder=None) -> torch.Tensor:
+    """Latents of ``faces`` as a (N, 3, S, S) tensor, cached like the fit's."""
+    key = f"{model_fingerprint(model)}-{method}-{steps}-{fixed_point_iters}"
+    z = embed_cached(make_embed_fn(model, method, steps, fixed_point_iters, embedder), faces.images, faces.ids,
+                     model.size, key)
+    return torch.from_numpy(z).reshape(len(faces.ids), 3, model.size, model.size)

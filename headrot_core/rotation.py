@@ -1,0 +1,174 @@
+"""The rotation engine: photo -> aligned face -> analysis -> latent -> trajectory offsets -> frames, in one batch.
+
+Each requested yaw is an absolute angle in degrees: the source latent moves along the subset's piecewise line by
+(target - source yaw), so the source yaw itself gives back the reconstruction and the frames are continuous.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .animation import save_animation, strip
+from .diffusion import DEFAULT_STEPS, FaceDiffusion, images_to_tensor, tensor_to_images
+from .imaging import load_image
+from .loading import ASSETS
+from .trajectory import LIGHTS, TrajectorySet
+
+DEFAULT_YAWS = tuple(range(-30, 31, 5))
+DEFAULT_EMBEDDER = ASSETS / "embedder"
+
+
+@dataclass
+class FacePrep:
+    """What the analysis stage hands to the latent stage."""
+
+    source: Image.Image  # aligned crop at model resolution
+    source_yaw: float
+    light: str  # detected light class
+    light_score: float
+    gender: str | None  # detected, None when no classifier is installed
+    faces: int | None  # faces found in the photo (None for an already-aligned input)
+    crop_quad: list[list[float]] | None
+
+
+@dataclass
+class RotationResult:
+    frames: list[Image.Image]
+    yaws: list[float]
+    source: Image.Image
+    reconstruction: Image.Image
+    source_yaw: float
+    light: str  # the light class used for the trajectory (detected unless overridden)
+    light_detected: str
+    light_score: float
+    gender: str | None
+    subset: str  # which fitted trajectory was used
+    faces: int | None
+    crop_quad: list[list[float]] | None
+    embedding: str
+    steps: int
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def strip(self, size: int | None = None) -> Image.Image:
+        return strip(self.frames, size)
+
+    def summary(self) -> dict:
+        keys = ("yaws", "source_yaw", "light", "light_detected", "light_score", "gender", "subset", "faces",
+                "crop_quad", "embedding", "steps", "timings")
+        return {k: getattr(self, k) for k in keys}
+
+    def save(self, folder: str | Path, animation: str = "animation.gif") -> Path:
+        """frame_<yaw>.png per frame, source/reconstruction PNGs, strip.png, the animation and result.json."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        for yaw, frame in zip(self.yaws, self.frames):
+            frame.save(folder / f"frame_{yaw:+04.0f}.png")
+        self.source.save(folder / "source.png")
+        self.reconstruction.save(folder / "reconstruction.png")
+        self.strip().save(folder / "strip.png")
+        save_animation(self.frames, folder / animation)
+        (folder / "result.json").write_text(json.dumps(self.summary(), indent=1) + "\n")
+        return folder
+
+
+class HeadRotator:
+    """Loads the model, its trajectories and (optionally) the embedding network once; ``rotate`` is per photo."""
+
+    def __init__(self, model: FaceDiffusion, trajectories: TrajectorySet, embedder=None, steps: int = DEFAULT_STEPS,
+                 embedding: str = "auto", fixed_point_iters: int = 1):
+        if embedding not in ("auto", "inversion", "network"):
+            raise ValueError("embedding must be 'auto', 'inversion' or 'network'")
+        if embedding == "network" and embedder is None:
+            raise ValueError("embedding='network' needs a trained embedder (assets/embedder)")
+        self.model, self.trajectories, self.embedder = model, trajectories, embedder
+        self.steps, self.fixed_point_iters = steps, fixed_point_iters
+        self.embedding = ("network" if embedder is not None and embedding != "inversion" else "inversion")
+
+    @classmethod
+    def from_pretrained(cls, model: str | Path | None = None, trajectories: str | Path | None = None,
+                        device: str | None = None, embedding: str = "auto", steps: int = DEFAULT_STEPS
+                        ) -> "HeadRotator":
+        """The embedded default, or a model folder / Hub id whose fitted trajectories are in ``trajectories``
+        (default: ``<model>/trajectories`` for a folder, ``assets/trajectories`` for the default)."""
+        diffusion = FaceDiffusion.from_pretrained(model, device)
+        if trajectories is None and model is not None and (Path(model) / "trajectories").is_dir():
+            trajectories = Path(model) / "trajectories"
+        traj = TrajectorySet.load(trajectories)
+        embedder = None
+        if embedding != "inversion" and model is None and (DEFAULT_EMBEDDER / "headrot_embedder.json").is_file():
+            from .embedding import Embedder
+
+            embedder = Embedder.from_pretrained(DEFAULT_EMBEDDER, diffusion.device)
+        return cls(diffusion, traj, embedder, steps, embedding)
+
+    @cached_property
+    def _gender(self):
+        from .identity import GENDER_FILE, GenderClassifier
+
+        return GenderClassifier.load(GENDER_FILE) if GENDER_FILE.is_file() else None
+
+    def prepare(self, image, aligned: bool = False) -> FacePrep:
+        """Photo -> aligned crop + yaw, light and gender; raises ``ImageError`` / ``NoFaceError`` on bad input."""
+        from .analysis import analyze_crop
+
+        img = load_image(image)
+        faces = quad = None
+        if aligned:
+            crop = img
+        else:
+            from .face import align_face
+
+            face = align_face(img, size=128)
+            crop, faces, quad = face.crop, face.faces, np.asarray(face.crop_quad).round(2).tolist()
+        analysis = analyze_crop(crop.resize((128, 128), Image.LANCZOS) if crop.size != (128, 128) else crop)
+        source = crop.resize((self.model.size, self.model.size), Image.LANCZOS)
+        gender = None
+        if self._gender is not None:
+            from .identity import face_descriptors
+
+            gender = str(self._gender.predict(face_descriptors([crop]))[0])
+        return FacePrep(source, float(analysis.yaw), analysis.light, float(analysis.light_score), gender, faces, quad)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        if self.embedding == "network":
+            return self.embedder.embed(x)
+        return self.model.invert(x, self.steps, self.fixed_point_iters)
+
+    def latents_for(self, z: torch.Tensor, source_yaw: float, yaws: list[float], light: str | None,
+                    gender: str | None) -> tuple[torch.Tensor, str]:
+        traj = self.trajectories.select(light, gender)
+        offsets = np.stack([traj.offset(source_yaw, y) for y in yaws]).reshape(len(yaws), *z.shape[1:])
+        return z + torch.from_numpy(offsets).float(), traj.subset
+
+    def rotate(self, image, yaws: Iterable[float] = DEFAULT_YAWS, light: str = "auto", gender: str = "auto",
+               aligned: bool = False) -> RotationResult:
+        """Frames of the face at each absolute yaw (degrees; negative: nose to the image's right)."""
+        if light not in ("auto", *LIGHTS):
+            raise ValueError(f"light must be 'auto' or one of {LIGHTS}, got {light!r}")
+        if gender not in ("auto", "any", "female", "male"):
+            raise ValueError(f"gender must be 'auto', 'any', 'female' or 'male', got {gender!r}")
+        yaws = [float(y) for y in yaws]
+        t0 = time.perf_counter()
+        prep = self.prepare(image, aligned)
+        t1 = time.perf_counter()
+        x = images_to_tensor([prep.source], self.model.size)
+        z = self.embed(x)
+        t2 = time.perf_counter()
+        use_light = prep.light if light == "auto" else light
+        use_gender = prep.gender if gender == "auto" else (None if gender == "any" else gender)
+        batch, subset = self.latents_for(z, prep.source_yaw, yaws, use_light, use_gender)
+        out = self.model.generate(torch.cat([z, batch]), self.steps)
+        t3 = time.perf_counter()
+        images = tensor_to_images(out)
+        return RotationResult(images[1:], yaws, prep.source, images[0], prep.source_yaw, use_light, prep.light,
+                              prep.light_score, use_gender, subset, prep.faces, prep.crop_quad, self.embedding,
+                              self.steps, {"analysis_s": round(t1 - t0, 3), "embedding_s": round(t2 - t1, 3),
+                                           "generation_s": round(t3 - t2, 3), "total_s": round(t3 - t0, 3)})

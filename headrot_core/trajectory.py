@@ -1,0 +1,181 @@
+"""Yaw trajectories in the DDIM latent space: the paper's centroid regression, one line per turning side.
+
+Faces are binned by yaw; each bin's latent centroid is one point; a scikit-learn linear regression of centroid on
+yaw (degrees) gives a direction in latent units per degree. Two lines (negative yaw: nose to the image's right;
+positive: to its left) share the frontal bin, because one line does not fit large rotations. A trajectory set
+holds one such pair per subset of similar faces (light class x gender), with a global fallback.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from sklearn.linear_model import LinearRegression
+from sklearn.metrics import r2_score
+
+from .loading import ASSETS
+
+DEFAULT_TRAJECTORIES = ASSETS / "trajectories"
+BIN_CENTERS = tuple(float(x) for x in range(-40, 41, 5))
+BIN_HALF_WIDTH = 2.5
+MIN_BIN_COUNT = 8
+LIGHTS = ("left", "center", "right")
+GENDERS = ("female", "male")
+
+
+@dataclass(frozen=True)
+class LineFit:
+    """centroid(yaw) ~ intercept + yaw * direction over the bins used; r2 is variance-weighted over dimensions."""
+
+    direction: np.ndarray  # (D,) latent units per degree
+    intercept: np.ndarray  # (D,)
+    bins: tuple[float, ...]
+    counts: tuple[int, ...]
+    r2: float
+
+
+def centroids(latents: np.ndarray, yaws: np.ndarray, centers=BIN_CENTERS, half_width=BIN_HALF_WIDTH,
+              min_count=MIN_BIN_COUNT) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(bin yaw centres kept, their centroids (K, D), counts) for bins holding at least ``min_count`` faces."""
+    kept, cents, counts = [], [], []
+    for c in centers:
+        member = np.abs(yaws - c) <= half_width
+        if member.sum() >= min_count:
+            kept.append(c)
+            cents.append(latents[member].mean(0))
+            counts.append(int(member.sum()))
+    return np.array(kept), np.array(cents).reshape(len(kept), latents.shape[1]), np.array(counts)
+
+
+def fit_line(bin_yaws: np.ndarray, cents: np.ndarray, counts: np.ndarray) -> LineFit:
+    """Least squares through the centroids, weighted by how many faces each holds."""
+    if len(bin_yaws) < 2:
+        raise ValueError(f"need at least two populated yaw bins to fit a line, got {len(bin_yaws)}")
+    reg = LinearRegression().fit(bin_yaws[:, None], cents, sample_weight=counts)
+    r2 = r2_score(cents, reg.predict(bin_yaws[:, None]), sample_weight=counts, multioutput="variance_weighted")
+    return LineFit(reg.coef_[:, 0].astype(np.float32), reg.intercept_.astype(np.float32),
+                   tuple(float(b) for b in bin_yaws), tuple(int(c) for c in counts), float(r2))
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    """Two lines meeting at yaw 0. ``negative`` covers yaw <= 0, ``positive`` yaw >= 0; a single-line trajectory
+    (the ablation) uses the same fit for both."""
+
+    subset: str
+    negative: LineFit
+    positive: LineFit
+    n_faces: int
+
+    def direction_at(self, yaw: float) -> np.ndarray:
+        return self.negative.direction if yaw < 0 else self.positive.direction
+
+    def offset(self, source_yaw: float, target_yaw: float) -> np.ndarray:
+        """Latent displacement taking a face from ``source_yaw`` to ``target_yaw`` along the piecewise line:
+        continuous, zero at the source, and crossing yaw 0 switches lines at the joint."""
+        lo, hi = sorted((source_yaw, target_yaw))
+        sign = 1.0 if target_yaw >= source_yaw else -1.0
+        neg_span = max(0.0, min(hi, 0.0) - lo) if lo < 0 else 0.0
+        pos_span = max(0.0, hi - max(lo, 0.0)) if hi > 0 else 0.0
+        return sign * (neg_span * self.negative.direction + pos_span * self.positive.direction)
+
+
+def fit_trajectory(subset: str, latents: np.ndarray, yaws: np.ndarray, two_lines: bool = True) -> Trajectory:
+    b, c, n = centroids(latents, yaws)
+    if not two_lines:
+        line = fit_line(b, c, n)
+        return Trajectory(subset, line, line, int(len(yaws)))
+    neg, pos = b <= 0, b >= 0
+    return Trajectory(subset, fit_line(b[neg], c[neg], n[neg]), fit_line(b[pos], c[pos], n[pos]), int(len(yaws)))
+
+
+def subset_name(light: str | None, gender: str | None) -> str:
+    return f"light={light or 'any'},gender={gender or 'any'}"
+
+
+@dataclass
+class TrajectorySet:
+    """Trajectories keyed by ``subset_name``; ``select`` falls back from the exact subset to broader ones."""
+
+    trajectories: dict[str, Trajectory]
+    meta: dict
+
+    def select(self, light: str | None, gender: str | None) -> Trajectory:
+        for key in (subset_name(light, gender), subset_name(light, None), subset_name(None, gender),
+                    subset_name(None, None)):
+            if key in self.trajectories:
+                return self.trajectories[key]
+        raise KeyError("no trajectory fitted (not even the global one)")
+
+    def save(self, folder: str | Path) -> Path:
+        """Directions and intercepts in fp16 safetensors; bins, counts and R^2 in trajectories.json."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        tensors, info = {}, {}
+        for key, tr in self.trajectories.items():
+            info[key] = {"n_faces": tr.n_faces, "shared": tr.negative is tr.positive}
+            for side in ("negative", "positive"):
+                line: LineFit = getattr(tr, side)
+                tensors[f"{key}/{side}/direction"] = torch.from_numpy(line.direction).half()
+                tensors[f"{key}/{side}/intercept"] = torch.from_numpy(line.intercept).half()
+                info[key][side] = {"bins": line.bins, "counts": line.counts, "r2": line.r2}
+        save_file(tensors, folder / "trajectories.safetensors")
+        (folder / "trajectories.json").write_text(json.dumps({"meta": self.meta, "subsets": info}, indent=1))
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path | None = None) -> "TrajectorySet":
+        folder = Path(folder) if folder else DEFAULT_TRAJECTORIES
+        if not (folder / "trajectories.json").is_file():
+            raise FileNotFoundError(f"no fitted trajectories in {folder} (run `python -m headrot_core fit`)")
+        tensors = load_file(folder / "trajectories.safetensors")
+        doc = json.loads((folder / "trajectories.json").read_text())
+        out = {}
+        for key, info in doc["subsets"].items():
+            lines = {}
+            for side in ("negative", "positive"):
+                d = info[side]
+                lines[side] = LineFit(tensors[f"{key}/{side}/direction"].float().numpy(),
+                                      tensors[f"{key}/{side}/intercept"].float().numpy(),
+                                      tuple(d["bins"]), tuple(d["counts"]), float(d["r2"]))
+            if info.get("shared"):
+                lines["positive"] = lines["negative"]
+            out[key] = Trajectory(key, lines["negative"], lines["positive"], int(info["n_faces"]))
+        return cls(out, doc["meta"])
+
+
+def fit_trajectory_set(latents: np.ndarray, yaws: np.ndarray, lights: np.ndarray, genders: np.ndarray,
+                       two_lines: bool = True, by_light: bool = True, by_gender: bool = True,
+                       meta: dict | None = None) -> TrajectorySet:
+    """The global trajectory plus one per light class, per gender and per light x gender (when enough faces)."""
+    subsets = [(None, None)]
+    subsets += [(l, None) for l in LIGHTS] if by_light else []
+    subsets += [(None, g) for g in GENDERS] if by_gender else []
+    subsets += [(l, g) for l in LIGHTS for g in GENDERS] if by_light and by_gender else []
+    out = {}
+    for light, gender in subsets:
+        keep = np.ones(len(yaws), bool)
+        if light:
+            keep &= lights == light
+        if gender:
+            keep &= genders == gender
+        try:
+            out[subset_name(light, gender)] = fit_trajectory(subset_name(light, gender), latents[keep], yaws[keep],
+                                                             two_lines)
+        except ValueError:
+            continue  # too few populated bins on one side: select() falls back to a broader subset
+    settings = dict(two_lines=two_lines, by_light=by_light, by_gender=by_gender, bin_centers=BIN_CENTERS,
+                    bin_half_width=BIN_HALF_WIDTH, min_bin_count=MIN_BIN_COUNT)
+    return TrajectorySet(out, {**(meta or {}), **settings})
+
+
+def describe(ts: TrajectorySet) -> list[dict]:
+    """One row per subset for reports: faces, bins and R^2 of each side."""
+    return [{"subset": k, "faces": t.n_faces, "neg_bins": len(t.negative.bins), "neg_r2": round(t.negative.r2, 3),
+             "pos_bins": len(t.positive.bins), "pos_r2": round(t.positive.r2, 3)}
+            for k, t in ts.trajectories.items()]
+
