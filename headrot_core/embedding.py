@@ -1,0 +1,517 @@
+"""The embedding network of Asperti et al. 2023 ("Image embedding for denoising generative models"): a U-Net E
+with DDIM(E(x)) ~ x, so embedding a face costs one forward pass instead of a many-step DDIM inversion.
+
+Training pairs cost nothing to label: z ~ N(0, I) and x = DDIM(z) with the frozen face model; the loss is the
+latent MSE |E(x) - z|^2. A rolling buffer of pairs on the device is refreshed in large no-grad batches, adaptively
+so that about ``gen_fraction`` of the wall time goes to making new pairs. An optional second phase mixes in real
+training-identity crops whose targets are DDIM inversions (with fixed-point iterations), made the same way.
+Every ``val_every`` steps the image-space reconstruction PSNR of DDIM(E(x)) is logged on fixed validation sets:
+real held-out-identity crops when they are reachable, and generated faces always.
+"""
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from diffusers import UNet2DModel
+from diffusers.training_utils import EMAModel
+from tqdm.auto import tqdm
+
+from .diffusion import DEFAULT_STEPS, FaceDiffusion, pick_device
+
+EMBEDDER_CONFIG = "headrot_embedder.json"
+
+
+def embedder_config(size: int = 64, preset: str = "default") -> dict:
+    """UNet2DModel settings for the image -> latent U-Net. ``default``: 6.6 M parameters, widths 32/64/128/192,
+    one residual block a level, no attention (about 10 ms for one 64 px face on two CPU cores with bf16);
+    ``tiny``: a few thousand parameters, for tests."""
+    if preset == "tiny":
+        return dict(sample_size=size, in_channels=3, out_channels=3, block_out_channels=(8, 16), layers_per_block=1,
+                    down_block_types=("DownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "UpBlock2D"),
+                    norm_num_groups=4)
+    if preset == "default":
+        return dict(sample_size=size, in_channels=3, out_channels=3, block_out_channels=(32, 64, 128, 192),
+                    layers_per_block=1,
+                    down_block_types=("DownBlock2D",) * 4, up_block_types=("UpBlock2D",) * 4)
+    raise ValueError(f"unknown embedder preset {preset!r} (expected 'default' or 'tiny')")
+
+
+def _autocast(device: torch.device):
+    """bf16 autocast as FaceDiffusion does (weights stay fp32)."""
+    if device.type == "cpu" and not torch.backends.mkldnn.is_available():
+        return nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16)
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Mean per-image PSNR in dB of images in [-1, 1] (peak-to-peak 2)."""
+    mse = (a.float().clamp(-1, 1) - b.float().clamp(-1, 1)).pow(2).flatten(1).mean(1).clamp_min(1e-10)
+    return float((10 * torch.log10(4.0 / mse)).mean())
+
+
+@torch.no_grad()
+def generate_on_device(model: FaceDiffusion, latents: torch.Tensor, steps: int) -> torch.Tensor:
+    """FaceDiffusion.generate without the copy back to the CPU: the result stays on the model's device."""
+    x = latents.to(model.device, torch.float32)
+    for t in model._timesteps(steps):
+        x = model.scheduler.step(model._eps(x, t), t, x, eta=0.0).prev_sample
+    return x
+
+
+@dataclass
+class Embedder:
+    """An image -> x_T U-Net (fed a constant timestep 0) on one device, trained for ``steps`` DDIM steps."""
+
+    unet: UNet2DModel
+    device: torch.device
+    steps: int = DEFAULT_STEPS
+    info: dict = field(default_factory=dict)
+
+    @property
+    def size(self) -> int:
+        return int(self.unet.config.sample_size)
+
+    @classmethod
+    def new(cls, size: int = 64, preset: str = "default", device: str | torch.device | None = None,
+            steps: int = DEFAULT_STEPS, seed: int = 0) -> "Embedder":
+        torch.manual_seed(seed)
+        dev = pick_device(device)
+        return cls(UNet2DModel(**embedder_config(size, preset)).to(dev).eval(), dev, steps, {"preset": preset})
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path, device: str | torch.device | None = None) -> "Embedder":
+        folder = Path(folder)
+        cfg_path = folder / EMBEDDER_CONFIG
+        if not cfg_path.is_file():
+            raise FileNotFoundError(f"{folder} is not a HeadRot embedder folder: missing {EMBEDDER_CONFIG}")
+        info = json.loads(cfg_path.read_text())
+        dev = pick_device(device)
+        unet = UNet2DModel.from_pretrained(folder, subfolder="unet", torch_dtype=torch.float32).to(dev).eval()
+        return cls(unet, dev, int(info.get("ddim_steps", DEFAULT_STEPS)), info)
+
+    def save_pretrained(self, folder: str | Path, fp16: bool = True, **extra) -> Path:
+        """``unet/`` in the diffusers layout (fp16 safetensors) + ``headrot_embedder.json``."""
+        folder = Path(folder)
+        unet = UNet2DModel.from_config(self.unet.config)
+        unet.load_state_dict(self.unet.state_dict())
+        unet.to(torch.float16 if fp16 else torch.float32).save_pretrained(folder / "unet", safe_serialization=True)
+        info = {**self.info, **extra, "_class_name": "HeadRotEmbedder", "kind": "image-to-DDIM-latent embedder",
+                "ddim_steps": self.steps, "sample_size": self.size}
+        (folder / EMBEDDER_CONFIG).write_text(json.dumps(info, indent=2) + "\n")
+        return folder
+
+    def to(self, device: str | torch.device) -> "Embedder":
+        self.device = torch.device(device)
+        self.unet.to(self.device)
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Raw forward on the device (keeps autograd): images (N, 3, H, W) -> latents, fp32."""
+        t = torch.zeros(x.shape[0], device=x.device, dtype=torch.long)
+        with _autocast(x.device):
+            return self.unet(x, t).sample.float()
+
+    @torch.no_grad()
+    def _embed_dev(self, x: torch.Tensor, batch_size: int) -> torch.Tensor:
+        x = x.to(self.device, torch.float32)
+        return torch.cat([self.forward(x[i:i + batch_size]) for i in range(0, x.shape[0], batch_size)])
+
+    @torch.no_grad()
+    def embed(self, images: torch.Tensor, refine_iters: int = 0, model: FaceDiffusion | None = None,
+              steps: int | None = None, batch_size: int = 256) -> torch.Tensor:
+        """Images in [-1, 1] (N, 3, H, W) -> x_T (CPU float tensor) with ``model.generate(x_T, steps) ~ images``.
+
+        ``refine_iters`` > 0 runs the fixed-point correction z <- z + E(x) - E(G(z)) with the face ``model`` (one
+        DDIM generation per iteration): it pulls E(G(z)) towards E(x), i.e. makes z self-consistent.
+        """
+        if images.ndim == 3:
+            images = images[None]
+        was_training = self.unet.training
+        self.unet.eval()
+        try:
+            x = images.to(self.device, torch.float32)
+            ex = self._embed_dev(x, batch_size)
+            z = ex
+            if refine_iters:
+                if model is None:
+                    raise ValueError("refine_iters > 0 needs the face model (model=FaceDiffusion)")
+                steps = steps or self.steps
+                for _ in range(refine_iters):
+                    g = torch.cat([generate_on_device(model, z[i:i + batch_size], steps)
+                                   for i in range(0, z.shape[0], batch_size)]).to(self.device)
+                    z = z + ex - self._embed_dev(g.clamp(-1, 1), batch_size)
+            return z.cpu()
+        finally:
+            self.unet.train(was_training)
+
+
+# ----------------------------------------------------------------------------------------------------- training
+
+
+@dataclass
+class EmbedTrainConfig:
+    out: str = "runs/embedder"
+    model: str | None = None            # the frozen DDIM face model (None: the embedded default)
+    steps: int = DEFAULT_STEPS          # DDIM steps of the pairs (and of inference)
+    preset: str = "default"
+    batch_size: int = 128
+    lr: float = 5e-4
+    warmup_steps: int = 200
+    max_steps: int = 1_000_000
+    minutes: float | None = None        # wall budget of this run (startup included)
+    ema_decay: float = 0.999
+    buffer_size: int | None = None      # synthetic pairs kept on the device (default 32 x batch, >= 2 chunks)
+    gen_batch: int | None = None        # pairs generated per chunk (default max(batch, 64), <= 512)
+    gen_fraction: float = 0.5           # share of the wall time spent making new pairs / inversions
+    real_data: str | None = None        # folder / tar / pack of real crops for the refinement phase
+    real_after_minutes: float | None = None  # cumulative training minutes before the real phase (default 60% of minutes)
+    real_mix: float = 0.5               # share of real pairs in a batch during the real phase
+    real_buffer_size: int | None = None  # inverted real crops kept (default = buffer_size)
+    fixed_point_iters: int = 2          # for the inversion targets of real crops
+    val_data: str | None = None         # held-out crops for validation (default: shared held-out identities if present)
+    val_n: int = 64
+    val_every: int = 500
+    log_every: int = 50
+    checkpoint_every: int = 1000
+    seed: int = 0
+    device: str | None = None
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class EmbedTrainResult:
+    step: int
+    images_seen: int
+    last_loss: float
+    seconds: float
+    model_dir: Path
+    val: dict
+
+
+class PairBuffer:
+    """A ring of (image, latent) pairs on the device that grows to ``capacity`` and then replaces its oldest."""
+
+    def __init__(self, capacity: int, size: int, device: torch.device):
+        self.x = torch.empty(capacity, 3, size, size, device=device)
+        self.z = torch.empty(capacity, 3, size, size, device=device)
+        self.capacity, self.n, self.pos = capacity, 0, 0
+
+    def add(self, x: torch.Tensor, z: torch.Tensor) -> None:
+        k = min(x.shape[0], self.capacity)
+        x, z = x[:k], z[:k]
+        idx = (torch.arange(k, device=self.x.device) + self.pos) % self.capacity
+        self.x[idx] = x.to(self.x.device, torch.float32)
+        self.z[idx] = z.to(self.z.device, torch.float32)
+        self.pos = (self.pos + k) % self.capacity
+        self.n = min(self.n + k, self.capacity)
+
+    def sample(self, b: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = torch.randint(0, self.n, (b,), device=self.x.device, generator=gen)
+        return self.x[idx], self.z[idx]
+
+
+def _scan_holdout_crops(n: int, size: int) -> torch.Tensor | None:
+    """The first ``n`` crops of held-out identities in the shared data (None when it is not reachable)."""
+    from .data import _decode, default_data_root, is_holdout, iter_image_bytes, load_annotations
+
+    root = default_data_root()
+    if not (root / "annotations.csv").is_file() or not (root / "celeba128").exists():
+        return None
+    ann = load_annotations(root / "annotations.csv")
+    out = []
+    for image_id, data in iter_image_bytes(root / "celeba128"):
+        a = ann.get(image_id)
+        if a is not None and is_holdout(a.identity):
+            out.append(_decode(data, size))
+            if len(out) >= n:
+                break
+    if not out:
+        return None
+    return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+
+
+def load_validation_crops(source: str | None, n: int, size: int) -> tuple[torch.Tensor | None, str]:
+    """Real validation crops in [-1, 1]: ``source`` if given (folder/tar, assumed held-out), else the shared
+    held-out identities; (None, reason) when neither is available."""
+    if source:
+        from .data import load_images
+
+        imgs = load_images(source, size, limit=n).images[:n]
+        return torch.from_numpy(imgs).permute(0, 3, 1, 2).float() / 127.5 - 1.0, str(source)
+    try:
+        crops = _scan_holdout_crops(n, size)
+    except (OSError, ValueError, KeyError):
+        crops = None
+    return crops, ("shared held-out identities" if crops is not None else "none")
+
+
+class EmbedTrainer:
+    """Owns the embedder, EMA, optimizer and pair buffers; ``run`` trains until max_steps or the time budget."""
+
+    def __init__(self, cfg: EmbedTrainConfig, model: FaceDiffusion | None = None):
+        self.cfg = cfg
+        self.out = Path(cfg.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.device = pick_device(cfg.device)
+        if self.device.type == "cuda":
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+            torch.backends.cudnn.benchmark = True
+        self.model = model if model is not None else FaceDiffusion.from_pretrained(cfg.model, self.device)
+        self.model.unet.to(self.device).eval().requires_grad_(False)
+        self.model.device = self.device
+        self.size = self.model.size
+        self.emb = Embedder.new(self.size, cfg.preset, self.device, cfg.steps, seed=cfg.seed)
+        self.emb.info.update({"trained_with_model": str(cfg.model) if cfg.model else "default"})
+        self.unet = self.emb.unet.train()
+        self.ema = EMAModel(self.unet.parameters(), decay=cfg.ema_decay, use_ema_warmup=True, power=3 / 4,
+                            model_cls=UNet2DModel, model_config=self.unet.config)
+        self.ema.to(self.device)
+        self.opt = torch.optim.AdamW(self.unet.parameters(), lr=cfg.lr, weight_decay=0.0)
+        self.sched = torch.optim.lr_scheduler.LambdaLR(
+            self.opt, lambda s: min(1.0, (s + 1) / max(cfg.warmup_steps, 1)))
+        self.step = 0
+        self.images_seen = 0
+        self.train_seconds = 0.0  # cumulative over resumed runs: decides the phase
+        self.gen = torch.Generator(device=self.device).manual_seed(cfg.seed)
+        self.gen_batch = cfg.gen_batch or min(max(cfg.batch_size, 64), 512)
+        cap = cfg.buffer_size or max(32 * cfg.batch_size, 2 * self.gen_batch)
+        self.synth = PairBuffer(cap, self.size, self.device)
+        self.real = PairBuffer(cfg.real_buffer_size or cap, self.size, self.device) if cfg.real_data else None
+        self.real_images: torch.Tensor | None = None  # uint8 (N, 3, H, W) on the CPU, decoded in the background
+        self.real_pos = 0
+        self._real_thread: threading.Thread | None = None
+        self.gen_seconds = 0.0
+        self.val_sets: dict[str, torch.Tensor] = {}
+        self.val_latents: torch.Tensor | None = None
+
+    # ------------------------------------------------------------------ checkpoints
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.out / "checkpoint.pt"
+
+    def save_checkpoint(self) -> None:
+        state = {"unet": self.unet.state_dict(), "ema": self.ema.state_dict(), "opt": self.opt.state_dict(),
+                 "sched": self.sched.state_dict(), "step": self.step, "images_seen": self.images_seen,
+                 "train_seconds": self.train_seconds, "real_pos": self.real_pos,
+                 "gen": self.gen.get_state(), "config": asdict(self.cfg)}
+        tmp = self.checkpoint_path.with_suffix(".tmp")
+        torch.save(state, tmp)
+        tmp.replace(self.checkpoint_path)
+        self.export(self.out / "embedder")
+
+    def load_checkpoint(self) -> bool:
+        if not self.checkpoint_path.exists():
+            return False
+        state = torch.load(self.checkpoint_path, map_location=self.device, weights_only=False)
+        self.unet.load_state_dict(state["unet"])
+        self.ema.load_state_dict(state["ema"])
+        self.ema.to(self.device)
+        self.opt.load_state_dict(state["opt"])
+        self.sched.load_state_dict(state["sched"])
+        self.step, self.images_seen = state["step"], state["images_seen"]
+        self.train_seconds = state.get("train_seconds", 0.0)
+        self.real_pos = state.get("real_pos", 0)
+        self.gen.set_state(state["gen"].cpu())
+        return True
+
+    def ema_embedder(self) -> Embedder:
+        unet = UNet2DModel.from_config(self.unet.config).to(self.device)
+        self.ema.copy_to(unet.parameters())
+        return Embedder(unet.eval(), self.device, self.cfg.steps, dict(self.emb.info))
+
+    def export(self, path: Path) -> Path:
+        return self.ema_embedder().save_pretrained(path, fp16=True, step=self.step, images_seen=self.images_seen)
+
+    # ------------------------------------------------------------------ pairs
+    def _timed(self, fn):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        t0 = time.time()
+        out = fn()
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        self.gen_seconds += time.time() - t0
+        return out
+
+    def make_synthetic(self, n: int | None = None) -> None:
+        n = n or self.gen_batch
+
+        def work():
+            z = torch.randn(n, 3, self.size, self.size, device=self.device, generator=self.gen)
+            x = generate_on_device(self.model, z, self.cfg.steps).clamp_(-1, 1)
+            self.synth.add(x, z)
+        self._timed(work)
+
+    def _start_real_loading(self) -> None:
+        if not self.cfg.real_data or self._real_thread is not None:
+            return
+
+        def load():
+            from .training import load_training_images  # drops held-out identities when annotations exist
+
+            imgs = load_training_images(self.cfg.real_data, self.size)
+            perm = torch.randperm(imgs.shape[0], generator=torch.Generator().manual_seed(self.cfg.seed + 1))
+            self.real_images = imgs[perm]
+        self._real_thread = threading.Thread(target=load, daemon=True)
+        self._real_thread.start()
+
+    def make_real(self, n: int | None = None) -> None:
+        if self.real_images is None:
+            self._real_thread.join()
+        n = min(n or self.gen_batch, self.real_images.shape[0])
+        idx = (torch.arange(n) + self.real_pos) % self.real_images.shape[0]
+        self.real_pos = int((self.real_pos + n) % self.real_images.shape[0])
+
+        def work():
+            x = self.real_images[idx].to(self.device).float().div_(127.5).sub_(1.0)
+            z = self.model.invert(x, self.cfg.steps, self.cfg.fixed_point_iters).to(self.device)
+            self.real.add(x, z)
+        self._timed(work)
+
+    def real_phase(self) -> bool:
+        if self.real is None:
+            return False
+        after = self.cfg.real_after_minutes
+        if after is None:
+            after = 0.6 * self.cfg.minutes if self.cfg.minutes else 0.0
+        return self.train_seconds >= after * 60
+
+    # ------------------------------------------------------------------ steps
+    def train_step(self) -> float:
+        b = self.cfg.batch_size
+        if self.real_phase() and self.real.n:
+            br = max(1, min(b - 1, round(b * self.cfg.real_mix))) if b > 1 else 1
+            xr, zr = self.real.sample(br, self.gen)
+            if b - br > 0:
+                xs, zs = self.synth.sample(b - br, self.gen)
+                x, z = torch.cat([xs, xr]), torch.cat([zs, zr])
+            else:
+                x, z = xr, zr
+        else:
+            x, z = self.synth.sample(b, self.gen)
+        loss = F.mse_loss(self.emb.forward(x), z)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.unet.parameters(), 1.0)
+        self.opt.step()
+        self.sched.step()
+        self.ema.step(self.unet.parameters())
+        self.step += 1
+        self.images_seen += b
+        return loss.detach()
+
+    def prepare_validation(self) -> str:
+        crops, source = load_validation_crops(self.cfg.val_data, self.cfg.val_n, self.size)
+        if crops is not None:
+            self.val_sets["real"] = crops
+        self.val_latents = self.model.noise(self.cfg.val_n, seed=987_654)
+        self.val_sets["gen"] = self.model.generate(self.val_latents, self.cfg.steps).clamp(-1, 1)
+        return source
+
+    @torch.no_grad()
+    def validate(self, refine_iters: tuple[int, ...] = (0,)) -> dict:
+        """PSNR (dB) of DDIM(E(x)) against x on each validation set, and the latent MSE on generated faces."""
+        emb = self.ema_embedder()
+        out: dict = {}
+        for name, x in self.val_sets.items():
+            for k in refine_iters:
+                z = emb.embed(x, refine_iters=k, model=self.model, steps=self.cfg.steps, batch_size=self.gen_batch)
+                rec = self.model.generate(z, self.cfg.steps)
+                suffix = f"_refine{k}" if k else ""
+                out[f"psnr_{name}{suffix}"] = round(psnr(rec, x), 3)
+                if name == "gen":
+                    out[f"latent_mse_gen{suffix}"] = round(float(F.mse_loss(z, self.val_latents)), 5)
+        return out
+
+    @torch.no_grad()
+    def inversion_baseline(self) -> dict:
+        """What the embedder competes with: DDIM inversion (0 and ``fixed_point_iters`` iterations)."""
+        out = {}
+        for name, x in self.val_sets.items():
+            for k in sorted({0, self.cfg.fixed_point_iters}):
+                rec = self.model.generate(self.model.invert(x, self.cfg.steps, k), self.cfg.steps)
+                out[f"inversion_psnr_{name}_fp{k}"] = round(psnr(rec, x), 3)
+        return out
+
+    # ------------------------------------------------------------------ loop
+    def run(self) -> EmbedTrainResult:
+        cfg = self.cfg
+        start = time.time()
+        deadline = start + cfg.minutes * 60 if cfg.minutes else math.inf
+        log = open(self.out / "log.jsonl", "a")
+
+        def write(rec: dict) -> None:
+            log.write(json.dumps(rec) + "\n")
+            log.flush()
+
+        self._start_real_loading()
+        source = self.prepare_validation()
+        write({"event": "start", "step": self.step, "device": str(self.device), "val_real": source,
+               "params": sum(p.numel() for p in self.unet.parameters()), "config": asdict(cfg),
+               **({} if self.step else self.inversion_baseline())})
+        # fill the buffer enough to start; it keeps growing to capacity as new chunks come in
+        while self.synth.n < min(self.synth.capacity, 2 * self.gen_batch, max(2 * cfg.batch_size, self.gen_batch)):
+            self.make_synthetic()
+        loss_t = torch.zeros((), device=self.device)
+        loss = float("nan")
+        val: dict = {}
+        bar = tqdm(total=cfg.max_steps, initial=self.step, desc="embedder", unit="step")
+        seg_start, seg_step, last_tick = time.time(), self.step, time.time()
+        gen_start = self.gen_seconds
+        while self.step < cfg.max_steps and time.time() < deadline:
+            # keep about gen_fraction of the wall time making fresh pairs (new inversions in the real phase)
+            elapsed = time.time() - seg_start
+            if self.gen_seconds - gen_start < cfg.gen_fraction * elapsed:
+                if self.real_phase() and (self.real_images is not None or self.real.n == 0):
+                    self.make_real()
+                else:
+                    self.make_synthetic()
+            loss_t = self.train_step()
+            now = time.time()
+            self.train_seconds += now - last_tick
+            last_tick = now
+            bar.update(1)
+            if self.step % cfg.log_every == 0:
+                loss = float(loss_t)
+                rate = (self.step - seg_step) * cfg.batch_size / max(now - seg_start, 1e-9)
+                bar.set_postfix(loss=f"{loss:.4f}", img_s=f"{rate:.0f}", phase="real" if self.real_phase() else "syn")
+                write({"step": self.step, "loss": loss, "lr": self.sched.get_last_lr()[0],
+                       "images_seen": self.images_seen, "img_per_s": round(rate, 1),
+                       "phase": "real" if self.real_phase() else "synthetic", "synthetic_pairs": self.synth.n,
+                       "real_pairs": self.real.n if self.real else 0,
+                       "gen_share": round((self.gen_seconds - gen_start) / max(now - seg_start, 1e-9), 3)})
+            if self.step % cfg.val_every == 0:
+                val = self.validate()
+                write({"step": self.step, "event": "val", **val})
+                tqdm.write(f"step {self.step}: " + ", ".join(f"{k} {v}" for k, v in val.items()))
+                last_tick = time.time()  # validation time does not count towards the phase clock
+            if self.step % cfg.checkpoint_every == 0:
+                self.save_checkpoint()
+                last_tick = time.time()
+        bar.close()
+        self.save_checkpoint()
+        loss = float(loss_t)
+        val = self.validate(refine_iters=(0, 1, 3))
+        write({"step": self.step, "event": "final", "loss": loss, **val})
+        tqdm.write(f"final step {self.step}: " + ", ".join(f"{k} {v}" for k, v in val.items()))
+        log.close()
+        return EmbedTrainResult(self.step, self.images_seen, loss, time.time() - start, self.out / "embedder", val)
+
+
+def train_embedder(cfg: EmbedTrainConfig, model: FaceDiffusion | None = None) -> EmbedTrainResult:
+    """Resumes from ``out/checkpoint.pt`` when present."""
+    trainer = EmbedTrainer(cfg, model)
+    resumed = trainer.load_checkpoint()
+    tqdm.write(f"training the embedder ({sum(p.numel() for p in trainer.unet.parameters()) / 1e6:.2f} M params) on "
+               f"{trainer.device}, {cfg.steps} DDIM steps, {'resuming at step ' + str(trainer.step) if resumed else 'from scratch'}")
+    return trainer.run()
