@@ -70,7 +70,7 @@ class RotationResult:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         for yaw, frame in zip(self.yaws, self.frames):
-            frame.save(folder / f"frame_{yaw:+04.0f}.png")
+            frame.save(folder / f"frame_{yaw:+03.0f}.png")
         self.source.save(folder / "source.png")
         self.reconstruction.save(folder / "reconstruction.png")
         self.strip().save(folder / "strip.png")

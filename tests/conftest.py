@@ -49,3 +49,35 @@ def shared_data_or_skip() -> Path:
     if not (DATA / "celeba128").is_dir():
         pytest.skip("../shared/data is absent (as on a user's machine)")
     return DATA
+
+
+@pytest.fixture(scope="session")
+def tiny_rotator_dir(tiny_model, tmp_path_factory) -> Path:
+    """A tiny model folder with trajectories fitted on synthetic latents of its size: everything
+    ``HeadRotator.from_pretrained(folder)`` needs, in well under a second."""
+    from headrot_core.trajectory import fit_trajectory_set
+
+    folder = tiny_model.save_pretrained(tmp_path_factory.mktemp("rot") / "model")
+    rng = np.random.default_rng(0)
+    d = 3 * tiny_model.size * tiny_model.size
+    yaw = rng.uniform(-40, 40, 1500)
+    direction = rng.normal(size=d) / 40
+    latents = rng.normal(size=(1500, d)) + yaw[:, None] * direction
+    lights = rng.choice(["left", "center", "right"], 1500)
+    genders = rng.choice(["female", "male"], 1500)
+    fit_trajectory_set(latents, yaw, lights, genders, meta={"synthetic": True}).save(folder / "trajectories")
+    return folder
+
+
+def real_crop(image_id: str = "000004", size: int = 128) -> Image.Image:
+    """One aligned 128 px crop from the shared shards (skips when the data is absent)."""
+    import io
+    import tarfile
+
+    data = shared_data_or_skip()
+    with tarfile.open(data / "celeba128" / "shard-00.tar") as tar:
+        for member in tar:
+            if member.name.startswith(image_id) or image_id == "first":
+                img = Image.open(io.BytesIO(tar.extractfile(member).read())).convert("RGB")
+                return img.resize((size, size), Image.LANCZOS) if size != 128 else img
+    pytest.skip(f"{image_id} not in shard-00")

@@ -1,0 +1,74 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import DATA, real_crop, shared_data_or_skip
+from headrot_core import HeadRotator
+from headrot_core.imaging import ImageError
+
+
+@pytest.fixture(scope="module")
+def rot(tiny_rotator_dir):
+    rotator = HeadRotator.from_pretrained(tiny_rotator_dir, device="cpu", steps=4)
+    rotator.model.bf16 = False  # a random model amplifies bf16 rounding; fp32 keeps the comparisons sharp
+    return rotator
+
+
+def test_rotate_aligned_crop_contract(rot):
+    crop = real_crop()
+    r = rot.rotate(crop, yaws=range(-30, 31, 10), aligned=True)
+    assert r.yaws == [-30.0, -20.0, -10.0, 0.0, 10.0, 20.0, 30.0]
+    assert len(r.frames) == 7 and all(f.size == (32, 32) and f.mode == "RGB" for f in r.frames)
+    assert r.source.size == (32, 32) and r.reconstruction.size == (32, 32)
+    assert -60 < r.source_yaw < 60 and r.light in ("left", "center", "right")
+    assert r.faces is None and r.crop_quad is None
+    assert r.embedding == "inversion" and r.steps == 4
+    assert r.strip().width > 7 * 32
+
+
+def test_frame_at_source_yaw_is_the_reconstruction(rot):
+    """Offsets are zero at the source's own yaw, so that frame must be the reconstruction itself."""
+    crop = real_crop()
+    yaw = rot.prepare(crop, aligned=True).source_yaw
+    r = rot.rotate(crop, yaws=[yaw, yaw + 20], aligned=True)
+    rec = np.asarray(r.reconstruction, float)
+    same, moved = (np.abs(np.asarray(f, float) - rec).mean() for f in r.frames)
+    assert same < 0.5 < moved, (same, moved)
+
+
+def test_latents_follow_the_selected_trajectory(rot):
+    z = torch.zeros(1, 3, 32, 32)
+    batch, subset = rot.latents_for(z, 0.0, [-10.0, 0.0, 10.0], "center", "female")
+    tr = rot.trajectories.select("center", "female")
+    assert subset == tr.subset == "light=center,gender=female"
+    assert torch.allclose(batch[2].flatten(), torch.from_numpy(10 * tr.positive.direction).float(), atol=1e-5)
+    assert torch.equal(batch[1], z[0])
+
+
+def test_light_override_and_bad_arguments(rot):
+    crop = real_crop()
+    r = rot.rotate(crop, yaws=[0], light="left", gender="male", aligned=True)
+    assert r.light == "left" and r.subset == "light=left,gender=male"
+    with pytest.raises(ValueError, match="light must be"):
+        rot.rotate(crop, light="top", aligned=True)
+    with pytest.raises(ImageError):
+        rot.rotate(b"not an image")
+
+
+def test_rotate_photo_aligns_and_save_writes_outputs(rot, tmp_path):
+    shared_data_or_skip()
+    r = rot.rotate(DATA / "photos" / "000004.jpg", yaws=[-30, 0, 30])
+    assert r.faces == 1 and np.asarray(r.crop_quad).shape == (4, 2)
+    folder = r.save(tmp_path / "out")
+    names = {p.name for p in folder.iterdir()}
+    assert {"strip.png", "animation.gif", "result.json", "source.png", "reconstruction.png"} <= names
+    assert {"frame_-30.png", "frame_+00.png", "frame_+30.png"} <= names
+    meta = json.loads((folder / "result.json").read_text())
+    assert meta["yaws"] == [-30.0, 0.0, 30.0] and meta["faces"] == 1
+
+
+def test_missing_trajectories_give_a_specific_error(tiny_model_dir):
+    with pytest.raises(FileNotFoundError, match="fit"):
+        HeadRotator.from_pretrained(tiny_model_dir, device="cpu")
