@@ -125,6 +125,22 @@ def _cmd_rotate(args: argparse.Namespace) -> int:
     return status
 
 
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from .diffusion import FaceDiffusion
+    from .evaluation import evaluate, write_report
+
+    model = FaceDiffusion.from_pretrained(args.model, args.device)
+    embedder = None
+    if args.embedder:
+        from .embedding import Embedder
+
+        embedder = Embedder.from_pretrained(args.embedder, model.device)
+    ev = evaluate(model, n_faces=args.faces, steps=args.steps, fit_faces=args.fit_faces, embedder=embedder,
+                  ablations=not args.no_ablations)
+    print(write_report(ev, Path(args.out)).read_text())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .diffusion import DEFAULT_STEPS
 
@@ -222,6 +238,15 @@ def build_parser() -> argparse.ArgumentParser:
     ro.add_argument("--format", default="gif", choices=["gif", "mp4"])
     model_args(ro)
     ro.set_defaults(func=_cmd_rotate)
+    ev = sub.add_parser("evaluate", help="measure pose, identity and reconstruction on held-out faces")
+    ev.add_argument("--faces", type=int, default=100)
+    ev.add_argument("--fit-faces", type=int, default=3000)
+    ev.add_argument("--steps", type=int, default=DEFAULT_STEPS)
+    ev.add_argument("--embedder", default=None, help="also measure this embedding network folder")
+    ev.add_argument("--no-ablations", action="store_true")
+    ev.add_argument("--out", default="docs/EVALUATION.md")
+    model_args(ev)
+    ev.set_defaults(func=_cmd_evaluate)
     return p
 
 

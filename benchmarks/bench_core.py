@@ -1,0 +1,64 @@
+"""CPU (or GPU) timings of the model core: invert one face, generate 13 frames, rotate one aligned face.
+
+    python benchmarks/bench_core.py [--model DIR] [--steps 10 20 50] [--repeats 3]
+
+Prints a markdown table (median of the repeats, after one warm-up). Uses the embedded default model unless told.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+
+import torch
+
+from headrot_core.diffusion import FaceDiffusion
+
+
+def timed(fn, repeats: int) -> float:
+    fn()  # warm-up: first calls pay for allocation and kernel selection
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", default=None)
+    p.add_argument("--device", default=None)
+    p.add_argument("--steps", type=int, nargs="+", default=[10, 20, 50])
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--rotate", action="store_true", help="also time HeadRotator.rotate (needs trajectories)")
+    args = p.parse_args()
+    model = FaceDiffusion.from_pretrained(args.model, args.device)
+    n_params = sum(q.numel() for q in model.unet.parameters()) / 1e6
+    print(f"device: {model.device} ({platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads); model {n_params:.1f} M parameters, "
+          f"{model.size} px, bf16 autocast {model.bf16}\n")
+    x = model.generate(model.noise(1, seed=0), 10)
+    z13 = model.noise(13, seed=1)
+    print("| DDIM steps | invert 1 face (s) | invert, 1 fixed-point iter (s) | generate 13 frames (s) |")
+    print("| --- | --- | --- | --- |")
+    for s in args.steps:
+        inv = timed(lambda: model.invert(x, s), args.repeats)
+        inv_fp = timed(lambda: model.invert(x, s, 1), args.repeats)
+        gen = timed(lambda: model.generate(z13, s), args.repeats)
+        print(f"| {s} | {inv:.3f} | {inv_fp:.3f} | {gen:.3f} |")
+    if args.rotate:
+        from headrot_core import HeadRotator
+        from headrot_core.diffusion import tensor_to_images
+
+        face = tensor_to_images(x)[0].resize((128, 128))
+        print("\n| DDIM steps | rotate(): 1 aligned face -> 13 frames (s) |\n| --- | --- |")
+        for s in args.steps:
+            rot = HeadRotator.from_pretrained(args.model, device=args.device, steps=s)
+            print(f"| {s} | {timed(lambda: rot.rotate(face, aligned=True), args.repeats):.3f} |")
+
+
+if __name__ == "__main__":
+    main()
