@@ -141,6 +141,20 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_model_card(args: argparse.Namespace) -> int:
+    from .diffusion import FaceDiffusion
+    from .loading import resolve_model_dir
+    from .model_card import write_model_card
+
+    folder = resolve_model_dir(args.model)
+    model = FaceDiffusion.from_pretrained(folder, args.device)
+    notes = Path(args.notes).read_text() if args.notes else ""
+    out = write_model_card(model, folder, Path(args.run) if args.run else None, Path(args.out), n=args.faces,
+                           training_notes=notes)
+    print(out.read_text())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .diffusion import DEFAULT_STEPS
 
@@ -247,6 +261,13 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--out", default="docs/EVALUATION.md")
     model_args(ev)
     ev.set_defaults(func=_cmd_evaluate)
+    mc = sub.add_parser("model-card", help="measure the model (face rate, reconstruction, speed); write docs/MODEL.md")
+    mc.add_argument("--out", default="docs/MODEL.md")
+    mc.add_argument("--run", default=None, help="training run folder (for steps and images seen)")
+    mc.add_argument("--faces", type=int, default=256)
+    mc.add_argument("--notes", default=None, help="markdown file with training notes to include")
+    model_args(mc)
+    mc.set_defaults(func=_cmd_model_card)
     return p
 
 
