@@ -1,0 +1,408 @@
+"""Face detection and alignment: any photo -> the face crop in the shared-data convention, and back.
+
+The convention (``../shared/data/README.md``): a CelebA-"aligned" photo is a 178x218 frame in which the face sits at a
+fixed place; the model's crop is the box (25, 57)-(153, 185) of that frame, scaled to any output size.
+
+Pipeline (all models ship in PyPI packages, see README "Face analysis"):
+
+1. dlib's HOG face detector on a grayscale working copy (long side 512 px; then 1024 px; then copies rotated by
+   +-22 and +-45 degrees) finds candidate faces; the largest confident one is taken, and ``faces`` counts them.
+2. dlib's 68-point landmark predictor (``face-recognition-models``) on that box gives landmarks; a similarity fitted
+   to the canonical landmark positions (learnt from the shared crops, ``face_model.json``) maps the canonical frame
+   into the photo.
+3. Twice: the photo is warped into the canonical frame, landmarks are found again with the canonical face box (this
+   removes roll and scale), and the similarity is refitted.
+4. A ridge regression, fitted by the project on the shared aligned crops (``headrot_core.face_fit``), predicts from
+   the landmark shape where the true crop box lies (the landmarks alone miss it by about 2-4 % of the box side, mostly
+   for turned faces); the final similarity is fitted to those 4 corners.
+
+Coordinates: *continuous* pixel coordinates throughout (the top-left corner of pixel (0, 0) is (0, 0), its centre is
+(0.5, 0.5)), so ``crop_quad`` corners are the outer corners of the crop's corner pixels.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+#: The CelebA-aligned frame and the crop box inside it, (x0, y0, x1, y1).
+FRAME_SIZE = (178, 218)
+CROP_BOX = (25.0, 57.0, 153.0, 185.0)
+BOX_CORNERS = np.array([[25.0, 57.0], [153.0, 57.0], [153.0, 185.0], [25.0, 185.0]])
+MODEL_FILE = Path(__file__).with_name("face_model.json")
+#: Detector passes: (working long side, rotation in degrees), tried in order until a face is found.
+DETECTION_PASSES = ((512, 0.0), (1024, 0.0), (512, -22.0), (512, 22.0), (1024, -22.0), (1024, 22.0),
+                    (512, -45.0), (512, 45.0))
+DETECT_THRESHOLD = -0.5   # dlib HOG score above which a box is a candidate
+COUNT_THRESHOLD = 0.0     # candidates above this count as faces (dlib's own default threshold)
+VERIFY_THRESHOLD = -0.8   # a weak candidate must also be found in its own canonical warp
+
+
+class NoFaceError(ValueError):
+    """No face could be found in the image."""
+
+
+# --------------------------------------------------------------------------------------------------- models
+
+
+def models_dir() -> Path:
+    """The ``models/`` folder of the ``face-recognition-models`` package (found without importing it: its
+    ``__init__`` needs ``pkg_resources``)."""
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("face analysis needs the 'face-recognition-models' package (pip install "
+                          "face-recognition-models==0.3.0)")
+    return Path(list(spec.submodule_search_locations)[0]) / "models"
+
+
+@lru_cache(maxsize=1)
+def _detector():
+    import dlib
+
+    return dlib.get_frontal_face_detector()
+
+
+@lru_cache(maxsize=1)
+def _predictor():
+    import dlib
+
+    path = models_dir() / "shape_predictor_68_face_landmarks.dat"
+    if not path.exists():
+        raise ImportError(f"landmark model missing: {path}")
+    return dlib.shape_predictor(str(path))
+
+
+_model_override: dict | None = None
+
+
+def face_model() -> dict:
+    """The project-fitted parameters (canonical landmarks, canonical face box, box correction, yaw, light)."""
+    return _model_override if _model_override is not None else _load_model()
+
+
+def set_face_model(model: dict | None) -> None:
+    """Uses ``model`` instead of ``face_model.json`` (None: back to the file); for fitting and tests."""
+    global _model_override
+    _model_override = model
+
+
+@lru_cache(maxsize=1)
+def _load_model() -> dict:
+    if not MODEL_FILE.exists():
+        raise ImportError(f"{MODEL_FILE.name} is missing: run `python -m headrot_core.face_fit`")
+    raw = json.loads(MODEL_FILE.read_text())
+    return {k: (np.asarray(v, dtype=np.float64) if isinstance(v, list) else v) for k, v in raw.items()}
+
+
+# --------------------------------------------------------------------------------------------------- geometry
+
+
+def similarity_fit(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Least-squares similarity (2x3) with dst ~ A @ src + t (Umeyama, no reflection)."""
+    src = np.asarray(src, np.float64)
+    dst = np.asarray(dst, np.float64)
+    ms, md = src.mean(0), dst.mean(0)
+    s, d = src - ms, dst - md
+    a = (s[:, 0] * d[:, 0] + s[:, 1] * d[:, 1]).sum()
+    b = (s[:, 0] * d[:, 1] - s[:, 1] * d[:, 0]).sum()
+    n = (s ** 2).sum()
+    lin = np.array([[a, -b], [b, a]]) / max(n, 1e-12)
+    return np.hstack([lin, (md - lin @ ms)[:, None]])
+
+
+def apply(m: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    pts = np.asarray(pts, np.float64)
+    return pts @ m[:, :2].T + m[:, 2]
+
+
+def invert(m: np.ndarray) -> np.ndarray:
+    lin = np.linalg.inv(m[:, :2])
+    return np.hstack([lin, (-lin @ m[:, 2])[:, None]])
+
+
+def compose(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a after b (both 2x3)."""
+    return np.hstack([a[:, :2] @ b[:, :2], (a[:, :2] @ b[:, 2] + a[:, 2])[:, None]])
+
+
+def _scale_of(m: np.ndarray) -> float:
+    return float(math.sqrt(abs(np.linalg.det(m[:, :2]))))
+
+
+def warp(src: np.ndarray, dst_to_src: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Samples ``src`` (HxW or HxWxC uint8) at ``dst_to_src`` (continuous coordinates) into a (w, h) image,
+    anti-aliased when shrinking, edges replicated outside the source."""
+    import cv2
+
+    w, h = size
+    m = np.asarray(dst_to_src, np.float64)
+    scale = _scale_of(m)
+    if scale > 1.5:  # shrinking: cut the needed region, then area-resample it to about 1 source px per output px
+        corners = apply(m, np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float64))
+        x0, y0 = np.floor(corners.min(0)).astype(int) - 2
+        x1, y1 = np.ceil(corners.max(0)).astype(int) + 2
+        x0, y0 = max(x0, 0), max(y0, 0)
+        x1, y1 = min(x1, src.shape[1]), min(y1, src.shape[0])
+        if x1 - x0 >= 2 and y1 - y0 >= 2:
+            region = src[y0:y1, x0:x1]
+            f = 1.0 / scale
+            rw, rh = max(2, round((x1 - x0) * f)), max(2, round((y1 - y0) * f))
+            small = cv2.resize(region, (rw, rh), interpolation=cv2.INTER_AREA)
+            to_small = np.array([[rw / (x1 - x0), 0, -x0 * rw / (x1 - x0)],
+                                 [0, rh / (y1 - y0), -y0 * rh / (y1 - y0)]])
+            src, m = small, compose(to_small, m)
+    # continuous -> index convention: src_idx = A (dst_idx + .5) + t - .5
+    idx = m.copy()
+    idx[:, 2] = m[:, :2] @ np.array([0.5, 0.5]) + m[:, 2] - 0.5
+    return cv2.warpAffine(np.ascontiguousarray(src), idx, (int(w), int(h)),
+                          flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+
+
+def _gray(rgb: np.ndarray) -> np.ndarray:
+    import cv2
+
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if rgb.ndim == 3 else rgb
+
+
+# --------------------------------------------------------------------------------------------------- landmarks
+
+
+def landmarks(gray: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
+    """68 landmarks (68x2, continuous coordinates) for the face in ``box`` (x0, y0, x1, y1, continuous)."""
+    import dlib
+
+    x0, y0, x1, y1 = box
+    rect = dlib.rectangle(int(round(x0)), int(round(y0)), int(round(x1)) - 1, int(round(y1)) - 1)
+    shape = _predictor()(np.ascontiguousarray(gray), rect)
+    return np.array([(p.x + 0.5, p.y + 0.5) for p in shape.parts()], np.float64)
+
+
+def canonical_landmarks(gray_frame: np.ndarray) -> np.ndarray:
+    """Landmarks of a face already in the canonical 178x218 frame (grayscale), using the canonical face box."""
+    return landmarks(gray_frame, tuple(face_model()["canonical_box"]))
+
+
+#: Left-right mirror permutation of the 68 landmark indices.
+MIRROR_68 = np.array(list(range(16, -1, -1)) + list(range(26, 16, -1)) + [27, 28, 29, 30] + [35, 34, 33, 32, 31]
+                     + [45, 44, 43, 42, 47, 46] + [39, 38, 37, 36, 41, 40] + [54, 53, 52, 51, 50, 49, 48]
+                     + [59, 58, 57, 56, 55] + [64, 63, 62, 61, 60] + [67, 66, 65])
+
+
+def shape_features(pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(features, normaliser): landmarks mapped by the similarity that best fits them to the canonical landmarks,
+    minus the canonical landmarks (136 numbers); the normaliser is that similarity."""
+    canon = face_model()["canonical_landmarks"]
+    norm = similarity_fit(pts, canon)
+    return (apply(norm, pts) - canon).ravel(), norm
+
+
+def _corrected_box(pts_frame: np.ndarray) -> np.ndarray:
+    """The 4 crop-box corners in the frame of ``pts_frame`` predicted from the landmark shape."""
+    model = face_model()
+    feats, norm = shape_features(pts_frame)
+    offset = feats @ model["box_coef"].T + model["box_intercept"]
+    return apply(invert(norm), BOX_CORNERS + offset.reshape(4, 2))
+
+
+# --------------------------------------------------------------------------------------------------- detection
+
+
+@dataclass
+class Detection:
+    box: tuple[float, float, float, float]   # in the working image
+    score: float
+    work_to_photo: np.ndarray                # 2x3, continuous coordinates
+    work_gray: np.ndarray
+    count: int
+
+
+def _rotation_about(center: tuple[float, float], degrees: float, size: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int]]:
+    """work->photo matrix that shows the photo rotated by ``degrees`` in a canvas big enough to hold it."""
+    w, h = size
+    a = math.radians(degrees)
+    c, s = math.cos(a), math.sin(a)
+    nw, nh = int(abs(w * c) + abs(h * s)) + 1, int(abs(w * s) + abs(h * c)) + 1
+    lin = np.array([[c, -s], [s, c]])
+    t = np.array(center) - lin @ np.array([nw / 2, nh / 2])
+    return np.hstack([lin, t[:, None]]), (nw, nh)
+
+
+def detect_faces(gray: np.ndarray, passes=DETECTION_PASSES, verify: bool = True):
+    """Yields candidate detections (largest confident first) pass by pass; see ``DETECTION_PASSES``."""
+    import cv2
+
+    h, w = gray.shape
+    long_side = max(h, w)
+    done_scales: set[tuple[float, float]] = set()
+    for target, angle in passes:
+        f = min(target / long_side, 16.0)
+        if (round(f, 3), angle) in done_scales:
+            continue
+        done_scales.add((round(f, 3), angle))
+        if angle == 0:
+            ww, wh = max(1, round(w * f)), max(1, round(h * f))
+            interp = cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR
+            work = cv2.resize(gray, (ww, wh), interpolation=interp) if (ww, wh) != (w, h) else gray
+            work_to_photo = np.array([[w / ww, 0, 0], [0, h / wh, 0]])
+        else:
+            rot, (nw, nh) = _rotation_about((w * f / 2, h * f / 2), angle, (round(w * f), round(h * f)))
+            scale = np.array([[1 / f, 0, 0], [0, 1 / f, 0]])
+            work_to_photo = compose(scale, rot)
+            work = warp(gray, work_to_photo, (nw, nh))
+        rects, scores, _ = _detector().run(np.ascontiguousarray(work), 0, DETECT_THRESHOLD)
+        if not len(rects):
+            continue
+        cands = [((r.left(), r.top(), r.right() + 1, r.bottom() + 1), float(s)) for r, s in zip(rects, scores)]
+        confident = [c for c in cands if c[1] >= COUNT_THRESHOLD]
+        count = len(confident)
+        order = sorted(confident, key=lambda c: -(c[0][2] - c[0][0]))
+        order += sorted([c for c in cands if c[1] < COUNT_THRESHOLD], key=lambda c: -c[1])
+        for box, score in order:
+            yield Detection(box, score, work_to_photo, work, max(count, 1))
+
+
+# --------------------------------------------------------------------------------------------------- alignment
+
+
+@dataclass
+class AlignedFace:
+    """One face of a photo brought into the shared-data crop convention.
+
+    crop:       the aligned face, RGB, size x size (the box (25,57)-(153,185) of the 178x218 aligned frame).
+    faces:      how many faces the detector found in the photo (the largest one is aligned).
+    crop_quad:  4x2 corners [x, y] of the crop in the photo's continuous pixel coordinates, clockwise from the
+                crop's top-left (top-left, top-right, bottom-right, bottom-left).
+    matrix:     2x3 similarity photo -> crop (continuous coordinates); ``inverse`` maps crop -> photo.
+    landmarks:  68x2 dlib landmarks in photo coordinates (from the last refinement).
+    score:      the HOG detector score of the chosen face (dlib's default threshold is 0).
+    """
+
+    crop: Image.Image
+    faces: int
+    crop_quad: np.ndarray
+    matrix: np.ndarray
+    size: int
+    landmarks: np.ndarray = field(repr=False)
+    score: float = 0.0
+    photo_size: tuple[int, int] = (0, 0)
+
+    @property
+    def inverse(self) -> np.ndarray:
+        """2x3 similarity crop -> photo (continuous coordinates)."""
+        return invert(self.matrix)
+
+    def paste_back(self, photo: Image.Image, crop: Image.Image, feather: float = 0.08) -> Image.Image:
+        """Returns ``photo`` with ``crop`` (any size, same framing as ``self.crop``) warped back into its place,
+        blended with a soft-edged mask (``feather`` = fraction of the side that fades)."""
+        from .imaging import to_rgb
+
+        photo = to_rgb(photo)
+        if photo.size != self.photo_size:
+            raise ValueError(f"the photo is {photo.size}, but this face was aligned in a {self.photo_size} photo")
+        crop = to_rgb(crop)
+        s = crop.width
+        crop_to_photo = compose(self.inverse, np.diag([self.size / s, self.size / s, 1.0])[:2])
+        photo_to_crop = invert(crop_to_photo)
+        w, h = photo.size
+        src = np.asarray(crop)
+        warped = warp(src, photo_to_crop, (w, h)).astype(np.float32)
+        # mask in crop coordinates: 1 inside, fading to 0 over the outer `feather` band
+        u = (np.arange(s) + 0.5) / s
+        ramp = np.clip(np.minimum(u, 1 - u) / max(feather, 1e-6), 0, 1)
+        mask_src = (np.minimum.outer(ramp, ramp) * 255).astype(np.uint8)
+        mask_pad = np.zeros((s + 2, s + 2), np.uint8)
+        mask_pad[1:-1, 1:-1] = mask_src
+        shift = np.array([[1, 0, 1], [0, 1, 1]], np.float64)
+        mask = warp(mask_pad, compose(shift, photo_to_crop), (w, h)).astype(np.float32)[..., None] / 255.0
+        out = np.asarray(photo, np.float32) * (1 - mask) + warped * mask
+        return Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8))
+
+
+def _refine(gray: np.ndarray, canon_to_photo: np.ndarray, iterations: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Re-finds landmarks in the canonical warp; returns (canon->photo, landmarks in the last warp, that warp's
+    canon->photo matrix)."""
+    canon = face_model()["canonical_landmarks"]
+    m = canon_to_photo
+    pts_c, used = None, m
+    for _ in range(iterations):
+        frame = warp(gray, m, FRAME_SIZE)
+        pts_c = canonical_landmarks(frame)
+        used = m
+        m = similarity_fit(canon, apply(m, pts_c))
+    return m, pts_c, used
+
+
+def _verified(gray: np.ndarray, canon_to_photo: np.ndarray) -> bool:
+    frame = warp(gray, canon_to_photo, FRAME_SIZE)
+    rects, scores, _ = _detector().run(np.ascontiguousarray(frame), 0, VERIFY_THRESHOLD)
+    cb = face_model()["canonical_box"]
+    side = cb[2] - cb[0]
+    for r in rects:
+        cx, cy = (r.left() + r.right() + 1) / 2, (r.top() + r.bottom() + 1) / 2
+        if (abs(cx - (cb[0] + cb[2]) / 2) < 0.25 * side and abs(cy - (cb[1] + cb[3]) / 2) < 0.25 * side
+                and 0.6 < (r.right() + 1 - r.left()) / side < 1.6):
+            return True
+    return False
+
+
+def locate_face(image, verify: bool = True) -> tuple[np.ndarray, int, np.ndarray, float]:
+    """Finds the largest face: (canonical frame -> photo similarity, face count, landmarks, detector score).
+    Raises ``NoFaceError``."""
+    from .imaging import load_image
+
+    rgb = np.asarray(load_image(image))
+    gray = _gray(rgb)
+    canon = face_model()["canonical_landmarks"]
+    tried = 0
+    for det in detect_faces(gray):
+        tried += 1
+        if tried > 6:
+            break
+        pts_work = landmarks(det.work_gray, det.box)
+        m0 = similarity_fit(canon, apply(det.work_to_photo, pts_work))
+        if _scale_of(m0) < 1e-3:
+            continue
+        m, pts_c, used = _refine(gray, m0)
+        corners = apply(used, _corrected_box(pts_c))
+        final = similarity_fit(BOX_CORNERS, corners)
+        if verify and det.score < 0.3 and not _verified(gray, final):
+            continue
+        return final, det.count, apply(used, pts_c), det.score
+    h, w = gray.shape
+    raise NoFaceError(f"no face found in the {w}x{h} image (a face should be at least about 40 px wide, "
+                      "roughly frontal and upright within 45 degrees)")
+
+
+def align_face(image, size: int = 64) -> AlignedFace:
+    """Any photo (path, bytes, PIL image or array; any mode, EXIF-rotated) -> the largest face aligned to the
+    shared-data crop convention at ``size`` x ``size`` px. Raises ``NoFaceError`` (a ``ValueError``) without a face
+    and ``imaging.ImageError`` for unreadable input."""
+    from .imaging import load_image
+
+    if size < 8 or size > 4096:
+        raise ValueError(f"crop size must be 8..4096 px, got {size}")
+    img = load_image(image)
+    rgb = np.asarray(img)
+    canon_to_photo, count, pts, score = locate_face(img)
+    # crop (continuous) -> canonical: x = 25 + u * 128 / size
+    crop_to_canon = np.array([[128.0 / size, 0, CROP_BOX[0]], [0, 128.0 / size, CROP_BOX[1]]])
+    crop_to_photo = compose(canon_to_photo, crop_to_canon)
+    crop = Image.fromarray(warp(rgb, crop_to_photo, (size, size)))
+    return AlignedFace(crop=crop, faces=count, crop_quad=apply(canon_to_photo, BOX_CORNERS),
+                       matrix=invert(crop_to_photo), size=size, landmarks=pts, score=score,
+                       photo_size=img.size)
+
+
+def crop_from_matrix(image, matrix: np.ndarray, size: int) -> Image.Image:
+    """Re-crops ``image`` with a photo->crop ``matrix`` that was made for crops of side ``size``."""
+    from .imaging import load_image
+
+    rgb = np.asarray(load_image(image))
+    return Image.fromarray(warp(rgb, invert(matrix), (size, size)))
+
