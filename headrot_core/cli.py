@@ -155,6 +155,55 @@ def _cmd_model_card(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_analyze(args: argparse.Namespace) -> int:
+    import json
+
+    from .analysis import analyze_crop
+    from .imaging import ImageError, load_image
+
+    status = 0
+    for name in args.images:
+        row: dict = {"input": name}
+        try:
+            img = load_image(name)
+            if args.aligned:
+                if img.width != img.height:
+                    raise ImageError(f"an aligned crop must be square, this one is {img.width}x{img.height}")
+                row.update(analyze_crop(img).to_dict())
+            else:
+                from .face import align_face
+
+                face = align_face(img, size=args.size)
+                row.update(analyze_crop(face.crop).to_dict())
+                row["faces"] = face.faces
+                row["crop_quad"] = [[round(float(x), 2), round(float(y), 2)] for x, y in face.crop_quad]
+            for key in ("yaw_raw", "light_raw"):
+                row.pop(key, None)
+        except (ImageError, ValueError, OSError) as e:
+            row = {"input": name, "error": str(e)}
+            status = 1
+        if args.json:
+            print(json.dumps(row), flush=True)
+        elif "error" in row:
+            print(f"{name}: error: {row['error']}", flush=True)
+        else:
+            extra = f", {row['faces']} face(s)" if "faces" in row else ""
+            print(f"{name}: yaw {row['yaw']:+.1f} deg, light {row['light']} ({row['light_score']:+.3f}){extra}",
+                  flush=True)
+    return status
+
+
+def _cmd_label(args: argparse.Namespace) -> int:
+    from .labels import label_dataset, load_labels
+
+    out = label_dataset(args.data, size=args.size, out=args.out, workers=args.workers, limit=args.limit,
+                        force=args.force)
+    labels = load_labels(out)
+    counts = ", ".join(f"{k} {v}" for k, v in labels.counts().items())
+    print(f"{len(labels)} labels in {out} (light: {counts})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .diffusion import DEFAULT_STEPS
 
@@ -268,6 +317,20 @@ def build_parser() -> argparse.ArgumentParser:
     mc.add_argument("--notes", default=None, help="markdown file with training notes to include")
     model_args(mc)
     mc.set_defaults(func=_cmd_model_card)
+    an = sub.add_parser("analyze", help="face count, crop corners, yaw and light of photos (or aligned crops)")
+    an.add_argument("images", nargs="+")
+    an.add_argument("--aligned", action="store_true", help="inputs are aligned crops in the shared-data convention")
+    an.add_argument("--json", action="store_true", help="one JSON object per input, one per line")
+    an.add_argument("--size", type=int, default=128, help="crop size analysed for photos")
+    an.set_defaults(func=_cmd_analyze)
+    lb = sub.add_parser("label", help="write yaw and light labels of every crop to the cache (resumable)")
+    lb.add_argument("--data", default=None, help="folder or tar of aligned crops (default: ../shared/data/celeba128)")
+    lb.add_argument("--size", type=int, default=128)
+    lb.add_argument("--out", default=None, help="CSV path (default: under the cache folder, see labels.py)")
+    lb.add_argument("--workers", type=int, default=None, help="processes (default: up to 2)")
+    lb.add_argument("--limit", type=int, default=None, help="only the first N images")
+    lb.add_argument("--force", action="store_true", help="relabel even if the CSV exists")
+    lb.set_defaults(func=_cmd_label)
     return p
 
 

@@ -161,11 +161,53 @@ def eval_light(n: int = 1000, seed: int = 0) -> dict:
     return {"n": len(idx), "mirror_flip_rate": ok / len(idx), "ramp_n": total, "ramp_monotonic_rate": mono / total}
 
 
+#: Yaw bins of the mean-face figure (degrees, the dataset's sign): nose to the image's left / frontal / right.
+POSE_BINS = (("nose to image left (yaw >= 10)", 10.0, 180.0), ("frontal (|yaw| <= 5)", -5.0, 5.0),
+             ("nose to image right (yaw <= -10)", -180.0, -10.0))
+
+
+def mean_face_figure(path, labels=None, size: int = 128) -> dict:
+    """3x3 grid of mean crops: rows light left/center/right, columns the POSE_BINS; returns the counts."""
+    from PIL import Image, ImageDraw
+
+    from .data import load_images
+    from .labels import load_labels
+
+    labels = labels or load_labels()
+    images = load_images(default_data_root() / "celeba128", size)
+    pos = {k: i for i, k in enumerate(images.ids)}
+    order = np.array([pos[k] for k in labels.ids])
+    pad, head, side = 4, 18, 150
+    grid = Image.new("RGB", (side + 3 * (size + pad) + pad, head + 3 * (size + pad) + pad + 14), "white")
+    draw = ImageDraw.Draw(grid)
+    counts = {}
+    for c, (name, _, _) in enumerate(POSE_BINS):
+        draw.text((side + pad + c * (size + pad), 3), name.split(" (")[0], fill="black")
+    for r, light in enumerate(("left", "center", "right")):
+        y = head + pad + r * (size + pad)
+        draw.text((4, y + size // 2 - 12), f"light from {light}" if light != "center" else "light center",
+                  fill="black")
+        for c, (name, lo, hi) in enumerate(POSE_BINS):
+            sel = (labels.light == light) & (labels.yaw >= lo) & (labels.yaw <= hi)
+            counts[f"{light}/{name}"] = int(sel.sum())
+            x = side + pad + c * (size + pad)
+            if sel.any():
+                mean = np.zeros((size, size, 3), np.float64)
+                for chunk in np.array_split(order[sel], max(1, sel.sum() // 2000)):
+                    mean += images.images[np.sort(chunk)].astype(np.float64).sum(0)
+                grid.paste(Image.fromarray((mean / sel.sum() + 0.5).astype(np.uint8)), (x, y))
+            draw.text((x + 3, y + size - 12), f"n={int(sel.sum())}", fill="white")
+    draw.text((4, grid.height - 14), "mean of aligned CelebA crops per estimated light x yaw class", fill="black")
+    grid.save(path)
+    return counts
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m headrot_core.face_eval")
     p.add_argument("--trials", type=int, default=300)
     p.add_argument("--what", default="align,plain,yaw,light")
     p.add_argument("--out", default=None)
+    p.add_argument("--figure", default=None, help="write the mean-face figure (needs the labels) to this PNG")
     args = p.parse_args(argv)
     res = {}
     what = args.what.split(",")
@@ -181,6 +223,9 @@ def main(argv: list[str] | None = None) -> int:
     if "light" in what:
         res["light"] = eval_light()
         print(json.dumps(res["light"]), flush=True)
+    if args.figure:
+        res["mean_faces"] = mean_face_figure(args.figure)
+        print(json.dumps(res["mean_faces"]), flush=True)
     if args.out:
         with open(args.out, "w") as f:
             json.dump(res, f, indent=2)
