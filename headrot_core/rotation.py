@@ -56,6 +56,7 @@ class RotationResult:
     embedding: str
     steps: int
     timings: dict[str, float] = field(default_factory=dict)
+    latent: torch.Tensor | None = None  # the source's x_T (1, 3, H, W): ``HeadRotator.frames_at`` reuses it
 
     def strip(self, size: int | None = None) -> Image.Image:
         return strip(self.frames, size)
@@ -155,9 +156,23 @@ class HeadRotator:
             raise ValueError(f"light must be 'auto' or one of {LIGHTS}, got {light!r}")
         if gender not in ("auto", "any", "female", "male"):
             raise ValueError(f"gender must be 'auto', 'any', 'female' or 'male', got {gender!r}")
-        yaws = [float(y) for y in yaws]
         t0 = time.perf_counter()
         prep = self.prepare(image, aligned)
+        t1 = time.perf_counter()
+        result = self.rotate_prepared(prep, yaws, light, gender)
+        result.timings = {"analysis_s": round(t1 - t0, 3), "embedding_s": result.timings["embedding_s"],
+                          "generation_s": result.timings["generation_s"], "total_s": round(time.perf_counter() - t0, 3)}
+        return result
+
+    def rotate_prepared(self, prep: FacePrep, yaws: Iterable[float] = DEFAULT_YAWS, light: str = "auto",
+                        gender: str = "auto") -> RotationResult:
+        """``rotate`` after ``prepare``: embedding, trajectory offsets and one batched decode (lets a caller report
+        progress between the stages)."""
+        if light not in ("auto", *LIGHTS):
+            raise ValueError(f"light must be 'auto' or one of {LIGHTS}, got {light!r}")
+        if gender not in ("auto", "any", "female", "male"):
+            raise ValueError(f"gender must be 'auto', 'any', 'female' or 'male', got {gender!r}")
+        yaws = [float(y) for y in yaws]
         t1 = time.perf_counter()
         x = images_to_tensor([prep.source], self.model.size)
         z = self.embed(x)
@@ -170,5 +185,16 @@ class HeadRotator:
         images = tensor_to_images(out)
         return RotationResult(images[1:], yaws, prep.source, images[0], prep.source_yaw, use_light, prep.light,
                               prep.light_score, use_gender, subset, prep.faces, prep.crop_quad, self.embedding,
-                              self.steps, {"analysis_s": round(t1 - t0, 3), "embedding_s": round(t2 - t1, 3),
-                                           "generation_s": round(t3 - t2, 3), "total_s": round(t3 - t0, 3)})
+                              self.steps, {"embedding_s": round(t2 - t1, 3), "generation_s": round(t3 - t2, 3),
+                                           "total_s": round(t3 - t1, 3)}, latent=z)
+
+    def frames_at(self, result: RotationResult, yaws: Iterable[float], light: str | None = None) -> list[Image.Image]:
+        """More frames of an earlier result's face from its cached latent: no detection, no embedding, one batched
+        decode of ``len(yaws)`` latents (the app's slider and light override). ``light`` overrides the result's."""
+        if result.latent is None:
+            raise ValueError("this result has no cached latent (made by an older version?): call rotate again")
+        if light is not None and light not in LIGHTS:
+            raise ValueError(f"light must be one of {LIGHTS}, got {light!r}")
+        batch, _ = self.latents_for(result.latent, result.source_yaw, [float(y) for y in yaws],
+                                    light or result.light, result.gender)
+        return tensor_to_images(self.model.generate(batch, self.steps))

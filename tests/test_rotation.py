@@ -72,3 +72,20 @@ def test_rotate_photo_aligns_and_save_writes_outputs(rot, tmp_path):
 def test_missing_trajectories_give_a_specific_error(tiny_model_dir):
     with pytest.raises(FileNotFoundError, match="fit"):
         HeadRotator.from_pretrained(tiny_model_dir, device="cpu")
+
+
+def test_frames_at_reuses_the_cached_latent(rot):
+    """The app's slider: frames from a result's latent equal the frames of a full rotate at the same yaws."""
+    crop = real_crop()
+    r = rot.rotate(crop, yaws=[-20, 10], aligned=True)
+    assert r.latent is not None and r.latent.shape == (1, 3, 32, 32)
+    again = rot.frames_at(r, [10, -20])
+    for a, b in zip(again, r.frames[::-1]):
+        assert np.abs(np.asarray(a, float) - np.asarray(b, float)).mean() < 0.5
+    other = rot.frames_at(r, [10], light="left" if r.light != "left" else "right")
+    assert len(other) == 1 and other[0].size == (32, 32)
+    prep = rot.prepare(crop, aligned=True)
+    staged = rot.rotate_prepared(prep, yaws=[10])
+    assert np.abs(np.asarray(staged.frames[0], float) - np.asarray(r.frames[1], float)).mean() < 0.5
+    with pytest.raises(ValueError, match="light must be"):
+        rot.frames_at(r, [0], light="top")
