@@ -5,7 +5,7 @@ fixed place; the model's crop is the box (25, 57)-(153, 185) of that frame, scal
 
 Pipeline (all models ship in PyPI packages, see README "Face analysis"):
 
-1. dlib's HOG face detector on a grayscale working copy (long side 512 px; then 1024 px; then copies rotated by
+1. dlib's HOG face detector on a grayscale working copy (long side 640 px; then 1280 px; then copies rotated by
    +-22 and +-45 degrees) finds candidate faces; the largest confident one is taken, and ``faces`` counts them.
 2. dlib's 68-point landmark predictor (``face-recognition-models``) on that box gives landmarks; a similarity fitted
    to the canonical landmark positions (learnt from the shared crops, ``face_model.json``) maps the canonical frame
@@ -37,8 +37,10 @@ CROP_BOX = (25.0, 57.0, 153.0, 185.0)
 BOX_CORNERS = np.array([[25.0, 57.0], [153.0, 57.0], [153.0, 185.0], [25.0, 185.0]])
 MODEL_FILE = Path(__file__).with_name("face_model.json")
 #: Detector passes: (working long side, rotation in degrees), tried in order until a face is found.
-DETECTION_PASSES = ((512, 0.0), (1024, 0.0), (512, -22.0), (512, 22.0), (1024, -22.0), (1024, 22.0),
-                    (512, -45.0), (512, 45.0))
+#: HOG's smallest face is 80 px, so the first pass finds faces down to 1/8 of the long side (that is what ``faces``
+#: counts when a face is found there); the next ones find smaller or rotated faces when the first finds none.
+DETECTION_PASSES = ((640, 0.0), (1280, 0.0), (640, -22.0), (640, 22.0), (1280, -22.0), (1280, 22.0),
+                    (640, -45.0), (640, 45.0))
 DETECT_THRESHOLD = -0.5   # dlib HOG score above which a box is a candidate
 COUNT_THRESHOLD = 0.0     # candidates above this count as faces (dlib's own default threshold)
 VERIFY_THRESHOLD = -0.8   # a weak candidate must also be found in its own canonical warp
@@ -352,12 +354,14 @@ def _verified(gray: np.ndarray, canon_to_photo: np.ndarray) -> bool:
 
 
 def locate_face(image, verify: bool = True) -> tuple[np.ndarray, int, np.ndarray, float]:
-    """Finds the largest face: (canonical frame -> photo similarity, face count, landmarks, detector score).
-    Raises ``NoFaceError``."""
+    """Finds the largest face: (canonical frame -> photo similarity, face count, 68 landmarks in the photo,
+    detector score). ``image``: anything ``imaging.load_image`` reads. Raises ``NoFaceError``."""
     from .imaging import load_image
 
-    rgb = np.asarray(load_image(image))
-    gray = _gray(rgb)
+    return _locate(_gray(np.asarray(load_image(image))), verify)
+
+
+def _locate(gray: np.ndarray, verify: bool = True) -> tuple[np.ndarray, int, np.ndarray, float]:
     canon = face_model()["canonical_landmarks"]
     tried = 0
     for det in detect_faces(gray):
@@ -389,7 +393,7 @@ def align_face(image, size: int = 64) -> AlignedFace:
         raise ValueError(f"crop size must be 8..4096 px, got {size}")
     img = load_image(image)
     rgb = np.asarray(img)
-    canon_to_photo, count, pts, score = locate_face(img)
+    canon_to_photo, count, pts, score = _locate(_gray(rgb))
     # crop (continuous) -> canonical: x = 25 + u * 128 / size
     crop_to_canon = np.array([[128.0 / size, 0, CROP_BOX[0]], [0, 128.0 / size, CROP_BOX[1]]])
     crop_to_photo = compose(canon_to_photo, crop_to_canon)
