@@ -127,28 +127,47 @@ class Embedder:
 
     @torch.no_grad()
     def embed(self, images: torch.Tensor, refine_iters: int = 0, model: FaceDiffusion | None = None,
-              steps: int | None = None, batch_size: int = 256) -> torch.Tensor:
+              steps: int | None = None, batch_size: int = 256, criterion: str = "image") -> torch.Tensor:
         """Images in [-1, 1] (N, 3, H, W) -> x_T (CPU float tensor) with ``model.generate(x_T, steps) ~ images``.
 
-        ``refine_iters`` > 0 runs the fixed-point correction z <- z + E(x) - E(G(z)) with the face ``model`` (one
-        DDIM generation per iteration): it pulls E(G(z)) towards E(x), i.e. makes z self-consistent.
+        ``refine_iters`` > 0 runs the fixed-point correction z <- z + a (E(x) - E(G(z))) with the face ``model``,
+        safeguarded per image: a step is kept only if it does not increase the ``criterion`` error -- ``"image"``:
+        |G(z) - x|^2, ``"latent"``: the consistency |E(G(z)) - E(x)|^2 -- else it is undone and that image's step
+        size a (starting at 1) halves. So refinement never makes the chosen error worse; it costs
+        ``refine_iters + 1`` DDIM generations (the first one measures the starting point).
         """
         if images.ndim == 3:
             images = images[None]
+        if criterion not in ("image", "latent"):
+            raise ValueError(f"criterion must be 'image' or 'latent', not {criterion!r}")
         was_training = self.unet.training
         self.unet.eval()
         try:
             x = images.to(self.device, torch.float32)
             ex = self._embed_dev(x, batch_size)
+            if not refine_iters:
+                return ex.cpu()
+            if model is None:
+                raise ValueError("refine_iters > 0 needs the face model (model=FaceDiffusion)")
+            steps = steps or self.steps
+
+            def evaluate(z):
+                g = torch.cat([generate_on_device(model, z[i:i + batch_size], steps)
+                               for i in range(0, z.shape[0], batch_size)]).to(self.device).clamp_(-1, 1)
+                r = ex - self._embed_dev(g, batch_size)
+                err = (g - x if criterion == "image" else r).pow(2).flatten(1).mean(1)
+                return r, err
+
             z = ex
-            if refine_iters:
-                if model is None:
-                    raise ValueError("refine_iters > 0 needs the face model (model=FaceDiffusion)")
-                steps = steps or self.steps
-                for _ in range(refine_iters):
-                    g = torch.cat([generate_on_device(model, z[i:i + batch_size], steps)
-                                   for i in range(0, z.shape[0], batch_size)]).to(self.device)
-                    z = z + ex - self._embed_dev(g.clamp(-1, 1), batch_size)
+            r, err = evaluate(z)
+            step = torch.ones(z.shape[0], device=self.device)
+            for _ in range(refine_iters):
+                z_new = z + step.view(-1, 1, 1, 1) * r
+                r_new, err_new = evaluate(z_new)
+                ok = err_new <= err
+                keep = ok.view(-1, 1, 1, 1)
+                z, r, err = torch.where(keep, z_new, z), torch.where(keep, r_new, r), torch.where(ok, err_new, err)
+                step = torch.where(ok, step, step / 2)
             return z.cpu()
         finally:
             self.unet.train(was_training)
@@ -180,6 +199,8 @@ class EmbedTrainConfig:
     val_data: str | None = None         # held-out crops for validation (default: shared held-out identities if present)
     val_n: int = 64
     val_every: int = 500
+    final_refine: tuple[int, ...] = (0, 1, 3)  # refinement iterations measured at the end of a run
+    baseline: bool = True               # log DDIM inversion's PSNR on the validation sets at the start
     log_every: int = 50
     checkpoint_every: int = 1000
     seed: int = 0
@@ -458,7 +479,7 @@ class EmbedTrainer:
         source = self.prepare_validation()
         write({"event": "start", "step": self.step, "device": str(self.device), "val_real": source,
                "params": sum(p.numel() for p in self.unet.parameters()), "config": asdict(cfg),
-               **({} if self.step else self.inversion_baseline())})
+               **(self.inversion_baseline() if cfg.baseline and not self.step else {})})
         # fill the buffer enough to start; it keeps growing to capacity as new chunks come in
         while self.synth.n < min(self.synth.capacity, 2 * self.gen_batch, max(2 * cfg.batch_size, self.gen_batch)):
             self.make_synthetic()
@@ -501,7 +522,7 @@ class EmbedTrainer:
         bar.close()
         self.save_checkpoint()
         loss = float(loss_t)
-        val = self.validate(refine_iters=(0, 1, 3))
+        val = self.validate(refine_iters=tuple(cfg.final_refine))
         write({"step": self.step, "event": "final", "loss": loss, **val})
         tqdm.write(f"final step {self.step}: " + ", ".join(f"{k} {v}" for k, v in val.items()))
         log.close()
