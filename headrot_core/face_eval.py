@@ -27,9 +27,10 @@ def random_background(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
     return np.clip(bg, 0, 255).astype(np.uint8)
 
 
-def transformed_photo(photo: np.ndarray, rng: np.random.Generator, scale_range=(0.5, 3.0), max_rot=25.0):
+def transformed_photo(photo: np.ndarray, rng: np.random.Generator, scale_range=(0.5, 3.0), max_rot=25.0,
+                      with_angle: bool = False):
     """Pastes ``photo`` (178x218 aligned) with a random similarity onto a larger random background.
-    Returns (image, true crop quad 4x2, scale)."""
+    Returns (image, true crop quad 4x2, scale[, angle in degrees])."""
     import cv2
 
     h, w = photo.shape[:2]
@@ -47,6 +48,8 @@ def transformed_photo(photo: np.ndarray, rng: np.random.Generator, scale_range=(
     mask = face.warp(np.pad(np.full((h, w), 255, np.uint8), 1), face.compose(
         np.array([[1, 0, 1], [0, 1, 1]], np.float64), inv), (cw, ch))[..., None] / 255.0
     img = (canvas * (1 - mask) + warped * mask + 0.5).astype(np.uint8)
+    if with_angle:
+        return img, face.apply(m, face.BOX_CORNERS), s, math.degrees(a)
     return img, face.apply(m, face.BOX_CORNERS), s
 
 
@@ -59,6 +62,7 @@ class AlignmentResult:
     median_corner_error: float   # fraction of the box side, over found trials
     p90_corner_error: float
     median_ms: float
+    by_condition: dict
 
 
 def eval_alignment(trials: int = 300, seed: int = 0, photos: list | None = None) -> AlignmentResult:
@@ -66,23 +70,35 @@ def eval_alignment(trials: int = 300, seed: int = 0, photos: list | None = None)
 
     rng = np.random.default_rng(seed)
     files = photos if photos is not None else sorted((default_data_root() / "photos").glob("*.jpg"))
-    errs, times, found = [], [], 0
+    errs, times, found, cond = [], [], 0, []
     for t in range(trials):
         photo = np.asarray(Image.open(files[rng.integers(len(files))]).convert("RGB"))
-        img, quad, s = transformed_photo(photo, rng)
+        img, quad, s, angle = transformed_photo(photo, rng, with_angle=True)
         t0 = time.perf_counter()
         try:
             m, count, _, _ = face.locate_face(img)
         except face.NoFaceError:
+            cond.append((s, angle, np.inf))
             continue
         finally:
             times.append(time.perf_counter() - t0)
         found += 1
         pred = face.apply(m, face.BOX_CORNERS)
         errs.append(float(np.linalg.norm(pred - quad, axis=1).mean() / (128 * s)))
+        cond.append((s, angle, errs[-1]))
     errs = np.array(errs) if errs else np.array([np.inf])
+    c = np.array(cond)
+    by = {}
+    for name, sel in (("scale 0.5-1", c[:, 0] < 1), ("scale 1-2", (c[:, 0] >= 1) & (c[:, 0] < 2)),
+                      ("scale 2-3", c[:, 0] >= 2), ("|rotation| < 12.5", np.abs(c[:, 1]) < 12.5),
+                      ("|rotation| >= 12.5", np.abs(c[:, 1]) >= 12.5)):
+        e = c[sel, 2]
+        fin = e[np.isfinite(e)]
+        by[name] = {"trials": int(sel.sum()), "found_rate": float(np.isfinite(e).mean()),
+                    "median_corner_error": float(np.median(fin)) if len(fin) else None}
     return AlignmentResult(trials, found, found / trials, float((errs < 0.10).sum() / trials),
-                           float(np.median(errs)), float(np.percentile(errs, 90)), float(np.median(times) * 1e3))
+                           float(np.median(errs)), float(np.percentile(errs, 90)), float(np.median(times) * 1e3),
+                           by)
 
 
 def eval_untransformed() -> dict:
