@@ -90,6 +90,8 @@ class Embedder:
     @classmethod
     def from_pretrained(cls, folder: str | Path, device: str | torch.device | None = None) -> "Embedder":
         folder = Path(folder)
+        if not (folder / EMBEDDER_CONFIG).is_file() and (folder / "embedder" / EMBEDDER_CONFIG).is_file():
+            folder = folder / "embedder"  # a training run folder
         cfg_path = folder / EMBEDDER_CONFIG
         if not cfg_path.is_file():
             raise FileNotFoundError(f"{folder} is not a HeadRot embedder folder: missing {EMBEDDER_CONFIG}")
@@ -380,15 +382,26 @@ class EmbedTrainer:
         def load():
             from .training import load_training_images  # drops held-out identities when annotations exist
 
-            imgs = load_training_images(self.cfg.real_data, self.size)
-            perm = torch.randperm(imgs.shape[0], generator=torch.Generator().manual_seed(self.cfg.seed + 1))
-            self.real_images = imgs[perm]
+            try:
+                imgs = load_training_images(self.cfg.real_data, self.size)
+                if not imgs.shape[0]:
+                    raise ValueError(f"{self.cfg.real_data} holds no training-identity images "
+                                     "(held-out identities are never trained on)")
+                perm = torch.randperm(imgs.shape[0], generator=torch.Generator().manual_seed(self.cfg.seed + 1))
+                self.real_images = imgs[perm]
+            except BaseException as e:  # re-raised in the training thread by make_real
+                self._real_error = e
+        self._real_error: BaseException | None = None
         self._real_thread = threading.Thread(target=load, daemon=True)
         self._real_thread.start()
 
     def make_real(self, n: int | None = None) -> None:
+        """Inverts the next ``n`` real crops into the real buffer (waits for the decoding if it is not done)."""
         if self.real_images is None:
+            self._start_real_loading()
             self._real_thread.join()
+            if self._real_error is not None:
+                raise RuntimeError(f"could not load --real-data {self.cfg.real_data}") from self._real_error
         n = min(n or self.gen_batch, self.real_images.shape[0])
         idx = (torch.arange(n) + self.real_pos) % self.real_images.shape[0]
         self.real_pos = int((self.real_pos + n) % self.real_images.shape[0])
@@ -493,7 +506,8 @@ class EmbedTrainer:
             # keep about gen_fraction of the wall time making fresh pairs (new inversions in the real phase)
             elapsed = time.time() - seg_start
             if self.gen_seconds - gen_start < cfg.gen_fraction * elapsed:
-                if self.real_phase() and (self.real_images is not None or self.real.n == 0):
+                # real crops once they are decoded (in the background); until then, synthetic pairs
+                if self.real_phase() and (self.real_images is not None or not self._real_thread.is_alive()):
                     self.make_real()
                 else:
                     self.make_synthetic()
