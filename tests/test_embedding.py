@@ -57,8 +57,10 @@ def test_save_load_round_trip(images, tmp_path):
     assert loaded.steps == STEPS and loaded.size == 32
     z0, z1 = emb.embed(images), loaded.embed(images)
     assert (z0 - z1).abs().max() < 0.05 * z0.abs().max() + 1e-3
+    assert Embedder.from_pretrained(tmp_path, "cpu").steps == STEPS  # a run folder holding embedder/
+    (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError):
-        Embedder.from_pretrained(tmp_path)
+        Embedder.from_pretrained(tmp_path / "empty")
 
 
 def test_training_decreases_loss_on_fixed_batch(ddim, tmp_path):
