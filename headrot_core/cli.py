@@ -75,7 +75,8 @@ def _cmd_train_embedder(args: argparse.Namespace) -> int:
                            batch_size=args.batch_size, lr=args.lr, max_steps=args.max_steps, minutes=args.minutes,
                            real_data=args.real_data, real_after_minutes=args.real_after_minutes,
                            fixed_point_iters=args.fixed_point_iters, val_data=args.val_data,
-                           val_every=args.val_every, checkpoint_every=args.checkpoint_every,
+                           val_every=args.val_every, val_n=args.val_n, real_mix=args.real_mix,
+                           checkpoint_every=args.checkpoint_every,
                            gen_fraction=args.gen_fraction, buffer_size=args.buffer_size, seed=args.seed,
                            device=args.device)
     result = train_embedder(cfg)
@@ -274,6 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--fixed-point-iters", type=int, default=2, help="for the inversions of real crops")
     e.add_argument("--val-data", default=None, help="held-out crops for the PSNR (default: shared held-out identities)")
     e.add_argument("--val-every", type=int, default=500)
+    e.add_argument("--val-n", type=int, default=64, help="validation images per set (real held-out, generated)")
+    e.add_argument("--real-mix", type=float, default=0.5, help="share of real pairs in a batch in the real phase")
     e.add_argument("--checkpoint-every", type=int, default=1000)
     e.add_argument("--gen-fraction", type=float, default=0.5, help="share of wall time spent making new pairs")
     e.add_argument("--buffer-size", type=int, default=None, help="synthetic pairs kept (default 32 x batch)")
