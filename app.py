@@ -1,45 +1,539 @@
-"""HeadRot Gradio app. For now it shows what the embedded default model generates; the rotation UI builds on it."""
+"""HeadRot: the Gradio app. Upload a face photo; see it turned from -30 to +30 degrees of yaw.
+
+Everything runs on ``headrot_core`` (the core never imports this file). Environment:
+
+- ``HEADROT_MODEL``: a model folder (with ``trajectories/`` inside) or a Hub id; default: the embedded ``assets/``.
+- ``HEADROT_STEPS``: DDIM steps for inversion and generation (default: the core's, 20). Tests use a few.
+- ``HEADROT_DEVICE``: ``cpu`` / ``cuda``; default: the GPU when present.
+
+``python app.py [--host H] [--port P]``. On a ZeroGPU Space the model calls run under ``spaces.GPU`` when the
+``spaces`` package is installed; it is never required.
+"""
 from __future__ import annotations
 
+import os
+
+# Before torch loads: OpenMP threads that sleep instead of spinning. On a shared 2-core CPU a spinning thread waits
+# for a descheduled peer at every parallel region; measured here, one UNet call went from 5 s to 0.03 s.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # offline on stage: no calls home
+
 import argparse
-import functools
+import dataclasses
+import logging
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
 
 import gradio as gr
+from PIL import Image
 
-from headrot_core.diffusion import DEFAULT_STEPS, FaceDiffusion, tensor_to_images
+from headrot_core.animation import pingpong, upscale
+from headrot_core.imaging import ImageError
+from headrot_core.loading import ModelNotFoundError
+from headrot_core.rotation import DEFAULT_YAWS, FacePrep, HeadRotator, RotationResult
+
+log = logging.getLogger("headrot.app")
+ROOT = Path(__file__).resolve().parent
+EXAMPLES_DIR = ROOT / "assets" / "examples"
+#: PNG text chunk written by scripts/make_examples.py: the file is already a crop in the model's convention
+#: (a face sampled from the model), so face detection is skipped for it.
+ALIGNED_KEY, ALIGNED_VALUE = "headrot", "aligned-crop"
+YAWS = [float(y) for y in DEFAULT_YAWS]  # the strip: -30 ... +30 every 5 degrees, 13 frames
+PREVIEW_PX = 512   # the big frame; model frames (64 px) are upscaled with Lanczos for a laptop or a projector
+PANEL_PX = 256     # aligned crop and reconstruction
+STRIP_PX = 256     # each strip frame (the gallery opens them large)
+ANIMATION_PX = 384
+ANIMATION_FPS = 8.0
+LIGHT_CHOICES = ["auto", "left", "center", "right"]
+
+try:  # ZeroGPU (Hugging Face Spaces): model calls borrow a GPU for their duration; elsewhere a no-op.
+    import spaces  # type: ignore[import-not-found]
+
+    gpu = spaces.GPU(duration=60)
+except Exception:  # not installed (the usual case), or not on a Space
+    def gpu(fn):
+        return fn
 
 
-@functools.lru_cache(maxsize=1)
-def get_model() -> FaceDiffusion:
-    return FaceDiffusion.from_pretrained()
+# ------------------------------------------------------------------------------------------------ the engine
 
 
-def sample_faces(n: int, seed: int, steps: int, progress=gr.Progress()):
-    progress(0, desc="generating")
-    model = get_model()
-    images = tensor_to_images(model.sample(int(n), seed=int(seed), steps=int(steps)))
-    return [img.resize((256, 256), resample=3) for img in images]  # bicubic upscale for display
+class Engine:
+    """The HeadRotator, loaded once (lazily, thread-safe); a failed load is retried on the next request, so adding
+    the model files later recovers without a restart."""
+
+    def __init__(self, model: str | None = None, steps: int | None = None, device: str | None = None):
+        self.model = model if model is not None else (os.environ.get("HEADROT_MODEL") or None)
+        self.steps = steps if steps is not None else int(os.environ.get("HEADROT_STEPS") or 0) or None
+        self.device = device if device is not None else (os.environ.get("HEADROT_DEVICE") or None)
+        self._rot: HeadRotator | None = None
+        self._lock = threading.Lock()
+        self.error: str | None = None
+
+    def get(self) -> HeadRotator:
+        if self._rot is None:
+            with self._lock:
+                if self._rot is None:
+                    kwargs: dict[str, Any] = {"model": self.model, "device": self.device}
+                    if self.steps:
+                        kwargs["steps"] = self.steps
+                    try:
+                        self._rot = HeadRotator.from_pretrained(**kwargs)
+                        self.error = None
+                    except (ModelNotFoundError, FileNotFoundError, OSError, ValueError) as e:
+                        where = self.model or "the embedded default (assets/model, assets/trajectories)"
+                        self.error = (f"The model could not be loaded from {where}: {e}. Set HEADROT_MODEL to a "
+                                      "model folder that has trajectories/ inside, or restore assets/.")
+                        raise ModelUnavailable(self.error) from e
+        return self._rot
+
+    def describe(self) -> str:
+        rot = self._rot
+        if rot is None:
+            return "model not loaded yet"
+        return (f"{self.model or 'embedded default'} · {rot.model.size} px · {rot.steps} DDIM steps · "
+                f"{rot.embedding} · {rot.model.device.type}")
 
 
-def build_demo() -> gr.Blocks:
-    with gr.Blocks(title="HeadRot") as demo:
-        gr.Markdown("# HeadRot\nFaces sampled by deterministic DDIM from the embedded default model.")
-        with gr.Row():
-            n = gr.Slider(1, 16, value=8, step=1, label="faces")
-            seed = gr.Number(value=0, precision=0, label="seed")
-            steps = gr.Slider(5, 50, value=DEFAULT_STEPS, step=5, label="DDIM steps")
-        button = gr.Button("Sample", variant="primary")
-        gallery = gr.Gallery(label="samples", columns=8, height="auto")
-        button.click(sample_faces, [n, seed, steps], gallery, api_name="sample")
+class ModelUnavailable(RuntimeError):
+    pass
+
+
+ENGINE = Engine()
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+
+
+@dataclasses.dataclass
+class Session:
+    """One visitor's current face: the rotation (with its cached latent) and exact frames made by the slider."""
+
+    result: RotationResult
+    exact: dict[float, Image.Image] = dataclasses.field(default_factory=dict)
+
+
+def big(img: Image.Image, px: int) -> Image.Image:
+    """Display copy: Lanczos upscaling keeps 64 px faces crisp at 512 px."""
+    return img if img.size == (px, px) else img.resize((px, px), Image.LANCZOS)
+
+
+def fmt_yaw(yaw: float) -> str:
+    return f"{yaw:+.0f}°" if float(yaw).is_integer() else f"{yaw:+.1f}°"
+
+
+def is_marked_aligned(path: Any) -> bool:
+    """True for a PNG written by scripts/make_examples.py (a model sample: already an aligned crop)."""
+    if not isinstance(path, (str, Path)):
+        return False
+    try:
+        with Image.open(path) as im:
+            return im.info.get(ALIGNED_KEY) == ALIGNED_VALUE
+    except Exception:
+        return False
+
+
+def user_message(e: BaseException) -> str:
+    """What went wrong, in words for the person at the screen."""
+    from headrot_core.face import NoFaceError
+
+    if isinstance(e, ModelUnavailable):
+        return str(e)
+    if isinstance(e, NoFaceError):
+        return (f"No face found: {e}. Try a photo where the face is larger, upright and roughly frontal — or, if "
+                "this already is a tight aligned face crop, tick 'already an aligned face crop'.")
+    if isinstance(e, ImageError):
+        return f"This file cannot be used: {e}."
+    if isinstance(e, MemoryError):
+        return "The image is too large to process; try a smaller one."
+    return f"Something went wrong ({type(e).__name__}: {e}). The app is still running; try another photo."
+
+
+def strip_items(result: RotationResult) -> list[tuple[Image.Image, str]]:
+    return [(shown(f, STRIP_PX), fmt_yaw(y)) for f, y in zip(result.frames, result.yaws)]
+
+
+def nearest_index(yaws: list[float], yaw: float) -> int:
+    return min(range(len(yaws)), key=lambda i: (abs(yaws[i] - yaw), yaws[i]))
+
+
+def info_markdown(result: RotationResult) -> str:
+    faces = ("aligned crop (no detection)" if result.faces is None else
+             f"{result.faces}" + (" — the largest is rotated" if result.faces > 1 else ""))
+    light = result.light_detected + (f" (using **{result.light}**)" if result.light != result.light_detected else "")
+    return (f"**Estimated yaw:** {result.source_yaw:+.1f}°  \n"
+            f"**Light:** {light}, score {result.light_score:+.2f}  \n"
+            f"**Faces:** {faces}  \n"
+            f"<small>trajectory: {result.subset} · {result.embedding} · {result.steps} steps · "
+            f"{result.timings.get('total_s', 0):.1f} s</small>")
+
+
+def status_ok(text: str) -> str:
+    return f"<div class='hr-ok'>{text}</div>"
+
+
+def status_error(text: str) -> str:
+    return f"<div class='hr-error'>⚠️ {text}</div>"
+
+
+class _UnetProgress:
+    """Drives a Gradio progress bar from the UNet's forward calls (inversion + generation), through a public torch
+    forward hook: a real bar on a CPU where one rotation takes seconds."""
+
+    def __init__(self, rot: HeadRotator, progress, start: float, end: float, desc: str):
+        inversion = rot.embedding == "inversion"
+        self.total = rot.steps * ((1 + rot.fixed_point_iters) if inversion else 0) + rot.steps
+        self.rot, self.progress, self.start, self.end, self.desc, self.count = rot, progress, start, end, desc, 0
+
+    def _hook(self, *_):
+        self.count += 1
+        try:
+            self.progress(self.start + (self.end - self.start) * min(self.count / self.total, 1.0), desc=self.desc)
+        except Exception:
+            pass
+
+    def __enter__(self):
+        self.handle = self.rot.model.unet.register_forward_hook(self._hook)
+        return self
+
+    def __exit__(self, *exc):
+        self.handle.remove()
+        return False
+
+
+@gpu
+def _rotate_prepared(prep: FacePrep, light: str, progress=None) -> RotationResult:
+    rot = ENGINE.get()
+    if progress is None:
+        return rot.rotate_prepared(prep, YAWS, light=light)
+    with _UnetProgress(rot, progress, 0.15, 0.95, "inverting the face, then decoding 13 views"):
+        return rot.rotate_prepared(prep, YAWS, light=light)
+
+
+@gpu
+def _frames_at(result: RotationResult, yaws: list[float], light: str | None = None) -> list[Image.Image]:
+    return ENGINE.get().frames_at(result, yaws, light=light)
+
+
+def _prepare(image: Any, aligned: bool) -> FacePrep:
+    if image is None:
+        raise ImageError("no image was given")
+    return ENGINE.get().prepare(image, aligned=bool(aligned) or is_marked_aligned(image))
+
+
+_OUT_DIR = Path(tempfile.mkdtemp(prefix="headrot-app-"))
+_last_prune = [0.0]
+
+
+def _out_path(suffix: str) -> Path:
+    """A new file in the app's temp folder (Gradio copies it into its own cache); files older than 30 minutes go."""
+    now = time.time()
+    if now - _last_prune[0] > 60:
+        _last_prune[0] = now
+        for old in _OUT_DIR.iterdir():
+            try:
+                if now - old.stat().st_mtime > 1800:
+                    old.unlink()
+            except OSError:
+                pass
+    return _OUT_DIR / f"{uuid.uuid4().hex[:16]}{suffix}"
+
+
+def shown(img: Image.Image | None, px: int) -> str | None:
+    """A display PNG: Lanczos-upscaled, written with light compression (3x faster than Gradio's own PNG)."""
+    if img is None:
+        return None
+    path = _out_path(".png")
+    big(img, px).save(path, compress_level=1)
+    return str(path)
+
+
+def make_animation(frames: list[Image.Image], size: int = ANIMATION_PX, fps: float = ANIMATION_FPS) -> str:
+    """Ping-pong GIF (-30 ... +30 ... -30) with one palette for all frames: ~10x faster than quantizing each frame
+    (0.35 s instead of 3.3 s for 13 frames at 384 px here), and no palette flicker."""
+    big_frames = upscale(frames, size)
+    mosaic = Image.new("RGB", (size * len(big_frames), size))
+    for i, f in enumerate(big_frames):
+        mosaic.paste(f.convert("RGB"), (i * size, 0))
+    palette = mosaic.resize((mosaic.width // 4, size // 4), Image.BILINEAR).quantize(256, Image.Quantize.MEDIANCUT)
+    quantized = [f.convert("RGB").quantize(palette=palette, dither=Image.Dither.FLOYDSTEINBERG) for f in big_frames]
+    seq = pingpong(quantized)
+    path = _out_path(".gif")
+    seq[0].save(path, save_all=True, append_images=seq[1:], duration=round(1000 / fps), loop=0, optimize=False,
+                disposal=1)
+    return str(path)
+
+
+# ------------------------------------------------------------------------------------------------ callbacks
+
+# outputs of the UI's main event, in order
+UI_OUTPUTS = ("status", "crop", "reconstruction", "info", "strip", "preview", "session")
+
+
+def preview_update(session: Session | None, yaw: float):
+    """The frame shown for the slider's yaw: an exact one when cached, else the nearest strip frame."""
+    if session is None:
+        return gr.update(value=None, label="Frame at the slider's yaw")
+    yaw = float(yaw)
+    if yaw in session.exact:
+        return gr.update(value=shown(session.exact[yaw], PREVIEW_PX), label=f"Yaw {fmt_yaw(yaw)} (exact)")
+    r = session.result
+    i = nearest_index(r.yaws, yaw)
+    exact = r.yaws[i] == yaw
+    label = (f"Yaw {fmt_yaw(yaw)} (exact)" if exact else
+             f"Yaw {fmt_yaw(yaw)}: nearest strip frame {fmt_yaw(r.yaws[i])}, exact frame on release")
+    return gr.update(value=shown(r.frames[i], PREVIEW_PX), label=label)
+
+
+def run_ui(image, aligned: bool, light: str, yaw: float, progress=gr.Progress()):
+    """Main event: photo -> detected panel (shown as soon as it is known) -> strip and frame. Bad input yields a
+    message in the status line; nothing is raised, so the UI stays usable."""
+    empty = (None, None, "", [], gr.update(value=None), None)
+    if image is None:
+        yield (status_ok("Upload a face photo, take one with the webcam, paste one, or pick an example below."),
+               *empty)
+        return
+    try:
+        progress(0.02, desc="finding and aligning the face")
+        prep = _prepare(image, aligned)
+        many = prep.faces is not None and prep.faces > 1
+        note = f"Found {prep.faces} faces: rotating the largest. " if many else ""
+        yield (status_ok(note + "Face found — rotating…"), shown(prep.source, PANEL_PX), None,
+               f"**Estimated yaw:** {prep.source_yaw:+.1f}°  \n**Light:** {prep.light}, score "
+               f"{prep.light_score:+.2f}", gr.update(), gr.update(), None)
+        result = _rotate_prepared(prep, light or "auto", progress)
+        result.latent = result.latent.cpu() if result.latent is not None else None
+        session = Session(result)
+        progress(0.97, desc="showing the strip")
+        if many:
+            gr.Info(f"{prep.faces} faces in the photo: the largest one is rotated.")
+        yield (status_ok(note + f"Done in {result.timings.get('total_s', 0):.1f} s. Move the slider to turn "
+                         "the head; the animation follows."),
+               shown(result.source, PANEL_PX), shown(result.reconstruction, PANEL_PX), info_markdown(result),
+               strip_items(result), preview_update(session, yaw), session)
+    except Exception as e:  # every failure becomes a message; the app keeps serving
+        if not isinstance(e, (ImageError, ModelUnavailable, ValueError)):
+            log.exception("rotation failed")
+        msg = user_message(e)
+        gr.Warning(msg)
+        yield (status_error(msg), *empty)
+
+
+def relight(light: str, session: Session | None, yaw: float, progress=gr.Progress()):
+    """The light override: same face and latent, the other light's trajectory (one batched decode)."""
+    if session is None:
+        return gr.update(), gr.update(), gr.update(), session
+    r = session.result
+    use = r.light_detected if light in (None, "auto") else light
+    if use == r.light:
+        return gr.update(), gr.update(), gr.update(), session
+    try:
+        progress(0.1, desc=f"decoding 13 views on the '{use}' light trajectory")
+        frames = _frames_at(r, r.yaws, light=use)
+        subset = ENGINE.get().trajectories.select(use, r.gender).subset
+    except Exception as e:
+        log.exception("relight failed")
+        gr.Warning(user_message(e))
+        return gr.update(), gr.update(), gr.update(), session
+    new = Session(dataclasses.replace(r, frames=frames, light=use, subset=subset))
+    return info_markdown(new.result), strip_items(new.result), preview_update(new, yaw), new
+
+
+def slide(yaw: float, session: Session | None):
+    """While dragging: the nearest strip frame (no model call, instant)."""
+    return preview_update(session, yaw)
+
+
+def release(yaw: float, session: Session | None):
+    """Slider released: the exact frame at that yaw from the cached latent (one decode, no re-embedding)."""
+    if session is None:
+        return gr.update()
+    yaw = float(yaw)
+    r = session.result
+    if yaw not in session.exact and yaw not in r.yaws:
+        try:
+            session.exact[yaw] = _frames_at(r, [yaw])[0]
+        except Exception as e:
+            log.exception("exact frame failed")
+            gr.Warning(user_message(e))
+            return preview_update(session, yaw)
+    return preview_update(session, yaw)
+
+
+def animation_for(session: Session | None):
+    if session is None:
+        return None
+    return make_animation(session.result.frames)
+
+
+def rotate_api(image):
+    """Named API ``/rotate``: one image in; the 13 frames (-30 ... +30 degrees, a gallery) and the ping-pong GIF
+    out. A PNG marked by scripts/make_examples.py (a sampled face) is taken as an aligned crop; any other image goes
+    through face detection. Errors come back as a message (gradio_client raises it)."""
+    try:
+        prep = _prepare(image, False)
+        result = _rotate_prepared(prep, "auto")
+    except Exception as e:
+        if not isinstance(e, (ImageError, ModelUnavailable, ValueError)):
+            log.exception("rotation failed")
+        raise gr.Error(user_message(e), duration=None, print_exception=False) from e
+    return strip_items(result), make_animation(result.frames)
+
+
+# ------------------------------------------------------------------------------------------------ the UI
+
+
+class PhotoInput(gr.Image):
+    """``gr.Image`` that hands the uploaded file to the core untouched: ``headrot_core.imaging`` reads it (EXIF,
+    16-bit, RGBA, size limits) and says in words what is wrong with a bad file, instead of Gradio failing first."""
+
+    is_template = True  # the frontend renders it as a plain Image
+
+    def preprocess(self, payload):
+        if payload is None:
+            return None
+        if getattr(payload, "path", None) and not (payload.url or "").startswith("data:"):
+            return str(payload.path)
+        return super().preprocess(payload)
+
+
+CSS = """
+.hr-error { color: #b42318; background: #fef3f2; border: 1px solid #fda29b; border-radius: 8px; padding: 8px 12px;
+            font-weight: 600; }
+.hr-ok { padding: 8px 2px; }
+#preview img, #crop img, #reconstruction img, #animation img { image-rendering: auto; object-fit: contain; }
+/* the strip: one row of 13 square frames that share the page's width, on a laptop or a projector */
+#strip .grid-wrap { height: auto !important; max-height: none !important; min-height: 0 !important; padding-top: 26px;
+                    overflow: visible !important; }
+#strip .grid-container { grid-template-columns: repeat(13, minmax(0, 1fr)) !important; grid-auto-rows: auto !important;
+                         gap: 6px !important; }
+#strip .thumbnail-item { aspect-ratio: 1 / 1; height: auto !important; min-width: 0 !important; width: 100%; }
+#strip .thumbnail-item img { width: 100%; height: 100%; object-fit: contain; image-rendering: auto; }
+"""
+
+HOW_IT_WORKS = """
+HeadRot reproduces **A. Asperti, G. Colasuonno, A. Guerra, *Head Rotation in Denoising Diffusion Models*
+(arXiv:2308.06057, 2023; published as *Illumination and Shadows in Head Rotation: Experiments with Denoising Diffusion
+Models*, Electronics 13(15):3091, 2024)**. No network is trained for rotation:
+
+1. **Face.** The face is detected (dlib), aligned to the CelebA crop the model was trained on, and measured: yaw in
+   degrees (negative: the nose points to the image's right) and the side the light comes from (left/center/right).
+2. **Embedding.** The crop is mapped to the model's latent space (the starting noise *x_T* of a deterministic DDIM
+   model) by DDIM inversion, or by the embedding network when one ships; decoding it gives the *reconstruction*.
+3. **Trajectory.** In that latent space the faces of a given yaw cluster together. For faces sharing the detected
+   light (and gender when known), the centroids of those clusters were regressed on yaw: two straight lines, one for
+   turning left and one for turning right. The latent moves along them by *target − source* degrees.
+4. **Generation.** The 13 moved latents are decoded in one DDIM batch: the strip from −30° to +30°. The slider shows
+   the nearest strip frame at once and decodes the exact yaw when released; the light override picks another line.
+
+The model is small and trained by this project on CelebA crops at 64×64 (see `docs/`), so faces are soft; frames are
+upscaled with Lanczos for display. Code: `headrot_core` (library and CLI) and `app.py` (this app).
+"""
+
+
+def example_paths() -> list[str]:
+    if not EXAMPLES_DIR.is_dir():
+        return []
+    return [str(p) for p in sorted(EXAMPLES_DIR.glob("*.png"))]
+
+
+def build_demo(engine: Engine | None = None) -> gr.Blocks:
+    global ENGINE
+    if engine is not None:
+        ENGINE = engine
+    with gr.Blocks(title="HeadRot — head rotation with a diffusion model", delete_cache=(900, 1800)) as demo:
+        gr.Markdown("# HeadRot\nTurn the head in a face photo from **−30° to +30°** by walking straight lines in the "
+                    "latent space of a denoising diffusion model. Runs offline on the CPU.")
+        if ENGINE.error:
+            gr.Markdown(status_error(ENGINE.error))
+        status = gr.Markdown(status_ok("Upload a face photo, take one with the webcam, paste one, or pick an "
+                                       "example below."), elem_id="status")
+        session = gr.State(None, time_to_live=3600)
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=5):
+                photo = PhotoInput(label="Photo", type="filepath", image_mode=None, height=380,
+                                   sources=["upload", "webcam", "clipboard"], elem_id="photo")
+                aligned = gr.Checkbox(False, label="already an aligned face crop (skip face detection)",
+                                      elem_id="aligned")
+                paths = example_paths()
+                if paths:
+                    gr.Examples([[p] for p in paths], inputs=[photo], label="Examples: faces sampled from the "
+                                "shipped model", examples_per_page=12)
+                else:
+                    gr.Markdown("<small>No examples yet: run `python scripts/make_examples.py`.</small>")
+            with gr.Column(scale=5):
+                gr.Markdown("### Detected")
+                with gr.Row():
+                    crop = gr.Image(label="Aligned crop", format="png", interactive=False, height=PANEL_PX,
+                                    elem_id="crop", buttons=["download"])
+                    recon = gr.Image(label="Reconstruction (decoded latent)", format="png", interactive=False,
+                                     height=PANEL_PX, elem_id="reconstruction", buttons=["download"])
+                info = gr.Markdown("", elem_id="info")
+                light = gr.Radio(LIGHT_CHOICES, value="auto", label="Light trajectory (override)",
+                                 elem_id="light")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=6):
+                preview = gr.Image(label="Frame at the slider's yaw", format="png", interactive=False,
+                                   height=PREVIEW_PX, elem_id="preview", buttons=["download", "fullscreen"])
+                yaw = gr.Slider(-30, 30, value=0, step=1, label="Yaw (degrees; negative: nose to the image's right)",
+                                elem_id="yaw")
+            with gr.Column(scale=4):
+                animation = gr.Image(label="Animation (ping-pong GIF)", type="filepath", interactive=False,
+                                     height=ANIMATION_PX + 40, elem_id="animation",
+                                     buttons=["download", "fullscreen"])
+        strip = gr.Gallery(label="Rotation strip: −30° … +30°", columns=13, rows=1, format="png",
+                           object_fit="contain", elem_id="strip", allow_preview=True, interactive=False)
+        with gr.Accordion("How it works", open=False):
+            gr.Markdown(HOW_IT_WORKS)
+        gr.Markdown(f"<small>Model: {ENGINE.describe() if ENGINE._rot else 'loads on the first photo'}. "
+                    "API: `/rotate` (image → 13 frames + GIF) with gradio_client.</small>")
+
+        ui_outputs = [status, crop, recon, info, strip, preview, session]
+        main = gr.on([photo.change, aligned.input], run_ui, [photo, aligned, light, yaw], ui_outputs,
+                     concurrency_id="model", concurrency_limit=1, api_visibility="private",
+                     show_progress_on=[status, strip, preview])
+        main.then(animation_for, [session], [animation], concurrency_id="encode", concurrency_limit=2,
+                  api_visibility="private", show_progress="minimal")
+        lit = light.input(relight, [light, session, yaw], [info, strip, preview, session], concurrency_id="model",
+                          concurrency_limit=1, api_visibility="private", show_progress_on=[strip, preview])
+        lit.then(animation_for, [session], [animation], concurrency_id="encode", concurrency_limit=2,
+                 api_visibility="private", show_progress="minimal")
+        yaw.input(slide, [yaw, session], [preview], queue=False, show_progress="hidden", trigger_mode="always_last",
+                  api_visibility="private")
+        yaw.release(release, [yaw, session], [preview], concurrency_id="model", concurrency_limit=1,
+                    show_progress="minimal", trigger_mode="always_last", api_visibility="private")
+
+        # the named API: one image in, the strip (gallery) and the animation out
+        api_button = gr.Button("rotate", visible=False)
+        api_button.click(rotate_api, [photo], [strip, animation], api_name="rotate", concurrency_id="model",
+                         concurrency_limit=1)
     return demo
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description="HeadRot demo app")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=7860)
-    args = parser.parse_args()
-    build_demo().queue().launch(server_name=args.host, server_port=args.port)
+def serve(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = 7860, share: bool = False, **kwargs):
+    """Queue and launch with the app's CSS; up to 64 waiting requests, served one model call at a time."""
+    return demo.queue(max_size=64).launch(server_name=host, server_port=port, share=share, max_file_size="60mb",
+                                          css=CSS, footer_links=["api", "gradio"], **kwargs)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="HeadRot app: rotate the head in a face photo (-30..+30 degrees)")
+    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+                        help="interface to listen on (0.0.0.0 for every interface)")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
+    parser.add_argument("--share", action="store_true", help="a public gradio.live link (needs the network)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:  # load now so the first photo is fast; a missing model is shown in the UI and the app still serves
+        ENGINE.get()
+        log.info("model: %s", ENGINE.describe())
+    except ModelUnavailable as e:
+        log.error("%s", e)
+    serve(build_demo(), args.host, args.port, share=args.share)
 
 
 if __name__ == "__main__":

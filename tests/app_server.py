@@ -1,0 +1,92 @@
+"""The app launched as users start it (``python app.py --port P``), shared by test_app.py and test_browser.py.
+
+One server per (model, steps) for the whole pytest process, stopped at exit. Tests point it at the tiny model
+(``HEADROT_MODEL``) with a few DDIM steps (``HEADROT_STEPS``) so a rotation takes about a second.
+"""
+from __future__ import annotations
+
+import atexit
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+_servers: dict[tuple, tuple[subprocess.Popen, str, Path]] = {}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _log_tail(path: Path, n: int = 3000) -> str:
+    try:
+        return path.read_text(errors="replace")[-n:]
+    except OSError:
+        return ""
+
+
+def app_url(model: str | Path | None, steps: int | None = 3, timeout: float = 180.0) -> str:
+    """URL of a running app on ``model`` (a folder; None: the embedded default), starting it on first use."""
+    key = (str(model) if model else None, steps)
+    if key in _servers and _servers[key][0].poll() is None:
+        return _servers[key][1]
+    port = free_port()
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
+    env.pop("HEADROT_MODEL", None)
+    env.pop("HEADROT_STEPS", None)
+    if model:
+        env["HEADROT_MODEL"] = str(model)
+    if steps:
+        env["HEADROT_STEPS"] = str(steps)
+    log = Path(tempfile.mkdtemp(prefix="headrot-app-log-")) / "app.log"
+    with open(log, "wb") as fh:
+        proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port)], cwd=ROOT, env=env,
+                                stdout=fh, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"app.py exited with {proc.returncode}:\n{_log_tail(log)}")
+        try:
+            with urllib.request.urlopen(url + "gradio_api/info", timeout=5) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            pass
+        if time.time() > deadline:
+            stop(proc)
+            raise RuntimeError(f"app.py did not answer within {timeout:.0f} s:\n{_log_tail(log)}")
+        time.sleep(0.5)
+    _servers[key] = (proc, url, log)
+    atexit.register(stop, proc)
+    return url
+
+
+def log_of(url: str) -> str:
+    for proc, u, log in _servers.values():
+        if u == url:
+            return _log_tail(log)
+    return ""
+
+
+def pid_of(url: str) -> int:
+    for proc, u, _ in _servers.values():
+        if u == url:
+            return proc.pid
+    raise KeyError(url)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()

@@ -1,0 +1,288 @@
+"""The Gradio app: its callbacks in-process, then the launched app driven by gradio_client.
+
+Everything runs on the tiny 32 px model with a few DDIM steps (HEADROT_MODEL / HEADROT_STEPS for the launched app),
+so a rotation takes about a second on two CPU cores.
+"""
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import DATA, shared_data_or_skip
+
+gr = pytest.importorskip("gradio")
+import app  # noqa: E402
+
+from app_server import app_url, log_of  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def photo() -> Path:
+    shared_data_or_skip()
+    return DATA / "photos" / "000004.jpg"
+
+
+def _load_make_examples():
+    spec = importlib.util.spec_from_file_location("make_examples", ROOT / "scripts" / "make_examples.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="module")
+def examples(tiny_model, tmp_path_factory) -> list[Path]:
+    """Faces sampled from the (tiny) model by scripts/make_examples.py, marked as aligned crops."""
+    out = tmp_path_factory.mktemp("examples")
+    rows = _load_make_examples().make_examples(tiny_model, n=2, candidates=3, steps=2, out=out, size=96)
+    assert [r["file"] for r in rows] == ["example_01.png", "example_02.png"]
+    return [out / r["file"] for r in rows]
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_rotator_dir):
+    eng = app.Engine(model=str(tiny_rotator_dir), steps=3, device="cpu")
+    eng.get().model.bf16 = False  # fp32: a random tiny model in bf16 is slow on a loaded 2-core CPU
+    app.build_demo(eng)  # installs it as the app's engine
+    return eng
+
+
+def run(image, aligned=False, light="auto", yaw=0.0):
+    return list(app.run_ui(image, aligned, light, yaw))
+
+
+# ------------------------------------------------------------------------------------------------ callbacks
+
+
+def test_make_examples_writes_marked_model_samples(examples):
+    meta = json.loads((examples[0].parent / "examples.json").read_text())
+    assert "no dataset image" in meta["what"] and len(meta["examples"]) == 2
+    for p in examples:
+        assert app.is_marked_aligned(p) and Image.open(p).size == (96, 96)
+    assert not app.is_marked_aligned(ROOT / "README.md") and not app.is_marked_aligned(None)
+
+
+def test_shipped_examples_are_marked_samples():
+    paths = app.example_paths()
+    if not paths:
+        pytest.skip("assets/examples/ not generated yet (python scripts/make_examples.py)")
+    assert all(app.is_marked_aligned(p) for p in paths)
+    assert (ROOT / "assets" / "examples" / "examples.json").is_file()
+
+
+def test_photo_yields_the_panel_then_the_strip(engine):
+    first, last = run(str(photo()), yaw=12)
+    status, crop, recon, info, strip, preview, session = first
+    assert "Face found" in status and Path(crop).is_file() and recon is None and "Estimated yaw" in info
+    assert Image.open(crop).size == (app.PANEL_PX, app.PANEL_PX)
+    status, crop, recon, info, strip, preview, session = last
+    assert "Done" in status and "hr-error" not in status
+    assert [c for _, c in strip] == ["-30°", "-25°", "-20°", "-15°", "-10°", "-5°", "+0°", "+5°", "+10°", "+15°",
+                                     "+20°", "+25°", "+30°"]
+    assert all(Image.open(p).size == (app.STRIP_PX, app.STRIP_PX) for p, _ in strip)
+    assert Image.open(recon).size == (app.PANEL_PX, app.PANEL_PX)
+    assert "nearest strip frame +10°" in preview["label"]
+    assert Image.open(preview["value"]).size == (app.PREVIEW_PX, app.PREVIEW_PX)
+    assert session.result.faces == 1 and session.result.latent.shape == (1, 3, 32, 32)
+    assert "Light:" in info and "Faces:** 1" in info
+
+
+def test_marked_example_skips_detection(engine, examples):
+    *_, last = run(str(examples[0]))
+    assert "Done" in last[0] and last[6].result.faces is None and "aligned crop" in last[3]
+
+
+def test_slider_shows_nearest_then_exact_frame(engine, examples):
+    session = run(str(examples[0]))[-1][6]
+    moving = app.slide(12, session)
+    assert "nearest strip frame +10°" in moving["label"]
+    released = app.release(12, session)
+    assert released["label"] == "Yaw +12° (exact)" and 12.0 in session.exact
+    exact = np.asarray(session.exact[12.0], float)
+    again = np.asarray(app.ENGINE.get().frames_at(session.result, [12])[0], float)
+    assert np.abs(exact - again).mean() < 0.5  # deterministic
+    assert app.release(15, session)["label"] == "Yaw +15° (exact)" and 15.0 not in session.exact  # strip frame
+    assert app.slide(3, None)["value"] is None and app.release(3, None) == gr.update()
+
+
+def test_light_override_redraws_from_the_cached_latent(engine, examples):
+    session = run(str(examples[0]))[-1][6]
+    other = "right" if session.result.light != "right" else "left"
+    info, strip, preview, new = app.relight(other, session, 0)
+    assert new.result.light == other and f"using **{other}**" in info and len(strip) == 13
+    assert new.result.subset.startswith(f"light={other}")
+    back = app.relight("auto", new, 0)[3]
+    assert back.result.light == session.result.light_detected
+    unchanged = app.relight("auto", back, 0)
+    assert unchanged[3] is back  # nothing to redo
+
+
+def test_animation_is_a_looping_pingpong_gif(engine, examples):
+    session = run(str(examples[0]))[-1][6]
+    path = app.animation_for(session)
+    with Image.open(path) as gif:
+        assert gif.format == "GIF" and gif.n_frames == 24 and gif.info.get("loop") == 0
+        assert gif.size == (app.ANIMATION_PX, app.ANIMATION_PX)
+    assert app.animation_for(None) is None
+
+
+def _variants(src: Path, tmp: Path) -> dict[str, Path]:
+    rgb = Image.open(src).convert("RGB")
+    out = {}
+    rgb.convert("L").save(out.setdefault("grayscale", tmp / "gray.png"))
+    rgba = rgb.convert("RGBA")
+    rgba.putalpha(200)
+    rgba.save(out.setdefault("rgba", tmp / "rgba.png"))
+    arr16 = (np.asarray(rgb.convert("L"), np.uint16) * 257)
+    Image.fromarray(arr16).save(out.setdefault("16-bit", tmp / "gray16.png"))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored rotated: viewers turn it 90 degrees clockwise
+    rgb.rotate(90, expand=True).save(out.setdefault("exif-rotated", tmp / "exif.jpg"), exif=exif, quality=95)
+    return out
+
+
+def test_unusual_image_modes_are_rotated(engine, tmp_path):
+    for kind, path in _variants(photo(), tmp_path).items():
+        *_, last = run(str(path))
+        assert "Done" in last[0], (kind, last[0])
+        assert last[6].result.faces == 1, kind
+
+
+def test_bad_inputs_get_a_message_and_the_app_goes_on(engine, tmp_path):
+    cases = {}
+    (tmp_path / "notes.png").write_text("this is text, not a picture")
+    cases["not an image"] = (tmp_path / "notes.png", "not a readable image")
+    Image.new("1", (9000, 9000)).save(tmp_path / "huge.png")
+    cases["huge"] = (tmp_path / "huge.png", "limit is 8000x8000")
+    Image.new("RGB", (10, 10), "white").save(tmp_path / "tiny.png")
+    cases["tiny"] = (tmp_path / "tiny.png", "only 10x10")
+    yy, xx = np.mgrid[0:160, 0:200]
+    Image.fromarray(((xx + yy) % 256).astype(np.uint8)).save(tmp_path / "gradient.png")
+    cases["no face"] = (tmp_path / "gradient.png", "No face found")
+    for kind, (path, words) in cases.items():
+        outs = run(str(path))
+        assert len(outs) == 1 and "hr-error" in outs[0][0] and words in outs[0][0], (kind, outs[0][0])
+        assert outs[0][6] is None and outs[0][4] == []
+        with pytest.raises(gr.Error, match=words.split()[0]):
+            app.rotate_api(str(path))
+    assert "Upload a face photo" in run(None)[0][0]
+
+
+def test_several_faces_rotate_the_largest(engine, tmp_path):
+    from PIL import ImageOps
+
+    shared_data_or_skip()
+    a = Image.open(DATA / "photos" / "000989.jpg").convert("RGB")
+    b = ImageOps.mirror(a).resize((a.width * 4 // 5, a.height * 4 // 5))
+    pair = Image.new("RGB", (a.width + b.width + 20, a.height), "gray")
+    pair.paste(a, (0, 0))
+    pair.paste(b, (a.width + 20, 0))
+    pair.save(tmp_path / "pair.jpg", quality=95)
+    *_, last = run(str(tmp_path / "pair.jpg"))
+    assert "Found 2 faces: rotating the largest" in last[0] and last[6].result.faces == 2
+    assert "the largest is rotated" in last[3]
+
+
+def test_missing_model_is_a_message_and_recovers(tiny_rotator_dir, tmp_path):
+    saved = app.ENGINE
+    try:
+        app.build_demo(app.Engine(model=str(tmp_path / "no-such-model"), steps=3, device="cpu"))
+        for _ in range(2):  # still serving, same message
+            out = run(str(ROOT / "README.md"))
+            assert "could not be loaded" in out[0][0] and "HEADROT_MODEL" in out[0][0]
+        with pytest.raises(gr.Error, match="could not be loaded"):
+            app.rotate_api(str(ROOT / "README.md"))
+        demo = app.build_demo()  # the page still builds, with the error as a banner
+        assert any("could not be loaded" in str(getattr(b, "value", "")) for b in demo.blocks.values())
+    finally:
+        app.build_demo(saved)
+
+
+def test_photo_input_hands_the_raw_file_to_the_core(tmp_path):
+    from gradio.data_classes import FileData
+
+    (tmp_path / "x.png").write_bytes(b"garbage")
+    comp = app.PhotoInput(type="filepath", image_mode=None, render=False)
+    assert comp.preprocess(FileData(path=str(tmp_path / "x.png"), orig_name="x.png")) == str(tmp_path / "x.png")
+    assert comp.preprocess(None) is None and comp.get_block_name() == "image"
+
+
+def test_nearest_index_and_formatting():
+    ys = [float(y) for y in range(-30, 31, 5)]
+    assert ys[app.nearest_index(ys, 12)] == 10 and ys[app.nearest_index(ys, 13)] == 15
+    assert ys[app.nearest_index(ys, -30)] == -30 and app.fmt_yaw(0) == "+0°" and app.fmt_yaw(-7.5) == "-7.5°"
+
+
+# ------------------------------------------------------------------------------------------------ launched app
+
+
+@pytest.fixture(scope="module")
+def url(tiny_rotator_dir):
+    return app_url(tiny_rotator_dir, steps=3)
+
+
+@pytest.fixture(scope="module")
+def client(url):
+    from gradio_client import Client
+
+    return Client(url, verbose=False)
+
+
+def _check_rotation(out):
+    frames, animation = out
+    assert len(frames) == 13
+    assert [f["caption"] for f in frames][::6] == ["-30°", "+0°", "+30°"]
+    assert all(Image.open(f["image"]).size == (app.STRIP_PX, app.STRIP_PX) for f in frames)
+    with Image.open(animation) as gif:
+        assert gif.format == "GIF" and gif.n_frames == 24
+
+
+def test_api_lists_rotate_with_one_image(client):
+    api = client.view_api(return_format="dict", print_info=False)
+    rotate = api["named_endpoints"]["/rotate"]
+    assert [p["component"] for p in rotate["parameters"]] == ["Image"]
+    assert [r["component"] for r in rotate["returns"]] == ["Gallery", "Image"]
+
+
+def test_api_example_in_13_frames_and_animation_out(client, examples):
+    from gradio_client import handle_file
+
+    _check_rotation(client.predict(handle_file(str(examples[0])), api_name="/rotate"))
+
+
+def test_api_non_image_is_an_error_and_the_app_keeps_answering(client, examples, tmp_path):
+    from gradio_client import handle_file
+
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(Exception, match="not a readable image"):
+        client.predict(handle_file(str(tmp_path / "notes.txt")), api_name="/rotate")
+    _check_rotation(client.predict(handle_file(str(examples[1])), api_name="/rotate"))
+
+
+def test_four_users_at_once_through_the_queue(url, examples):
+    from gradio_client import Client, handle_file
+
+    results, errors = [None] * 4, []
+
+    def user(i):
+        try:
+            c = Client(url, verbose=False)
+            results[i] = c.predict(handle_file(str(examples[i % 2])), api_name="/rotate")
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=user, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(180)
+    assert not errors, errors
+    for r in results:
+        _check_rotation(r)
