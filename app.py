@@ -387,18 +387,22 @@ def rotate_api(image):
 # ------------------------------------------------------------------------------------------------ the UI
 
 
-class PhotoInput(gr.Image):
-    """``gr.Image`` that hands the uploaded file to the core untouched: ``headrot_core.imaging`` reads it (EXIF,
-    16-bit, RGBA, size limits) and says in words what is wrong with a bad file, instead of Gradio failing first."""
+def photo_input(**kwargs) -> gr.Image:
+    """A ``gr.Image`` that hands the uploaded file to the core untouched: ``headrot_core.imaging`` reads it (EXIF,
+    16-bit, RGBA, size limits) and says in words what is wrong with a bad file, instead of Gradio failing first.
+    (An instance override, not a subclass: a Component subclass makes Gradio write a .pyi stub next to app.py.)"""
+    comp = gr.Image(type="filepath", image_mode=None, **kwargs)
+    base = comp.preprocess
 
-    is_template = True  # the frontend renders it as a plain Image
-
-    def preprocess(self, payload):
+    def preprocess(payload):
         if payload is None:
             return None
         if getattr(payload, "path", None) and not (payload.url or "").startswith("data:"):
             return str(payload.path)
-        return super().preprocess(payload)
+        return base(payload)
+
+    comp.preprocess = preprocess
+    return comp
 
 
 CSS = """
@@ -455,7 +459,7 @@ def build_demo(engine: Engine | None = None) -> gr.Blocks:
         session = gr.State(None, time_to_live=3600)
         with gr.Row(equal_height=False):
             with gr.Column(scale=5):
-                photo = PhotoInput(label="Photo", type="filepath", image_mode=None, height=380,
+                photo = photo_input(label="Photo", height=380,
                                    sources=["upload", "webcam", "clipboard"], elem_id="photo")
                 aligned = gr.Checkbox(False, label="already an aligned face crop (skip face detection)",
                                       elem_id="aligned")

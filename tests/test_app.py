@@ -209,9 +209,10 @@ def test_photo_input_hands_the_raw_file_to_the_core(tmp_path):
     from gradio.data_classes import FileData
 
     (tmp_path / "x.png").write_bytes(b"garbage")
-    comp = app.PhotoInput(type="filepath", image_mode=None, render=False)
+    comp = app.photo_input(render=False)
     assert comp.preprocess(FileData(path=str(tmp_path / "x.png"), orig_name="x.png")) == str(tmp_path / "x.png")
-    assert comp.preprocess(None) is None and comp.get_block_name() == "image"
+    assert comp.preprocess(None) is None and comp.type == "filepath" and comp.image_mode is None
+    assert not (ROOT / "app.pyi").exists()
 
 
 def test_nearest_index_and_formatting():
