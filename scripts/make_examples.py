@@ -46,9 +46,10 @@ def save_marked(img: Image.Image, path: Path, size: int) -> Path:
 
 def make_examples(model=None, n: int = 6, candidates: int = 32, seed: int = 0, steps: int | None = None,
                   out: str | Path = ROOT / "assets" / "examples", size: int = 256, device: str | None = None,
-                  batch: int = 16) -> list[dict]:
+                  batch: int = 16, require_faces: bool = False) -> list[dict]:
     """Samples, ranks and writes the examples; returns their manifest rows. ``model``: a FaceDiffusion, a folder
-    or Hub id, or None for the embedded default."""
+    or Hub id, or None for the embedded default. ``require_faces``: refuse (ValueError, nothing written) unless
+    the detector finds a face in at least ``n`` samples, so noise from an untrained model never ships."""
     from headrot_core.analysis import analyze_crop
     from headrot_core.diffusion import DEFAULT_STEPS, FaceDiffusion, tensor_to_images
 
@@ -60,6 +61,10 @@ def make_examples(model=None, n: int = 6, candidates: int = 32, seed: int = 0, s
         k = min(batch, candidates - start)
         samples += tensor_to_images(model.generate(model.noise(k, seed + start), steps))
     scored = sorted(((detector_score(s), i) for i, s in enumerate(samples)), key=lambda t: -t[0])
+    faces = sum(score > float("-inf") for score, _ in scored)
+    if require_faces and faces < n:
+        raise ValueError(f"the detector finds a face in only {faces} of {candidates} samples (need {n}): is the "
+                         "model trained? Sample more (--candidates) or pass --allow-non-faces.")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob("example_*.png"):
@@ -93,8 +98,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", type=int, default=256, help="saved size (Lanczos upscale of the model's samples)")
     p.add_argument("--out", default=str(ROOT / "assets" / "examples"))
     p.add_argument("--device", default=None)
+    p.add_argument("--allow-non-faces", action="store_true",
+                   help="write the best samples even when the detector finds no face in them")
     a = p.parse_args(argv)
-    rows = make_examples(a.model, a.n, a.candidates, a.seed, a.steps, a.out, a.size, a.device)
+    try:
+        rows = make_examples(a.model, a.n, a.candidates, a.seed, a.steps, a.out, a.size, a.device,
+                             require_faces=not a.allow_non_faces)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     for r in rows:
         print(r)
     print(f"wrote {len(rows)} examples to {a.out}")
