@@ -19,7 +19,7 @@ from PIL import Image
 from .animation import save_animation, strip
 from .diffusion import DEFAULT_STEPS, FaceDiffusion, images_to_tensor, tensor_to_images
 from .imaging import load_image
-from .loading import ASSETS
+from .loading import ASSETS, DEFAULT_MODEL_DIR, resolve_model_dir
 from .trajectory import LIGHTS, TrajectorySet
 
 DEFAULT_YAWS = tuple(range(-30, 31, 5))
@@ -80,6 +80,13 @@ class RotationResult:
         return folder
 
 
+def _check_choices(light: str, gender: str) -> None:
+    if light not in ("auto", *LIGHTS):
+        raise ValueError(f"light must be 'auto' or one of {LIGHTS}, got {light!r}")
+    if gender not in ("auto", "any", "female", "male"):
+        raise ValueError(f"gender must be 'auto', 'any', 'female' or 'male', got {gender!r}")
+
+
 class HeadRotator:
     """Loads the model, its trajectories and (optionally) the embedding network once; ``rotate`` is per photo."""
 
@@ -99,12 +106,14 @@ class HeadRotator:
                         ) -> "HeadRotator":
         """The embedded default, or a model folder / Hub id whose fitted trajectories are in ``trajectories``
         (default: ``<model>/trajectories`` for a folder, ``assets/trajectories`` for the default)."""
-        diffusion = FaceDiffusion.from_pretrained(model, device)
-        if trajectories is None and model is not None and (Path(model) / "trajectories").is_dir():
-            trajectories = Path(model) / "trajectories"
+        folder = resolve_model_dir(model)
+        diffusion = FaceDiffusion.from_pretrained(folder, device)
+        is_default = folder.resolve() == DEFAULT_MODEL_DIR.resolve()
+        if trajectories is None and not is_default:
+            trajectories = folder / "trajectories"  # a latent direction belongs to one model: never borrow
         traj = TrajectorySet.load(trajectories)
         embedder = None
-        if embedding != "inversion" and model is None and (DEFAULT_EMBEDDER / "headrot_embedder.json").is_file():
+        if embedding != "inversion" and is_default and (DEFAULT_EMBEDDER / "headrot_embedder.json").is_file():
             from .embedding import Embedder
 
             embedder = Embedder.from_pretrained(DEFAULT_EMBEDDER, diffusion.device)
@@ -152,10 +161,7 @@ class HeadRotator:
     def rotate(self, image, yaws: Iterable[float] = DEFAULT_YAWS, light: str = "auto", gender: str = "auto",
                aligned: bool = False) -> RotationResult:
         """Frames of the face at each absolute yaw (degrees; negative: nose to the image's right)."""
-        if light not in ("auto", *LIGHTS):
-            raise ValueError(f"light must be 'auto' or one of {LIGHTS}, got {light!r}")
-        if gender not in ("auto", "any", "female", "male"):
-            raise ValueError(f"gender must be 'auto', 'any', 'female' or 'male', got {gender!r}")
+        _check_choices(light, gender)  # before the costly alignment
         t0 = time.perf_counter()
         prep = self.prepare(image, aligned)
         t1 = time.perf_counter()
@@ -168,10 +174,7 @@ class HeadRotator:
                         gender: str = "auto") -> RotationResult:
         """``rotate`` after ``prepare``: embedding, trajectory offsets and one batched decode (lets a caller report
         progress between the stages)."""
-        if light not in ("auto", *LIGHTS):
-            raise ValueError(f"light must be 'auto' or one of {LIGHTS}, got {light!r}")
-        if gender not in ("auto", "any", "female", "male"):
-            raise ValueError(f"gender must be 'auto', 'any', 'female' or 'male', got {gender!r}")
+        _check_choices(light, gender)
         yaws = [float(y) for y in yaws]
         t1 = time.perf_counter()
         x = images_to_tensor([prep.source], self.model.size)
