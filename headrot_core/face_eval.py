@@ -101,6 +101,23 @@ def eval_alignment(trials: int = 300, seed: int = 0, photos: list | None = None)
                            by)
 
 
+def eval_false_positives(n: int = 100, seed: int = 1000) -> dict:
+    """How many face-free random backgrounds (300-2000 px) still yield a 'face', and the time to say none."""
+    found, times = 0, []
+    for k in range(n):
+        rng = np.random.default_rng(seed + k)
+        side = int(rng.integers(300, 2000))
+        img = random_background(rng, side, int(side * rng.uniform(0.5, 1.0)))
+        t0 = time.perf_counter()
+        try:
+            face.locate_face(img)
+            found += 1
+        except face.NoFaceError:
+            pass
+        times.append(time.perf_counter() - t0)
+    return {"backgrounds": n, "false_faces": found, "median_ms": float(np.median(times) * 1e3)}
+
+
 def eval_untransformed() -> dict:
     """Corner error on the 600 aligned photos as they are (where the true quad is the box itself)."""
     from PIL import Image
@@ -221,7 +238,7 @@ def mean_face_figure(path, labels=None, size: int = 128) -> dict:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m headrot_core.face_eval")
     p.add_argument("--trials", type=int, default=300)
-    p.add_argument("--what", default="align,plain,yaw,light")
+    p.add_argument("--what", default="align,plain,false,yaw,light")
     p.add_argument("--out", default=None)
     p.add_argument("--figure", default=None, help="write the mean-face figure (needs the labels) to this PNG")
     args = p.parse_args(argv)
@@ -230,6 +247,9 @@ def main(argv: list[str] | None = None) -> int:
     if "align" in what:
         res["alignment"] = asdict(eval_alignment(args.trials))
         print(json.dumps(res["alignment"]), flush=True)
+    if "false" in what:
+        res["false_positives"] = eval_false_positives()
+        print(json.dumps(res["false_positives"]), flush=True)
     if "plain" in what:
         res["untransformed"] = eval_untransformed()
         print(json.dumps(res["untransformed"]), flush=True)

@@ -72,6 +72,14 @@ def test_blank_and_noise_images_raise_no_face_error():
     assert issubclass(NoFaceError, ValueError)
 
 
+def test_cluttered_background_is_not_a_face():
+    from headrot_core.face_eval import random_background
+
+    # this background gives weak HOG boxes that a lax check took for faces; the CNN verifier rejects them
+    with pytest.raises(NoFaceError):
+        align_face(random_background(np.random.default_rng(1), 1024, 768))
+
+
 def test_unreadable_bytes_raise_image_error():
     from headrot_core.imaging import ImageError
 
