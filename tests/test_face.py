@@ -141,6 +141,16 @@ def test_small_and_large_inputs(long_side):
     assert corner_error(a.crop_quad, truth, 128 * s) < 0.06
 
 
+def test_small_face_in_a_big_photo():
+    from headrot_core.face_eval import random_background
+
+    img = photo().resize((231, 283), Image.LANCZOS)  # face box 166 px: 1/18 of the long side
+    canvas = Image.fromarray(random_background(np.random.default_rng(2), 3000, 2000))
+    canvas.paste(img, (1500, 900))
+    a = align_face(canvas, size=64)
+    assert corner_error(a.crop_quad, BOX_CORNERS * 1.3 + np.array([1500, 900]), 128 * 1.3) < 0.04
+
+
 def test_rotated_scaled_photo_on_a_background():
     from headrot_core.face_eval import transformed_photo
 
