@@ -3,7 +3,8 @@
 Everything runs on ``headrot_core`` (the core never imports this file). Environment:
 
 - ``HEADROT_MODEL``: a model folder (with ``trajectories/`` inside) or a Hub id; default: the embedded ``assets/``.
-- ``HEADROT_STEPS``: DDIM steps for inversion and generation (default: the core's, 20). Tests use a few.
+- ``HEADROT_STEPS``: DDIM steps for inversion and generation (default: the step count the trajectories were fitted
+  with, from their ``trajectories.json``, else the core's 20). Tests use a few.
 - ``HEADROT_DEVICE``: ``cpu`` / ``cuda``; default: the GPU when present.
 
 ``python app.py [--host H] [--port P]``. On a ZeroGPU Space the model calls run under ``spaces.GPU`` when the
@@ -54,7 +55,10 @@ try:  # ZeroGPU (Hugging Face Spaces): model calls borrow a GPU for their durati
     import spaces  # type: ignore[import-not-found]
 
     gpu = spaces.GPU(duration=60)
+    ZERO_GPU = True
 except Exception:  # not installed (the usual case), or not on a Space
+    ZERO_GPU = False
+
     def gpu(fn):
         return fn
 
@@ -82,14 +86,24 @@ class Engine:
                     if self.steps:
                         kwargs["steps"] = self.steps
                     try:
-                        self._rot = HeadRotator.from_pretrained(**kwargs)
-                        self.error = None
+                        rot = HeadRotator.from_pretrained(**kwargs)
+                        self._match_trajectories(rot)
+                        self._rot, self.error = rot, None
                     except (ModelNotFoundError, FileNotFoundError, OSError, ValueError) as e:
                         where = self.model or "the embedded default (assets/model, assets/trajectories)"
                         self.error = (f"The model could not be loaded from {where}: {e}. Set HEADROT_MODEL to a "
                                       "model folder that has trajectories/ inside, or restore assets/.")
                         raise ModelUnavailable(self.error) from e
         return self._rot
+
+    def _match_trajectories(self, rot: HeadRotator) -> None:
+        """Without HEADROT_STEPS, embed the way the trajectories' latents were embedded (their ``steps`` and
+        ``fixed_point_iters``): a latent direction holds for one inversion setting, and fewer steps are faster."""
+        meta = getattr(rot.trajectories, "meta", None) or {}
+        if self.steps is None and isinstance(meta.get("steps"), int) and meta["steps"] > 0:
+            rot.steps = int(meta["steps"])
+        if isinstance(meta.get("fixed_point_iters"), int) and meta["fixed_point_iters"] >= 0:
+            rot.fixed_point_iters = int(meta["fixed_point_iters"])
 
     def describe(self) -> str:
         rot = self._rot
@@ -305,7 +319,8 @@ def run_ui(image, aligned: bool, light: str, yaw: float, progress=gr.Progress())
         yield (status_ok(note + "Face found — rotating…"), shown(prep.source, PANEL_PX), None,
                f"**Estimated yaw:** {prep.source_yaw:+.1f}°  \n**Light:** {prep.light}, score "
                f"{prep.light_score:+.2f}", gr.update(), gr.update(), None)
-        result = _rotate_prepared(prep, light or "auto", progress)
+        # under ZeroGPU the call runs in a GPU worker process: no progress object crosses over
+        result = _rotate_prepared(prep, light or "auto", None if ZERO_GPU else progress)
         result.latent = result.latent.cpu() if result.latent is not None else None
         session = Session(result)
         progress(0.97, desc="showing the strip")

@@ -287,3 +287,16 @@ def test_four_users_at_once_through_the_queue(url, examples):
     assert not errors, errors
     for r in results:
         _check_rotation(r)
+
+
+def test_engine_embeds_like_the_trajectories(tiny_rotator_dir, tmp_path):
+    """Without HEADROT_STEPS the app inverts with the trajectories' own step count; HEADROT_STEPS wins."""
+    import shutil
+
+    folder = shutil.copytree(tiny_rotator_dir, tmp_path / "model")
+    doc = json.loads((folder / "trajectories" / "trajectories.json").read_text())
+    doc["meta"].update(steps=2, fixed_point_iters=0)
+    (folder / "trajectories" / "trajectories.json").write_text(json.dumps(doc))
+    rot = app.Engine(model=str(folder), device="cpu").get()
+    assert (rot.steps, rot.fixed_point_iters) == (2, 0)
+    assert app.Engine(model=str(folder), steps=5, device="cpu").get().steps == 5
