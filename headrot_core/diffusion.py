@@ -44,9 +44,14 @@ def unet_config(size: int = 64, preset: str = "default") -> dict:
 
 
 def make_scheduler() -> DDIMScheduler:
-    """Linear betas as in the DDIM paper's CelebA model; trailing spacing so x_T sits at t = 999 (pure noise)."""
+    """Linear betas as in the DDIM paper's CelebA model; trailing spacing so x_T sits at t = 999 (pure noise).
+
+    clip_sample keeps each step's predicted clean image in [-1, 1]: at t = 999 that prediction divides the noise
+    error by sqrt(alpha_bar) = 0.006, and unclipped it blew samples of an early model up to |x| = 44 (pure speckle)
+    where clipped ones were already faces. Inversion stays exact: it solves for a point whose prediction is the
+    (in-range) clipped one, which generation maps back unchanged."""
     return DDIMScheduler(num_train_timesteps=1000, beta_schedule="linear", beta_start=1e-4, beta_end=0.02,
-                         clip_sample=False, set_alpha_to_one=True, timestep_spacing="trailing",
+                         clip_sample=True, clip_sample_range=1.0, set_alpha_to_one=True, timestep_spacing="trailing",
                          prediction_type="epsilon")
 
 
