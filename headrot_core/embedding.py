@@ -58,15 +58,6 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((10 * torch.log10(4.0 / mse)).mean())
 
 
-@torch.no_grad()
-def generate_on_device(model: FaceDiffusion, latents: torch.Tensor, steps: int) -> torch.Tensor:
-    """FaceDiffusion.generate without the copy back to the CPU: the result stays on the model's device."""
-    x = latents.to(model.device, torch.float32)
-    for t in model._timesteps(steps):
-        x = model.scheduler.step(model._eps(x, t), t, x, eta=0.0).prev_sample
-    return x
-
-
 @dataclass
 class Embedder:
     """An image -> x_T U-Net (fed a constant timestep 0) on one device, trained for ``steps`` DDIM steps."""
@@ -154,7 +145,7 @@ class Embedder:
             steps = steps or self.steps
 
             def evaluate(z):
-                g = torch.cat([generate_on_device(model, z[i:i + batch_size], steps)
+                g = torch.cat([model.generate(z[i:i + batch_size], steps, to_cpu=False)
                                for i in range(0, z.shape[0], batch_size)]).to(self.device).clamp_(-1, 1)
                 r = ex - self._embed_dev(g, batch_size)
                 err = (g - x if criterion == "image" else r).pow(2).flatten(1).mean(1)
@@ -371,7 +362,7 @@ class EmbedTrainer:
 
         def work():
             z = torch.randn(n, 3, self.size, self.size, device=self.device, generator=self.gen)
-            x = generate_on_device(self.model, z, self.cfg.steps).clamp_(-1, 1)
+            x = self.model.generate(z, self.cfg.steps, to_cpu=False).clamp_(-1, 1)
             self.synth.add(x, z)
         self._timed(work)
 

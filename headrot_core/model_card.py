@@ -30,7 +30,7 @@ def face_rate(model: FaceDiffusion, n: int = 256, steps: int = DEFAULT_STEPS, se
     detector = dlib.get_frontal_face_detector()
     samples: list[Image.Image] = []
     for start in range(0, n, batch):
-        samples += tensor_to_images(model.generate(model.noise(min(batch, n - start), seed + start), steps))
+        samples += tensor_to_images(model.generate(model.noise(min(batch, n - start), seed + start), steps, clip=True))
     found = [len(detector(np.asarray(s.convert("L").resize((4 * s.width, 4 * s.height), Image.BICUBIC)), 0)) > 0
              for s in samples]
     return float(np.mean(found)), samples
