@@ -31,8 +31,6 @@ def transformed_photo(photo: np.ndarray, rng: np.random.Generator, scale_range=(
                       with_angle: bool = False):
     """Pastes ``photo`` (178x218 aligned) with a random similarity onto a larger random background.
     Returns (image, true crop quad 4x2, scale[, angle in degrees])."""
-    import cv2
-
     h, w = photo.shape[:2]
     s = math.exp(rng.uniform(math.log(scale_range[0]), math.log(scale_range[1])))
     a = math.radians(rng.uniform(-max_rot, max_rot))
@@ -148,7 +146,7 @@ def eval_yaw(sizes=(64, 128), limit: int | None = None) -> dict:
     coef, icpt = face.face_model()["yaw_coef"], face.face_model()["yaw_intercept"]
     out = {}
     for size in sizes:
-        err, raw_cons, sym_cons, n40 = [], [], [], 0
+        err, raw_cons, sym_cons = [], [], []
         for i in idx:
             img = images.images[i]
             if size != 128:
