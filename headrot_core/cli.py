@@ -205,6 +205,14 @@ def _cmd_label(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_fit_gender(args: argparse.Namespace) -> int:
+    from .identity import fit_gender
+
+    clf = fit_gender(args.train, args.test)
+    print(f"held-out accuracy {clf.accuracy:.3f}; wrote {clf.save(args.out)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .diffusion import DEFAULT_STEPS
 
@@ -290,6 +298,12 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--max-faces", type=int, default=3000, help="yaw-balanced cap on the faces embedded")
     model_args(f)
     f.set_defaults(func=_cmd_fit)
+
+    g = sub.add_parser("fit-gender", help="fit the gender classifier on dlib descriptors (CelebA Male attribute)")
+    g.add_argument("--train", type=int, default=3000)
+    g.add_argument("--test", type=int, default=600)
+    g.add_argument("--out", default="assets/gender.json")
+    g.set_defaults(func=_cmd_fit_gender)
 
     ro = sub.add_parser("rotate", help="rotate the face in each image; writes frames, strip.png, animation, result.json")
     ro.add_argument("images", nargs="+")
