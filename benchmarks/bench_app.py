@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from app_server import app_url, pid_of  # noqa: E402
+from app_server import app_url, log_of, pid_of  # noqa: E402
 
 
 def rss_mb(pid: int) -> float:
@@ -168,7 +168,8 @@ def main() -> None:
                  f"per user {', '.join(f'{x:.1f}' for x in sorted(lat))} s"))
 
     load = os.getloadavg()
-    print(f"\nHeadRot app benchmark · model {a.model or 'embedded default'} · steps {a.steps or 'default'} · "
+    described = [ln.split("model: ", 1)[1] for ln in log_of(url).splitlines() if "headrot.app INFO model: " in ln]
+    print(f"\nHeadRot app benchmark · model {described[0] if described else a.model or 'embedded default'} · "
           f"input {image.name} · {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs · "
           f"load average at the end {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}\n")
     print("| measurement | result |\n| --- | --- |")

@@ -6,7 +6,6 @@ so a rotation takes about a second on two CPU cores.
 from __future__ import annotations
 
 import importlib.util
-import io
 import json
 import threading
 from pathlib import Path
@@ -20,7 +19,7 @@ from conftest import DATA, shared_data_or_skip
 gr = pytest.importorskip("gradio")
 import app  # noqa: E402
 
-from app_server import app_url, log_of  # noqa: E402
+from app_server import app_url  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -161,6 +160,9 @@ def test_bad_inputs_get_a_message_and_the_app_goes_on(engine, tmp_path):
     cases["not an image"] = (tmp_path / "notes.png", "not a readable image")
     Image.new("1", (9000, 9000)).save(tmp_path / "huge.png")
     cases["huge"] = (tmp_path / "huge.png", "limit is 8000x8000")
+    with open(tmp_path / "big.jpg", "wb") as f:  # sparse: 51 MB on paper, nothing on disk
+        f.truncate(51 * 2**20)
+    cases["over 50 MB"] = (tmp_path / "big.jpg", "the limit is 50 MB")
     Image.new("RGB", (10, 10), "white").save(tmp_path / "tiny.png")
     cases["tiny"] = (tmp_path / "tiny.png", "only 10x10")
     yy, xx = np.mgrid[0:160, 0:200]

@@ -100,25 +100,25 @@ def test_upload_strip_slider_screenshot(browser, url, tmp_path):
         _drag_slider(page, 0.8)  # about +18 degrees
         t1 = time.perf_counter()
         page.wait_for_function("document.querySelector('#preview').innerText.includes('nearest strip frame')",
-                               timeout=30_000)
+                               timeout=60_000)
         nearest_s = time.perf_counter() - t1
         page.mouse.up()
         t2 = time.perf_counter()
         yaw = int(float(page.input_value("#yaw input[type=number]")))
         assert 10 < yaw < 30
         page.wait_for_function("(y) => document.querySelector('#preview').innerText.includes("
-                               "'Yaw +' + y + '° (exact)')", arg=yaw, timeout=60_000)
+                               "'Yaw +' + y + '° (exact)')", arg=yaw, timeout=120_000)
         exact_s = time.perf_counter() - t2
         page.wait_for_function(IMG_LOADED, arg="#preview", timeout=30_000)
-        page.wait_for_function(IMG_LOADED, arg="#animation", timeout=60_000)
+        page.wait_for_function(IMG_LOADED, arg="#animation", timeout=120_000)
         page.wait_for_timeout(300)
         shot = _shot(page, tmp_path, "strip")
         assert shot.stat().st_size > 50_000
         print(f"\nbrowser: upload -> strip {strip_s:.2f} s, slider -> nearest frame {nearest_s:.2f} s, "
               f"release -> exact frame {exact_s:.2f} s (yaw {yaw:+d})")
     except Exception:
-        _shot(page, tmp_path, "failure")
-        print(log_of(url))
+        print("failure screenshot:", _shot(page, tmp_path, "failure"), "\nstatus:", page.inner_text("#status"),
+              "\npreview:", page.inner_text("#preview")[:200], "\napp log:\n", log_of(url))
         raise
     finally:
         page.close()
