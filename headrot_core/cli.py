@@ -136,7 +136,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         from .embedding import Embedder
 
         embedder = Embedder.from_pretrained(args.embedder, model.device)
-    ev = evaluate(model, n_faces=args.faces, steps=args.steps, fit_faces=args.fit_faces, embedder=embedder,
+    ev = evaluate(model, n_faces=args.faces, steps=args.steps, fixed_point_iters=args.fixed_point_iters,
+                  fit_faces=args.fit_faces, embedder=embedder,
                   ablations=not args.no_ablations)
     print(write_report(ev, Path(args.out)).read_text())
     return 0
@@ -313,7 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     ro.add_argument("--gender", default="auto", choices=["auto", "any", "female", "male"])
     ro.add_argument("--aligned", action="store_true", help="inputs are aligned crops in the shared-data convention")
     ro.add_argument("--embedding", default="auto", choices=["auto", "inversion", "network"])
-    ro.add_argument("--steps", type=int, default=DEFAULT_STEPS)
+    ro.add_argument("--steps", type=int, default=None, help="default: the step count the trajectories were fitted with")
     ro.add_argument("--trajectories", default=None, help="fitted trajectories folder (default: with the model)")
     ro.add_argument("--format", default="gif", choices=["gif", "mp4"])
     model_args(ro)
@@ -322,6 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--faces", type=int, default=100)
     ev.add_argument("--fit-faces", type=int, default=3000)
     ev.add_argument("--steps", type=int, default=DEFAULT_STEPS)
+    ev.add_argument("--fixed-point-iters", type=int, default=1)
     ev.add_argument("--embedder", default=None, help="also measure this embedding network folder")
     ev.add_argument("--no-ablations", action="store_true")
     ev.add_argument("--out", default="docs/EVALUATION.md")

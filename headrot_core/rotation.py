@@ -102,10 +102,13 @@ class HeadRotator:
 
     @classmethod
     def from_pretrained(cls, model: str | Path | None = None, trajectories: str | Path | None = None,
-                        device: str | None = None, embedding: str = "auto", steps: int = DEFAULT_STEPS
-                        ) -> "HeadRotator":
+                        device: str | None = None, embedding: str = "auto", steps: int | None = None,
+                        fixed_point_iters: int | None = None) -> "HeadRotator":
         """The embedded default, or a model folder / Hub id whose fitted trajectories are in ``trajectories``
-        (default: ``<model>/trajectories`` for a folder, ``assets/trajectories`` for the default)."""
+        (default: ``<model>/trajectories`` for a folder, ``assets/trajectories`` for the default).
+
+        ``steps`` and ``fixed_point_iters`` default to those the trajectories' latents were embedded with: a
+        latent direction holds for one inversion setting."""
         folder = resolve_model_dir(model)
         diffusion = FaceDiffusion.from_pretrained(folder, device)
         is_default = folder.resolve() == DEFAULT_MODEL_DIR.resolve()
@@ -117,7 +120,10 @@ class HeadRotator:
             from .embedding import Embedder
 
             embedder = Embedder.from_pretrained(DEFAULT_EMBEDDER, diffusion.device)
-        return cls(diffusion, traj, embedder, steps, embedding)
+        steps = steps or int(traj.meta.get("steps") or DEFAULT_STEPS)
+        if fixed_point_iters is None:
+            fixed_point_iters = int(traj.meta.get("fixed_point_iters", 1))
+        return cls(diffusion, traj, embedder, steps, embedding, fixed_point_iters)
 
     @cached_property
     def _gender(self):
