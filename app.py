@@ -86,24 +86,14 @@ class Engine:
                     if self.steps:
                         kwargs["steps"] = self.steps
                     try:
-                        rot = HeadRotator.from_pretrained(**kwargs)
-                        self._match_trajectories(rot)
-                        self._rot, self.error = rot, None
+                        # without HEADROT_STEPS the core embeds with the trajectories' own steps (their json)
+                        self._rot, self.error = HeadRotator.from_pretrained(**kwargs), None
                     except (ModelNotFoundError, FileNotFoundError, OSError, ValueError) as e:
                         where = self.model or "the embedded default (assets/model, assets/trajectories)"
                         self.error = (f"The model could not be loaded from {where}: {e}. Set HEADROT_MODEL to a "
                                       "model folder that has trajectories/ inside, or restore assets/.")
                         raise ModelUnavailable(self.error) from e
         return self._rot
-
-    def _match_trajectories(self, rot: HeadRotator) -> None:
-        """Without HEADROT_STEPS, embed the way the trajectories' latents were embedded (their ``steps`` and
-        ``fixed_point_iters``): a latent direction holds for one inversion setting, and fewer steps are faster."""
-        meta = getattr(rot.trajectories, "meta", None) or {}
-        if self.steps is None and isinstance(meta.get("steps"), int) and meta["steps"] > 0:
-            rot.steps = int(meta["steps"])
-        if isinstance(meta.get("fixed_point_iters"), int) and meta["fixed_point_iters"] >= 0:
-            rot.fixed_point_iters = int(meta["fixed_point_iters"])
 
     def describe(self) -> str:
         rot = self._rot
