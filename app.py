@@ -6,6 +6,7 @@ Everything runs on ``headrot_core`` (the core never imports this file). Environm
 - ``HEADROT_STEPS``: DDIM steps for inversion and generation (default: the step count the trajectories were fitted
   with, from their ``trajectories.json``, else the core's 20). Tests use a few.
 - ``HEADROT_DEVICE``: ``cpu`` / ``cuda``; default: the GPU when present.
+- ``HEADROT_EXAMPLES``: the examples folder (default ``assets/examples``, written by scripts/make_examples.py).
 
 ``python app.py [--host H] [--port P]``. On a ZeroGPU Space the model calls run under ``spaces.GPU`` when the
 ``spaces`` package is installed; it is never required.
@@ -39,7 +40,7 @@ from headrot_core.rotation import DEFAULT_YAWS, FacePrep, HeadRotator, RotationR
 
 log = logging.getLogger("headrot.app")
 ROOT = Path(__file__).resolve().parent
-EXAMPLES_DIR = ROOT / "assets" / "examples"
+EXAMPLES_DIR = Path(os.environ.get("HEADROT_EXAMPLES") or ROOT / "assets" / "examples")  # tests: another
 #: PNG text chunk written by scripts/make_examples.py: the file is already a crop in the model's convention
 #: (a face sampled from the model), so face detection is skipped for it.
 ALIGNED_KEY, ALIGNED_VALUE = "headrot", "aligned-crop"
@@ -471,7 +472,7 @@ def build_demo(engine: Engine | None = None) -> gr.Blocks:
                 paths = example_paths()
                 if paths:
                     gr.Examples([[p] for p in paths], inputs=[photo], label="Examples: faces sampled from the "
-                                "shipped model", examples_per_page=12)
+                                "shipped model", examples_per_page=12, elem_id="examples")
                 else:
                     gr.Markdown("<small>No examples yet: run `python scripts/make_examples.py`.</small>")
             with gr.Column(scale=5):

@@ -32,15 +32,20 @@ def _log_tail(path: Path, n: int = 3000) -> str:
         return ""
 
 
-def app_url(model: str | Path | None, steps: int | None = 3, timeout: float = 180.0) -> str:
-    """URL of a running app on ``model`` (a folder; None: the embedded default), starting it on first use."""
-    key = (str(model) if model else None, steps)
+def app_url(model: str | Path | None, steps: int | None = 3, timeout: float = 180.0,
+            examples: str | Path | None = None) -> str:
+    """URL of a running app on ``model`` (a folder; None: the embedded default), starting it on first use;
+    ``examples``: a folder for HEADROT_EXAMPLES (default: the app's own assets/examples)."""
+    key = (str(model) if model else None, steps, str(examples) if examples else None)
     if key in _servers and _servers[key][0].poll() is None:
         return _servers[key][1]
     port = free_port()
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
     env.pop("HEADROT_MODEL", None)
     env.pop("HEADROT_STEPS", None)
+    env.pop("HEADROT_EXAMPLES", None)
+    if examples:
+        env["HEADROT_EXAMPLES"] = str(examples)
     if model:
         env["HEADROT_MODEL"] = str(model)
     if steps:
@@ -90,3 +95,21 @@ def stop(proc: subprocess.Popen) -> None:
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+_examples: dict[int, Path] = {}
+
+
+def examples_dir(model) -> Path:
+    """Faces sampled from ``model`` (a FaceDiffusion) by scripts/make_examples.py, once per process, in a temp
+    folder: the launched app's HEADROT_EXAMPLES and the tests' example inputs."""
+    if id(model) not in _examples:
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location("make_examples", ROOT / "scripts" / "make_examples.py")
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        out = Path(tempfile.mkdtemp(prefix="headrot-examples-"))
+        mod.make_examples(model, n=2, candidates=3, steps=2, out=out, size=96)
+        _examples[id(model)] = out
+    return _examples[id(model)]

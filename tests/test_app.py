@@ -5,7 +5,6 @@ so a rotation takes about a second on two CPU cores.
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import threading
 from pathlib import Path
@@ -19,7 +18,7 @@ from conftest import DATA, shared_data_or_skip
 gr = pytest.importorskip("gradio")
 import app  # noqa: E402
 
-from app_server import app_url  # noqa: E402
+from app_server import app_url, examples_dir  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,20 +28,10 @@ def photo() -> Path:
     return DATA / "photos" / "000004.jpg"
 
 
-def _load_make_examples():
-    spec = importlib.util.spec_from_file_location("make_examples", ROOT / "scripts" / "make_examples.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 @pytest.fixture(scope="module")
-def examples(tiny_model, tmp_path_factory) -> list[Path]:
+def examples(tiny_model) -> list[Path]:
     """Faces sampled from the (tiny) model by scripts/make_examples.py, marked as aligned crops."""
-    out = tmp_path_factory.mktemp("examples")
-    rows = _load_make_examples().make_examples(tiny_model, n=2, candidates=3, steps=2, out=out, size=96)
-    assert [r["file"] for r in rows] == ["example_01.png", "example_02.png"]
-    return [out / r["file"] for r in rows]
+    return sorted(examples_dir(tiny_model).glob("example_*.png"))
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +50,7 @@ def run(image, aligned=False, light="auto", yaw=0.0):
 
 
 def test_make_examples_writes_marked_model_samples(examples):
+    assert [p.name for p in examples] == ["example_01.png", "example_02.png"]
     meta = json.loads((examples[0].parent / "examples.json").read_text())
     assert "no dataset image" in meta["what"] and len(meta["examples"]) == 2
     for p in examples:
@@ -227,8 +217,8 @@ def test_nearest_index_and_formatting():
 
 
 @pytest.fixture(scope="module")
-def url(tiny_rotator_dir):
-    return app_url(tiny_rotator_dir, steps=3)
+def url(tiny_rotator_dir, tiny_model):
+    return app_url(tiny_rotator_dir, steps=3, examples=examples_dir(tiny_model))
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import DATA
-from app_server import app_url, log_of
+from app_server import app_url, examples_dir, log_of
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get("HEADROT_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -55,7 +55,8 @@ def url(request):
     choice = os.environ.get("HEADROT_TEST_MODEL", "tiny")
     if choice == "default":  # the embedded model, at its own step count: for the docs' screenshots
         return app_url(None, steps=None, timeout=300)
-    return app_url(request.getfixturevalue("tiny_rotator_dir"), steps=3)
+    return app_url(request.getfixturevalue("tiny_rotator_dir"), steps=3,
+                   examples=examples_dir(request.getfixturevalue("tiny_model")))
 
 
 def _shot(page, tmp_path: Path, name: str) -> Path:
@@ -140,6 +141,26 @@ def test_non_image_upload_shows_an_error_and_the_app_keeps_answering(browser, ur
         page.set_input_files("#photo input[type=file]", str(_upload_image(tmp_path)))
         _wait_strip(page)
         page.wait_for_function(DONE, timeout=30_000)
+    except Exception:
+        print(log_of(url))
+        raise
+    finally:
+        page.close()
+
+
+def test_example_click_rotates_a_sampled_face(browser, url, tmp_path):
+    """An example (a face sampled from the model, marked as an aligned crop) goes through without detection."""
+    if os.environ.get("HEADROT_TEST_MODEL") == "default" and not list((ROOT / "assets" / "examples").glob("*.png")):
+        pytest.skip("no assets/examples/ yet")
+    page = browser.new_page(viewport={"width": 1440, "height": 1000})
+    try:
+        page.goto(url, wait_until="domcontentloaded")
+        page.wait_for_selector("#examples img", timeout=60_000)
+        page.locator("#examples img").first.click()
+        _wait_strip(page)
+        page.wait_for_function(DONE, timeout=30_000)
+        assert "aligned crop (no detection)" in page.inner_text("#info")
+        _shot(page, tmp_path, "example")
     except Exception:
         print(log_of(url))
         raise
