@@ -20,6 +20,17 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # offline on stage: no calls home
 
+try:  # ZeroGPU (Hugging Face Spaces): imported before torch, as it asks; model calls borrow a GPU, elsewhere a no-op.
+    import spaces  # type: ignore[import-not-found]
+
+    gpu = spaces.GPU(duration=60)
+    ZERO_GPU = True
+except Exception:  # not installed (the usual case), or not on a Space
+    ZERO_GPU = False
+
+    def gpu(fn):
+        return fn
+
 import argparse
 import dataclasses
 import logging
@@ -51,17 +62,6 @@ STRIP_PX = 256     # each strip frame (the gallery opens them large)
 ANIMATION_PX = 384
 ANIMATION_FPS = 8.0
 LIGHT_CHOICES = ["auto", "left", "center", "right"]
-
-try:  # ZeroGPU (Hugging Face Spaces): model calls borrow a GPU for their duration; elsewhere a no-op.
-    import spaces  # type: ignore[import-not-found]
-
-    gpu = spaces.GPU(duration=60)
-    ZERO_GPU = True
-except Exception:  # not installed (the usual case), or not on a Space
-    ZERO_GPU = False
-
-    def gpu(fn):
-        return fn
 
 
 # ------------------------------------------------------------------------------------------------ the engine
