@@ -30,7 +30,8 @@ def face_rate(model: FaceDiffusion, n: int = 256, steps: int = DEFAULT_STEPS, se
     detector = dlib.get_frontal_face_detector()
     samples: list[Image.Image] = []
     for start in range(0, n, batch):
-        samples += tensor_to_images(model.generate(model.noise(min(batch, n - start), seed + start), steps, clip=True))
+        z = model.noise(min(batch, n - start), seed + start)
+        samples += tensor_to_images(model.generate(z, steps, clip=True))
     found = [len(detector(np.asarray(s.convert("L").resize((4 * s.width, 4 * s.height), Image.BICUBIC)), 0)) > 0
              for s in samples]
     return float(np.mean(found)), samples
@@ -121,7 +122,7 @@ def write_model_card(model: FaceDiffusion, model_dir: Path, run_dir: Path | None
         f"Samples: an independent detector (dlib HOG, default threshold, 4x bicubic upsampling) finds a face in "
         f"**{rate:.0%}** of {n} random samples (DDIM {DEFAULT_STEPS} steps). The first 64:", "",
         f"![samples]({grid.name})", "",
-        f"Reconstruction generate(invert(x)) at 64 px on held-out identities:", "",
+        "Reconstruction generate(invert(x)) at 64 px on held-out identities:", "",
         "| DDIM steps | fixed-point iterations | faces | PSNR (dB) | SSIM |", "| --- | --- | --- | --- | --- |"]
     lines += [f"| {r.steps} | {r.fixed_point_iters} | {r.faces} | {r.psnr:.2f} | {r.ssim:.3f} |" for r in rows]
     lines += ["", f"CPU time ({torch.get_num_threads()} threads, bf16 autocast):", "",

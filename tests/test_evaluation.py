@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-import torch
 
 from conftest import real_crop
 from headrot_core.evaluation import TARGETS, psnr, run_variant, ssim, write_report
