@@ -421,7 +421,7 @@ def _cnn_confirm(gray: np.ndarray, canon_to_photo: np.ndarray) -> np.ndarray | N
             box = np.array([r.left(), r.top(), r.right() + 1, r.bottom() + 1], np.float64) / k + [x0, y0, x0, y0]
             off = np.abs((box[:2] + box[2:]) / 2 - (cb[:2] + cb[2:]) / 2)
             ratio = (box[2] - box[0]) / side
-            if d.confidence >= VERIFY_CONFIDENCE and off.max() < 0.35 * side and 0.5 < ratio < 2.0:
+            if d.confidence >= VERIFY_CONFIDENCE and off.max() < 0.2 * side and 0.75 < ratio < 1.33:
                 if best is None or d.confidence > best[0]:
                     best = (d.confidence, box)
         if best is not None:
