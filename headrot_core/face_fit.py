@@ -1,6 +1,6 @@
 """Fits the project's own face-analysis parameters (``headrot_core/face_model.json``) from the shared data.
 
-``python -m headrot_core.face_fit`` (about 3 minutes on 2 cores) fits, in order:
+``python -m headrot_core.face_fit`` (about 2 minutes on 2 cores) fits, in order:
 
 1. the canonical face box (mean dlib HOG box) and canonical 68 landmarks of the 178x218 CelebA-aligned frame, from
    shared 128 px crops padded into that frame;
