@@ -96,9 +96,11 @@ def label_dataset(source: str | Path | None = None, size: int = 128, out: str | 
 
     global _IMAGES
     source = Path(source) if source else default_data_root() / "celeba128"
-    out = Path(out) if out else labels_path(source)
-    if limit:
-        out = out.with_name(out.stem + f"-first{limit}.csv")
+    if out is None:
+        out = labels_path(source)
+        if limit:
+            out = out.with_name(out.stem + f"-first{limit}.csv")
+    out = Path(out)
     if out.exists() and not force:
         return out
     images = load_images(source, size, limit=limit)
