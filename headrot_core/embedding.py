@@ -26,6 +26,7 @@ from diffusers.training_utils import EMAModel
 from tqdm.auto import tqdm
 
 from .diffusion import DEFAULT_STEPS, FaceDiffusion, pick_device
+from .training import ResumableTrainer
 
 EMBEDDER_CONFIG = "headrot_embedder.json"
 
@@ -268,8 +269,10 @@ def load_validation_crops(source: str | None, n: int, size: int) -> tuple[torch.
     return crops, ("shared held-out identities" if crops is not None else "none")
 
 
-class EmbedTrainer:
+class EmbedTrainer(ResumableTrainer):
     """Owns the embedder, EMA, optimizer and pair buffers; ``run`` trains until max_steps or the time budget."""
+
+    export_name = "embedder"
 
     def __init__(self, cfg: EmbedTrainConfig, model: FaceDiffusion | None = None):
         self.cfg = cfg
@@ -309,34 +312,12 @@ class EmbedTrainer:
         self.val_latents: torch.Tensor | None = None
 
     # ------------------------------------------------------------------ checkpoints
-    @property
-    def checkpoint_path(self) -> Path:
-        return self.out / "checkpoint.pt"
+    def extra_state(self) -> dict:
+        return {"train_seconds": self.train_seconds, "real_pos": self.real_pos}
 
-    def save_checkpoint(self) -> None:
-        state = {"unet": self.unet.state_dict(), "ema": self.ema.state_dict(), "opt": self.opt.state_dict(),
-                 "sched": self.sched.state_dict(), "step": self.step, "images_seen": self.images_seen,
-                 "train_seconds": self.train_seconds, "real_pos": self.real_pos,
-                 "gen": self.gen.get_state(), "config": asdict(self.cfg)}
-        tmp = self.checkpoint_path.with_suffix(".tmp")
-        torch.save(state, tmp)
-        tmp.replace(self.checkpoint_path)
-        self.export(self.out / "embedder")
-
-    def load_checkpoint(self) -> bool:
-        if not self.checkpoint_path.exists():
-            return False
-        state = torch.load(self.checkpoint_path, map_location=self.device, weights_only=False)
-        self.unet.load_state_dict(state["unet"])
-        self.ema.load_state_dict(state["ema"])
-        self.ema.to(self.device)
-        self.opt.load_state_dict(state["opt"])
-        self.sched.load_state_dict(state["sched"])
-        self.step, self.images_seen = state["step"], state["images_seen"]
+    def load_extra_state(self, state: dict) -> None:
         self.train_seconds = state.get("train_seconds", 0.0)
         self.real_pos = state.get("real_pos", 0)
-        self.gen.set_state(state["gen"].cpu())
-        return True
 
     def ema_embedder(self) -> Embedder:
         unet = UNet2DModel.from_config(self.unet.config).to(self.device)

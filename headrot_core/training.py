@@ -61,7 +61,61 @@ def load_training_images(data: str, size: int) -> torch.Tensor:
     return torch.from_numpy(train.images).permute(0, 3, 1, 2).contiguous()
 
 
-class Trainer:
+class ResumableTrainer:
+    """Checkpoint plumbing shared by the model and embedder trainers: weights, EMA, optimizer, LR schedule, counters
+    and RNG state in ``OUT/checkpoint.pt`` (written atomically), plus the EMA export into ``OUT/<export_name>``.
+    Subclasses set the attributes below and may add keys through ``extra_state`` / ``load_extra_state``."""
+
+    export_name = "model"
+    out: Path
+    cfg: object
+    device: torch.device
+    unet: UNet2DModel
+    ema: EMAModel
+    opt: torch.optim.Optimizer
+    sched: object
+    gen: torch.Generator
+    step: int
+    images_seen: int
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.out / "checkpoint.pt"
+
+    def extra_state(self) -> dict:
+        return {}
+
+    def load_extra_state(self, state: dict) -> None:
+        pass
+
+    def export(self, path: Path) -> Path:
+        raise NotImplementedError
+
+    def save_checkpoint(self) -> None:
+        state = {"unet": self.unet.state_dict(), "ema": self.ema.state_dict(), "opt": self.opt.state_dict(),
+                 "sched": self.sched.state_dict(), "step": self.step, "images_seen": self.images_seen,
+                 "gen": self.gen.get_state(), "config": asdict(self.cfg), **self.extra_state()}
+        tmp = self.checkpoint_path.with_suffix(".tmp")
+        torch.save(state, tmp)
+        tmp.replace(self.checkpoint_path)
+        self.export(self.out / self.export_name)
+
+    def load_checkpoint(self) -> bool:
+        if not self.checkpoint_path.exists():
+            return False
+        state = torch.load(self.checkpoint_path, map_location=self.device, weights_only=False)
+        self.unet.load_state_dict(state["unet"])
+        self.ema.load_state_dict(state["ema"])
+        self.ema.to(self.device)
+        self.opt.load_state_dict(state["opt"])
+        self.sched.load_state_dict(state["sched"])
+        self.step, self.images_seen = state["step"], state["images_seen"]
+        self.gen.set_state(state["gen"].cpu())
+        self.load_extra_state(state)
+        return True
+
+
+class Trainer(ResumableTrainer):
     """Owns model, EMA, optimizer and LR schedule; ``run`` trains until max_steps or the time budget."""
 
     def __init__(self, cfg: TrainConfig):
@@ -85,32 +139,6 @@ class Trainer:
         self.images_seen = 0
         self.gen = torch.Generator(device=self.device).manual_seed(cfg.seed)
         self.alphas = self.model.scheduler.alphas_cumprod.to(self.device)
-
-    @property
-    def checkpoint_path(self) -> Path:
-        return self.out / "checkpoint.pt"
-
-    def save_checkpoint(self) -> None:
-        state = {"unet": self.unet.state_dict(), "ema": self.ema.state_dict(), "opt": self.opt.state_dict(),
-                 "sched": self.sched.state_dict(), "step": self.step, "images_seen": self.images_seen,
-                 "gen": self.gen.get_state(), "config": asdict(self.cfg)}
-        tmp = self.checkpoint_path.with_suffix(".tmp")
-        torch.save(state, tmp)
-        tmp.replace(self.checkpoint_path)
-        self.export(self.out / "model")
-
-    def load_checkpoint(self) -> bool:
-        if not self.checkpoint_path.exists():
-            return False
-        state = torch.load(self.checkpoint_path, map_location=self.device, weights_only=False)
-        self.unet.load_state_dict(state["unet"])
-        self.ema.load_state_dict(state["ema"])
-        self.ema.to(self.device)
-        self.opt.load_state_dict(state["opt"])
-        self.sched.load_state_dict(state["sched"])
-        self.step, self.images_seen = state["step"], state["images_seen"]
-        self.gen.set_state(state["gen"].cpu())
-        return True
 
     def init_from(self, model_dir: str | Path) -> None:
         """Starts from exported weights (e.g. when the full checkpoint was lost): model and EMA both."""
