@@ -12,9 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -26,16 +24,7 @@ from headrot_core.analysis import analyze_crop  # noqa: E402
 from headrot_core.data import default_data_root  # noqa: E402
 from headrot_core.face import align_face  # noqa: E402
 from headrot_core.face_eval import random_background  # noqa: E402
-
-
-def timed(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+from timing import timed  # noqa: E402
 
 
 def test_photo(side: int, index: int = 0) -> Image.Image:

@@ -9,22 +9,15 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
-import time
+import sys
+from pathlib import Path
 
 import torch
 
-from headrot_core.diffusion import FaceDiffusion
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-
-def timed(fn, repeats: int) -> float:
-    fn()  # warm-up: first calls pay for allocation and kernel selection
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+from headrot_core.diffusion import FaceDiffusion  # noqa: E402
+from timing import timed  # noqa: E402
 
 
 def main() -> None:

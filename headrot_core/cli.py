@@ -265,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--aligned", action="store_true", help="inputs are aligned crops in the shared-data convention")
     r.add_argument("--out", required=True)
     r.add_argument("--steps", type=int, default=DEFAULT_STEPS)
-    r.add_argument("--fixed-point-iters", type=int, default=0)
+    r.add_argument("--fixed-point-iters", type=int, default=2, help="per inversion step; 2 reconstructs far better than 0")
     model_args(r)
     r.set_defaults(func=_cmd_reconstruct)
     e = sub.add_parser("train-embedder", help="train the image -> x_T embedding U-Net (resumes from OUT/checkpoint.pt)")
