@@ -90,10 +90,8 @@ def write_model_card(model: FaceDiffusion, model_dir: Path, run_dir: Path | None
     rate, samples = face_rate(model, n)
     grid = save_grid(samples[:64], out.parent / "model_samples.png", nrow=8)
     crops = heldout_crops(n, model.size)
-    rows = [reconstruction(model, crops, DEFAULT_STEPS, 0), reconstruction(model, crops, DEFAULT_STEPS, 1)]
-    for s in steps_list:
-        if s != DEFAULT_STEPS:
-            rows.append(reconstruction(model, crops[:64], s, 0))
+    rows = [reconstruction(model, crops, DEFAULT_STEPS, k) for k in (0, 1, 2)]
+    rows += [reconstruction(model, crops[:64], s, 2) for s in steps_list if s != DEFAULT_STEPS]
     times = {s: cpu_times(model, s) for s in steps_list}
     n_params = sum(p.numel() for p in model.unet.parameters())
     log = []
