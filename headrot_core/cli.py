@@ -128,7 +128,7 @@ def _cmd_rotate(args: argparse.Namespace) -> int:
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .diffusion import FaceDiffusion
-    from .evaluation import evaluate, write_report
+    from .evaluation import TARGETS, evaluate, write_report
 
     model = FaceDiffusion.from_pretrained(args.model, args.device)
     embedder = None
@@ -139,7 +139,15 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     ev = evaluate(model, n_faces=args.faces, steps=args.steps, fixed_point_iters=args.fixed_point_iters,
                   fit_faces=args.fit_faces, embedder=embedder,
                   ablations=not args.no_ablations)
-    print(write_report(ev, Path(args.out)).read_text())
+    extra = ""
+    if args.figure:
+        from .evaluation import sampled_rotation_figure
+
+        fig = sampled_rotation_figure(Path(args.figure))
+        extra = (f"## Faces sampled from the model, rotated\n\nEach row: a face sampled from the model (taken as an "
+                 f"aligned crop), its reconstruction, then the engine's frames at "
+                 f"{', '.join(f'{t:+.0f}' for t in TARGETS)} degrees.\n\n![rotations]({fig.name})")
+    print(write_report(ev, Path(args.out), extra).read_text())
     return 0
 
 
@@ -327,6 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--embedder", default=None, help="also measure this embedding network folder")
     ev.add_argument("--no-ablations", action="store_true")
     ev.add_argument("--out", default="docs/EVALUATION.md")
+    ev.add_argument("--figure", default="docs/rotation_samples.png", help="rotations of sampled faces ('' for none)")
     model_args(ev)
     ev.set_defaults(func=_cmd_evaluate)
     mc = sub.add_parser("model-card", help="measure the model (face rate, reconstruction, speed); write docs/MODEL.md")

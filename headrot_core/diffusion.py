@@ -92,7 +92,8 @@ class FaceDiffusion:
         ``name_or_path`` is None, else a local folder or a Hub repo id."""
         folder = resolve_model_dir(name_or_path)
         dev = pick_device(device)
-        unet = UNet2DModel.from_pretrained(folder, subfolder="unet", torch_dtype=torch.float32).to(dev).eval()
+        unet = UNet2DModel.from_pretrained(folder, subfolder="unet", torch_dtype=torch.float32,
+                                           low_cpu_mem_usage=False).to(dev).eval()
         scheduler = DDIMScheduler.from_pretrained(folder, subfolder="scheduler")
         return cls(unet, scheduler, dev)
 

@@ -89,7 +89,8 @@ class Embedder:
             raise FileNotFoundError(f"{folder} is not a HeadRot embedder folder: missing {EMBEDDER_CONFIG}")
         info = json.loads(cfg_path.read_text())
         dev = pick_device(device)
-        unet = UNet2DModel.from_pretrained(folder, subfolder="unet", torch_dtype=torch.float32).to(dev).eval()
+        unet = UNet2DModel.from_pretrained(folder, subfolder="unet", torch_dtype=torch.float32,
+                                           low_cpu_mem_usage=False).to(dev).eval()
         return cls(unet, dev, int(info.get("ddim_steps", DEFAULT_STEPS)), info)
 
     def save_pretrained(self, folder: str | Path, fp16: bool = True, **extra) -> Path:

@@ -180,3 +180,20 @@ def write_report(ev: Evaluation, path: Path, extra: str = "") -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def sampled_rotation_figure(path: Path, n: int = 6, seed: int = 7, targets=TARGETS, size: int = 96) -> Path:
+    """Rows of rotation strips for faces *sampled from the model* (never dataset images): each sample is taken as
+    an aligned crop, analysed, embedded and turned to each target yaw by the shipped engine."""
+    from .animation import upscale
+    from .imaging import make_grid
+    from .rotation import HeadRotator
+
+    rot = HeadRotator.from_pretrained()
+    faces = tensor_to_images(rot.model.sample(n, seed=seed, steps=rot.steps))
+    tiles: list[Image.Image] = []
+    for face in faces:
+        r = rot.rotate(face, yaws=targets, aligned=True)
+        tiles += upscale([r.source, r.reconstruction, *r.frames], size)
+    make_grid(tiles, nrow=len(targets) + 2).save(path)
+    return path
