@@ -59,7 +59,7 @@ def make_examples(model=None, n: int = 6, candidates: int = 32, seed: int = 0, s
     samples: list[Image.Image] = []
     for start in range(0, candidates, batch):
         k = min(batch, candidates - start)
-        samples += tensor_to_images(model.generate(model.noise(k, seed + start), steps))
+        samples += tensor_to_images(model.sample(k, seed + start, steps))
     scored = sorted(((detector_score(s), i) for i, s in enumerate(samples)), key=lambda t: -t[0])
     faces = sum(score > float("-inf") for score, _ in scored)
     if require_faces and faces < n:
@@ -83,7 +83,7 @@ def make_examples(model=None, n: int = 6, candidates: int = 32, seed: int = 0, s
                      "detector_score": None if score == float("-inf") else round(score, 3),
                      "yaw": yaw, "light": light})
     (out / "examples.json").write_text(json.dumps({
-        "what": "faces sampled from the model by seeded DDIM (model.noise(k, seed) then generate); no dataset image",
+        "what": "faces sampled from the model by seeded DDIM (model.sample(k, seed): noise, then clipped generation); no dataset image",
         "steps": steps, "model_size": model.size, "candidates": candidates, "examples": rows}, indent=1) + "\n")
     return rows
 
