@@ -77,7 +77,7 @@ def run_variant(name: str, model: FaceDiffusion, ts: TrajectorySet, latents: tor
             tr = ts.select(faces.light[i] if use_light else None, faces.gender[i] if use_gender else None)
             off = np.stack([tr.offset(float(source_yaw[i]), t) for t in targets]).reshape(len(targets), *latents.shape[1:])
             batch.append(latents[i] + torch.from_numpy(off).float())
-        frames = tensor_to_images(model.generate(torch.cat(batch), steps))
+        frames = tensor_to_images(model.generate(torch.cat(batch), steps, clip=True))  # as the engine decodes
         for k, i in enumerate(idx):
             yaws, desc = measure_frames(frames[k * len(targets):(k + 1) * len(targets)])
             measured[i] = yaws

@@ -189,10 +189,12 @@ class HeadRotator:
         use_light = prep.light if light == "auto" else light
         use_gender = prep.gender if gender == "auto" else (None if gender == "any" else gender)
         batch, subset = self.latents_for(z, prep.source_yaw, yaws, use_light, use_gender)
-        out = self.model.generate(torch.cat([z, batch]), self.steps)
+        # The reconstruction decodes exactly (no clipping: the inverse of the inversion); moved latents leave the
+        # inverted trajectory, and unclipped they turned to speckle with this model, so frames decode clipped.
+        recon = tensor_to_images(self.model.generate(z, self.steps))[0]
+        frames = tensor_to_images(self.model.generate(batch, self.steps, clip=True))
         t3 = time.perf_counter()
-        images = tensor_to_images(out)
-        return RotationResult(images[1:], yaws, prep.source, images[0], prep.source_yaw, use_light, prep.light,
+        return RotationResult(frames, yaws, prep.source, recon, prep.source_yaw, use_light, prep.light,
                               prep.light_score, use_gender, subset, prep.faces, prep.crop_quad, self.embedding,
                               self.steps, {"embedding_s": round(t2 - t1, 3), "generation_s": round(t3 - t2, 3),
                                            "total_s": round(t3 - t1, 3)}, latent=z)
@@ -206,4 +208,4 @@ class HeadRotator:
             raise ValueError(f"light must be one of {LIGHTS}, got {light!r}")
         batch, _ = self.latents_for(result.latent, result.source_yaw, [float(y) for y in yaws],
                                     light or result.light, result.gender)
-        return tensor_to_images(self.model.generate(batch, self.steps))
+        return tensor_to_images(self.model.generate(batch, self.steps, clip=True))

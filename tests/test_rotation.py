@@ -6,6 +6,7 @@ import torch
 
 from conftest import DATA, real_crop, shared_data_or_skip
 from headrot_core import HeadRotator
+from headrot_core.diffusion import tensor_to_images
 from headrot_core.imaging import ImageError
 
 
@@ -28,14 +29,17 @@ def test_rotate_aligned_crop_contract(rot):
     assert r.strip().width > 7 * 32
 
 
-def test_frame_at_source_yaw_is_the_reconstruction(rot):
-    """Offsets are zero at the source's own yaw, so that frame must be the reconstruction itself."""
+def test_frame_at_source_yaw_decodes_the_unmoved_latent(rot):
+    """Offsets are zero at the source's own yaw: that frame is the source latent itself, decoded (clipped) like
+    every frame, and a frame 20 degrees away differs from it."""
     crop = real_crop()
     yaw = rot.prepare(crop, aligned=True).source_yaw
     r = rot.rotate(crop, yaws=[yaw, yaw + 20], aligned=True)
-    rec = np.asarray(r.reconstruction, float)
-    same, moved = (np.abs(np.asarray(f, float) - rec).mean() for f in r.frames)
+    unmoved = np.asarray(tensor_to_images(rot.model.generate(r.latent, rot.steps, clip=True))[0], float)
+    same, moved = (np.abs(np.asarray(f, float) - unmoved).mean() for f in r.frames)
     assert same < 0.5 < moved, (same, moved)
+    exact = np.asarray(tensor_to_images(rot.model.generate(r.latent, rot.steps))[0])
+    assert np.array_equal(np.asarray(r.reconstruction), exact), "the reconstruction decodes without clipping"
 
 
 def test_latents_follow_the_selected_trajectory(rot):
