@@ -12,8 +12,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from .training import TrainConfig, train
 
     cfg = TrainConfig(data=args.data, out=args.out, size=args.size, preset=args.preset, batch_size=args.batch_size,
-                      lr=args.lr, warmup_steps=args.warmup_steps, max_steps=args.max_steps, minutes=args.minutes,
-                      ema_decay=args.ema_decay, min_snr_gamma=args.min_snr_gamma, sample_every=args.sample_every,
+                      lr=args.lr, warmup_steps=args.warmup_steps, lr_schedule=args.lr_schedule,
+                      max_steps=args.max_steps, minutes=args.minutes, ema_decay=args.ema_decay, min_snr_gamma=args.min_snr_gamma, sample_every=args.sample_every,
                       checkpoint_every=args.checkpoint_every, seed=args.seed, device=args.device)
     result = train(cfg, init_from=args.init_from)
     print(f"step {result.step}, {result.images_seen} images seen, loss {result.last_loss:.4f}, "
@@ -95,16 +95,63 @@ def _parse_yaws(text: str) -> list[float]:
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
+    from .data import default_data_root, load_annotations, load_images
     from .diffusion import FaceDiffusion
-    from .fitting import fit
+    from .fitting import fit, labelled_faces, labelled_training_faces
     from .trajectory import describe
 
     model = FaceDiffusion.from_pretrained(args.model, args.device)
-    ts = fit(model, Path(args.out), method="inversion", steps=args.steps, fixed_point_iters=args.fixed_point_iters,
-             max_faces=args.max_faces)
+    if args.yaw_source == "labels":
+        from .labels import load_labels
+
+        root = default_data_root()
+        images = load_images(args.data or root / "celeba128", model.size)
+        faces = labelled_training_faces(load_labels(args.labels), images, load_annotations(root / "annotations.csv"))
+        sources = {"yaw_source": "headrot_core.analysis (labels CSV)", "light_source": "headrot_core.analysis",
+                   "gender_source": "CelebA Male attribute where annotated"}
+    else:
+        faces = labelled_faces(holdout=False, max_faces=args.max_faces or None)
+        sources = {"yaw_source": "annotations.csv (HopeNet)", "light_source": "headrot_core.analysis",
+                   "gender_source": "CelebA Male attribute"}
+    embedder = None
+    if args.embedding == "network":
+        from .embedding import Embedder
+
+        embedder = Embedder.from_pretrained(args.embedder, model.device)
+    ts = fit(model, Path(args.out), faces, method=args.embedding, steps=args.steps,
+             fixed_point_iters=args.fixed_point_iters, embedder=embedder, sources=sources,
+             one_line_out=Path(args.one_line_out) if args.one_line_out else None, batch=args.batch)
     for row in describe(ts):
         print(row)
-    print(f"wrote {args.out}")
+    print(f"wrote {args.out} from {len(faces.ids)} faces")
+    return 0
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from .calibration import measure_response
+    from .diffusion import FaceDiffusion
+    from .fitting import labelled_faces
+    from .rotation import HeadRotator
+    from .trajectory import TrajectorySet
+
+    model = FaceDiffusion.from_pretrained(args.model, args.device)
+    folder = Path(args.trajectories)
+    ts = TrajectorySet.load(folder).with_meta(smoothing_sigma=args.sigma or None, calibration=None)
+    rot = HeadRotator(model, ts, steps=args.steps, embedding="inversion", fixed_point_iters=args.fixed_point_iters,
+                      decode=args.decode)
+    pool = labelled_faces(holdout=False, max_faces=args.pool, seed=args.seed)
+    faces = pool.take(np.flatnonzero(np.abs(pool.yaw) <= args.max_source_yaw)[:args.faces])
+    response = measure_response(rot, faces, tuple(float(v) for v in args.nominal.split(",")))
+    cal = response.calibration()
+    setting = {"steps": args.steps, "fixed_point_iters": args.fixed_point_iters, "decode": args.decode,
+               "faces": len(faces.ids), "max_source_yaw": args.max_source_yaw,
+               "faces_from": "training identities, HopeNet |yaw| <= max_source_yaw"}
+    ts.with_meta(calibration={**cal.to_dict(), **setting}).save(folder)
+    print("| nominal change (deg) | " + " | ".join(f"{n:g}" for n in cal.nominal) + " |")
+    print("| --- |" + " --- |" * len(cal.nominal))
+    print("| measured, towards negative yaw | " + " | ".join(f"{v:.1f}" for v in cal.negative) + " |")
+    print("| measured, towards positive yaw | " + " | ".join(f"{v:.1f}" for v in cal.positive) + " |")
+    print(f"wrote the calibration ({len(faces.ids)} faces, sigma {args.sigma}) into {folder / 'trajectories.json'}")
     return 0
 
 
@@ -127,18 +174,17 @@ def _cmd_rotate(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from .diffusion import FaceDiffusion
     from .evaluation import TARGETS, evaluate, write_report
+    from .rotation import HeadRotator
 
-    model = FaceDiffusion.from_pretrained(args.model, args.device)
+    rot = HeadRotator.from_pretrained(args.model, device=args.device, embedding="inversion", steps=args.steps,
+                                      fixed_point_iters=args.fixed_point_iters)
     embedder = None
     if args.embedder:
         from .embedding import Embedder
 
-        embedder = Embedder.from_pretrained(args.embedder, model.device)
-    ev = evaluate(model, n_faces=args.faces, steps=args.steps, fixed_point_iters=args.fixed_point_iters,
-                  fit_faces=args.fit_faces, embedder=embedder,
-                  ablations=not args.no_ablations)
+        embedder = Embedder.from_pretrained(args.embedder, rot.model.device)
+    ev = evaluate(rot, n_faces=args.faces, embedder=embedder, ablations=not args.no_ablations)
     extra = ""
     if args.figure:
         from .evaluation import sampled_rotation_figure
@@ -223,6 +269,7 @@ def _cmd_fit_gender(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .calibration import NOMINAL
     from .diffusion import DEFAULT_STEPS
 
     p = argparse.ArgumentParser(prog="python -m headrot_core",
@@ -241,6 +288,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-size", type=int, default=128)
     t.add_argument("--lr", type=float, default=2e-4)
     t.add_argument("--warmup-steps", type=int, default=500)
+    t.add_argument("--lr-schedule", default="cosine", choices=["cosine", "constant"],
+                   help="cosine decay over --max-steps, or constant after warmup (time-budgeted runs; EMA averages)")
     t.add_argument("--max-steps", type=int, default=100_000, help="length of the cosine LR schedule, and the end")
     t.add_argument("--minutes", type=float, default=None, help="stop (with a checkpoint) after this wall time")
     t.add_argument("--ema-decay", type=float, default=0.9999)
@@ -302,11 +351,34 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=_cmd_train_embedder)
     f = sub.add_parser("fit", help="embed labelled training crops and fit the yaw trajectories")
     f.add_argument("--out", default="assets/trajectories")
+    f.add_argument("--one-line-out", default=None, help="also write the one-line ablation fit here")
     f.add_argument("--steps", type=int, default=DEFAULT_STEPS)
     f.add_argument("--fixed-point-iters", type=int, default=1)
-    f.add_argument("--max-faces", type=int, default=3000, help="yaw-balanced cap on the faces embedded")
+    f.add_argument("--yaw-source", default="labels", choices=["labels", "annotations"],
+                   help="labels: every training crop, yaw/light from `label`; annotations: HopeNet-annotated crops")
+    f.add_argument("--labels", default=None, help="labels CSV (default: the cache's, see `label`)")
+    f.add_argument("--data", default=None, help="crops to embed (default: ../shared/data/celeba128; or a pack)")
+    f.add_argument("--max-faces", type=int, default=3000, help="yaw-balanced cap (annotations source; 0: all)")
+    f.add_argument("--embedding", default="inversion", choices=["inversion", "network"])
+    f.add_argument("--embedder", default="assets/embedder", help="embedding network (with --embedding network)")
+    f.add_argument("--batch", type=int, default=32, help="faces embedded at once (a GPU takes 1024)")
     model_args(f)
     f.set_defaults(func=_cmd_fit)
+
+    ca = sub.add_parser("calibrate", help="measure the yaw that moves along the lines reach; store the inverse")
+    ca.add_argument("--trajectories", default="assets/trajectories", help="fitted trajectories folder (updated)")
+    ca.add_argument("--faces", type=int, default=32, help="training-identity faces measured")
+    ca.add_argument("--pool", type=int, default=600, help="yaw-balanced annotated faces they are drawn from")
+    ca.add_argument("--max-source-yaw", type=float, default=20.0)
+    ca.add_argument("--sigma", type=float, default=2.0, help="Gaussian smoothing of the directions (latent px; 0: none)")
+    ca.add_argument("--steps", type=int, default=12, help="DDIM steps the engine will run with")
+    ca.add_argument("--fixed-point-iters", type=int, default=2)
+    ca.add_argument("--decode", default="residual", choices=["residual", "clipped"])
+    ca.add_argument("--nominal", default=",".join(f"{v:g}" for v in NOMINAL),
+                    help="nominal yaw changes measured on each side (degrees along the fitted lines)")
+    ca.add_argument("--seed", type=int, default=3)
+    model_args(ca)
+    ca.set_defaults(func=_cmd_calibrate)
 
     g = sub.add_parser("fit-gender", help="fit the gender classifier on dlib descriptors (CelebA Male attribute)")
     g.add_argument("--train", type=int, default=3000)
@@ -329,9 +401,8 @@ def build_parser() -> argparse.ArgumentParser:
     ro.set_defaults(func=_cmd_rotate)
     ev = sub.add_parser("evaluate", help="measure pose, identity and reconstruction on held-out faces")
     ev.add_argument("--faces", type=int, default=100)
-    ev.add_argument("--fit-faces", type=int, default=3000)
-    ev.add_argument("--steps", type=int, default=DEFAULT_STEPS)
-    ev.add_argument("--fixed-point-iters", type=int, default=1)
+    ev.add_argument("--steps", type=int, default=None, help="default: the shipped trajectories' calibrated setting")
+    ev.add_argument("--fixed-point-iters", type=int, default=None)
     ev.add_argument("--embedder", default=None, help="also measure this embedding network folder")
     ev.add_argument("--no-ablations", action="store_true")
     ev.add_argument("--out", default="docs/EVALUATION.md")

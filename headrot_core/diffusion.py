@@ -94,6 +94,8 @@ class FaceDiffusion:
         dev = pick_device(device)
         unet = UNet2DModel.from_pretrained(folder, subfolder="unet", torch_dtype=torch.float32,
                                            low_cpu_mem_usage=False).to(dev).eval()
+        if dev.type == "cpu":
+            unet = unet.to(memory_format=torch.channels_last)  # 13-14 frames a step: 315 -> 259 ms here (bf16)
         scheduler = DDIMScheduler.from_pretrained(folder, subfolder="scheduler")
         return cls(unet, scheduler, dev)
 
@@ -123,6 +125,7 @@ class FaceDiffusion:
 
     def _eps(self, x: torch.Tensor, t: int) -> torch.Tensor:
         with self._autocast():
+            x = x.contiguous(memory_format=torch.channels_last) if self.device.type == "cpu" else x
             return self.unet(x, torch.full((x.shape[0],), t, device=x.device, dtype=torch.long)).sample.float()
 
     def _timesteps(self, steps: int) -> list[int]:
@@ -133,21 +136,32 @@ class FaceDiffusion:
         return self.scheduler.alphas_cumprod[t] if t >= 0 else self.scheduler.final_alpha_cumprod
 
     @torch.no_grad()
-    def generate(self, latents: torch.Tensor, steps: int = DEFAULT_STEPS, clip: bool = False,
+    def generate(self, latents: torch.Tensor, steps: int = DEFAULT_STEPS, clip: bool | torch.Tensor = False,
                  to_cpu: bool = True) -> torch.Tensor:
         """x_T (N, 3, H, W) -> images (about [-1, 1]), eta = 0, on the model's device; returns a CPU tensor.
 
         ``clip=False`` (for embedded faces) is the exact inverse of ``invert``; ``clip=True`` (for fresh noise)
-        keeps each step's predicted clean image in [-1, 1], which rescues samples of an imperfect model.
+        keeps each step's predicted clean image in [-1, 1], which rescues samples of an imperfect model. A boolean
+        (N,) tensor clips some latents and not others in the same batch: one UNet call a step for both.
         ``to_cpu=False`` leaves the result on the device (training loops that feed it back)."""
-        scheduler = self.scheduler
-        if bool(scheduler.config.clip_sample) != clip:
-            scheduler = DDIMScheduler.from_config(scheduler.config, clip_sample=clip)
-        scheduler.set_timesteps(steps)
+        mask = torch.as_tensor(clip, dtype=torch.bool).reshape(-1)
+        if mask.numel() == 1:
+            mask = mask.expand(latents.shape[0])
+        schedulers = {c: DDIMScheduler.from_config(self.scheduler.config, clip_sample=c)
+                      for c in (False, True) if (mask == c).any()}
+        for scheduler in schedulers.values():
+            scheduler.set_timesteps(steps)
         x = latents.to(self.device, torch.float32)
-        for t in scheduler.timesteps:
+        rows = {c: mask.to(x.device) == c for c in schedulers}
+        for t in next(iter(schedulers.values())).timesteps:
             t = int(t)
-            x = scheduler.step(self._eps(x, t), t, x, eta=0.0).prev_sample
+            eps = self._eps(x, t)
+            if len(schedulers) == 1:
+                x = next(iter(schedulers.values())).step(eps, t, x, eta=0.0).prev_sample
+            else:
+                x = x.clone()
+                for c, scheduler in schedulers.items():
+                    x[rows[c]] = scheduler.step(eps[rows[c]], t, x[rows[c]], eta=0.0).prev_sample
         return x.cpu() if to_cpu else x
 
     @torch.no_grad()

@@ -1,10 +1,11 @@
 """``evaluate``: measures what the paper only showed as pictures, on held-out identities.
 
-For each face: embed, reconstruct (PSNR/SSIM at model size), rotate to each target yaw, then measure the yaw
-reached (the face-analysis estimator), per-face monotonicity (Spearman), and identity kept (dlib descriptor
-distance to the source below its 0.6 same-person threshold). The same latents run through ablation variants of
-the trajectories (one line vs two, light-matched vs global, gender subsets vs none), and optionally the embedding
-network instead of inversion.
+For each face: embed, reconstruct (PSNR/SSIM at model size), rotate to each target yaw with the engine's own code
+(``HeadRotator.latents_for`` + ``decode_moved``), then measure the yaw reached (the face-analysis estimator),
+per-face monotonicity (Spearman), and identity kept (dlib descriptor distance to the source below its 0.6
+same-person threshold). The same latents run through variants: the shipped trajectories, the paper's plain method
+(raw lines, no calibration, clipped decoding), the shipped ones without calibration, and the subset ablations
+(light only, global); optionally the embedding network instead of inversion.
 """
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ from tqdm.auto import tqdm
 
 from .diffusion import FaceDiffusion, images_to_tensor, tensor_to_images
 from .fitting import LabelledFaces, embed_faces, labelled_faces
-from .trajectory import TrajectorySet, describe, fit_trajectory_set
+from .rotation import HeadRotator
+from .trajectory import describe
 
 TARGETS = (-30.0, -20.0, -10.0, 0.0, 10.0, 20.0, 30.0)
 
@@ -64,24 +66,19 @@ def measure_frames(frames: list[Image.Image]) -> tuple[np.ndarray, np.ndarray]:
     return np.array([analyze_crop(f).yaw for f in big]), face_descriptors(big)
 
 
-def run_variant(name: str, model: FaceDiffusion, ts: TrajectorySet, latents: torch.Tensor, faces: LabelledFaces,
-                source_yaw: np.ndarray, source_desc: np.ndarray, use_light: bool, use_gender: bool, steps: int,
-                targets=TARGETS, batch_faces: int = 4) -> VariantResult:
+def run_variant(name: str, rot: HeadRotator, latents: torch.Tensor, faces: LabelledFaces, source_yaw: np.ndarray,
+                source_desc: np.ndarray, use_light: bool, use_gender: bool, targets=TARGETS) -> VariantResult:
+    """Every face turned to every target by ``rot`` (its trajectories, calibration and decoding), then measured."""
     t0 = time.perf_counter()
     measured = np.zeros((len(faces.ids), len(targets)))
     kept = np.zeros_like(measured, dtype=bool)
-    for start in tqdm(range(0, len(faces.ids), batch_faces), desc=name, unit="batch"):
-        idx = range(start, min(start + batch_faces, len(faces.ids)))
-        batch = []
-        for i in idx:
-            tr = ts.select(faces.light[i] if use_light else None, faces.gender[i] if use_gender else None)
-            off = np.stack([tr.offset(float(source_yaw[i]), t) for t in targets]).reshape(len(targets), *latents.shape[1:])
-            batch.append(latents[i] + torch.from_numpy(off).float())
-        frames = tensor_to_images(model.generate(torch.cat(batch), steps, clip=True))  # as the engine decodes
-        for k, i in enumerate(idx):
-            yaws, desc = measure_frames(frames[k * len(targets):(k + 1) * len(targets)])
-            measured[i] = yaws
-            kept[i] = np.linalg.norm(desc - source_desc[i], axis=1) < 0.6
+    for i in tqdm(range(len(faces.ids)), desc=name, unit="face"):
+        z = latents[i:i + 1]
+        moved, _ = rot.latents_for(z, float(source_yaw[i]), list(targets), faces.light[i] if use_light else None,
+                                   (faces.gender[i] or None) if use_gender else None)
+        yaws, desc = measure_frames(tensor_to_images(rot.decode_moved(moved, z)[0]))
+        measured[i] = yaws
+        kept[i] = np.linalg.norm(desc - source_desc[i], axis=1) < 0.6
     tg = np.array(targets)
     near = np.abs(tg[None, :] - source_yaw[:, None]) <= 15
     rho = [spearmanr(tg, m).statistic for m in measured]
@@ -111,48 +108,48 @@ def reconstruction_scores(model: FaceDiffusion, latents: torch.Tensor, faces: La
             float(np.mean([ssim(np.asarray(r), s) for r, s in zip(recs, src)])))
 
 
-def evaluate(model: FaceDiffusion, n_faces: int = 100, steps: int = 20, fixed_point_iters: int = 1,
-             fit_faces: int = 3000, embedder=None, ablations: bool = True) -> Evaluation:
-    """Held-out faces (yaw-balanced), the shipped-style fit (two lines, light x gender) plus ablations."""
+def evaluate(rot: HeadRotator, n_faces: int = 100, embedder=None, ablations: bool = True) -> Evaluation:
+    """Held-out faces (yaw-balanced, HopeNet-annotated) through the shipped engine ``rot`` and its ablations."""
+    from .analysis import analyze_batch
     from .identity import face_descriptors
 
-    train = labelled_faces(holdout=False, max_faces=fit_faces)
-    train_z = embed_faces(model, train, "inversion", steps, fixed_point_iters).reshape(len(train.ids), -1).numpy()
+    model, steps = rot.model, rot.steps
     test = labelled_faces(holdout=True, max_faces=n_faces, seed=1)
     t0 = time.perf_counter()
-    z = embed_faces(model, test, "inversion", steps, fixed_point_iters)
+    z = embed_faces(model, test, "inversion", steps, rot.fixed_point_iters)
     inv_s = (time.perf_counter() - t0) / len(test.ids)
     p, s = reconstruction_scores(model, z, test, steps)
-    by_method = {"inversion": (p, s, inv_s)}
+    by_method = {f"inversion ({rot.fixed_point_iters} fixed-point iterations)": (p, s, inv_s)}
     if embedder is not None:
         t0 = time.perf_counter()
         zn = embedder.embed(images_to_tensor(test.images, model.size))
         net_s = (time.perf_counter() - t0) / len(test.ids)
         by_method["network"] = (*reconstruction_scores(model, zn, test, steps), net_s)
 
-    from .analysis import analyze_batch
-
-    src_small = [Image.fromarray(im) for im in test.images]
     source_yaw = np.array([a.yaw for a in analyze_batch(test.images)])
-    source_desc = face_descriptors(src_small)
-    fits = {"two lines, light x gender": fit_trajectory_set(train_z, train.yaw, train.light, train.gender)}
-    variants = [("two lines, light x gender", True, True)]
+    source_desc = face_descriptors([Image.fromarray(im) for im in test.images])
+    ts = rot.trajectories
+    shipped = (f"shipped: two lines, light x gender, smoothed, calibrated, {rot.decode} decoding", rot, True, True)
+    variants = [shipped]
     if ablations:
-        fits["one line, light x gender"] = fit_trajectory_set(train_z, train.yaw, train.light, train.gender,
-                                                              two_lines=False)
-        variants += [("one line, light x gender", True, True), ("two lines, light only", True, False),
-                     ("two lines, global", False, False)]
-    results = []
-    for name, use_light, use_gender in variants:
-        ts = fits.get(name, fits["two lines, light x gender"])
-        results.append(run_variant(name, model, ts, z, test, source_yaw, source_desc, use_light, use_gender, steps))
-    return Evaluation(len(test.ids), steps, p, s, by_method, results, describe(fits["two lines, light x gender"]))
+        def variant(trajectories, decode):
+            return HeadRotator(model, trajectories, steps=steps, embedding="inversion",
+                               fixed_point_iters=rot.fixed_point_iters, decode=decode)
+
+        variants += [
+            ("paper: raw lines, uncalibrated, clipped decoding", variant(ts.plain(), "clipped"), True, True),
+            (f"shipped without calibration", variant(ts.with_meta(calibration=None), rot.decode), True, True),
+            ("shipped, light subsets only (no gender)", rot, True, False),
+            ("shipped, global lines (no light, no gender)", rot, False, False)]
+    results = [run_variant(name, r, z, test, source_yaw, source_desc, use_light, use_gender)
+               for name, r, use_light, use_gender in variants]
+    return Evaluation(len(test.ids), steps, p, s, by_method, results, describe(ts))
 
 
 def write_report(ev: Evaluation, path: Path, extra: str = "") -> Path:
     lines = ["# Evaluation of the rotation engine", "",
              f"Held-out identities (identity % 20 == 0), {ev.n_faces} faces with annotated yaw, yaw-balanced; "
-             f"DDIM {ev.steps} steps; targets {', '.join(f'{t:+.0f}' for t in TARGETS)} degrees. "
+             f"DDIM {ev.steps} steps (inversion and decoding); targets {', '.join(f'{t:+.0f}' for t in TARGETS)} degrees. "
              "Pose is measured by the project's own yaw estimator on the generated frames; identity by dlib's "
              "ResNet descriptor (same person: distance < 0.6 to the source crop).", "",
              "## Reconstruction", "", "| embedding | PSNR (dB) | SSIM | seconds per face |", "| --- | --- | --- | --- |"]
@@ -164,12 +161,14 @@ def write_report(ev: Evaluation, path: Path, extra: str = "") -> Path:
     for v in ev.variants:
         lines.append(f"| {v.name} | {v.mean_abs_err:.1f} | {v.median_spearman:.2f} | {v.identity_near:.0%} | "
                      f"{v.identity_far:.0%} | {v.frames} |")
-    lines += ["", "## Yaw reached per target (main variant)", "",
+    lines += ["", "## Yaw reached per target", "",
               "| target | " + " | ".join(f"{t:+.0f}" for t in TARGETS) + " |",
               "| --- |" + " --- |" * len(TARGETS)]
-    main = ev.variants[0]
-    lines.append("| mean measured | " + " | ".join(f"{m:+.1f}" for m in main.measured.mean(0)) + " |")
-    lines.append("| mean abs error | " + " | ".join(f"{main.pose_abs_err[t]:.1f}" for t in TARGETS) + " |")
+    for v in ev.variants[:2]:
+        lines.append(f"| mean measured, {v.name.split(':')[0]} | " + " | ".join(f"{m:+.1f}" for m in v.measured.mean(0))
+                     + " |")
+        lines.append(f"| mean abs error, {v.name.split(':')[0]} | " + " | ".join(f"{v.pose_abs_err[t]:.1f}"
+                                                                                for t in TARGETS) + " |")
     lines += ["", "## Fitted trajectories", "", "| subset | faces | bins (neg) | R2 (neg) | bins (pos) | R2 (pos) |",
               "| --- | --- | --- | --- | --- | --- |"]
     for r in ev.trajectory_rows:

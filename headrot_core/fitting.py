@@ -1,8 +1,11 @@
 """``fit``: embed labelled training-identity crops (resumable cache), then fit the trajectory set and save it.
 
-Yaw comes from the dataset's HopeNet annotation, gender from CelebA's ``Male`` attribute, light from the face
-analysis (computed here on the same crops, so no separate labelling run is needed). Held-out identities are never
-used, so the evaluation can run on them.
+Two sources of labelled faces. ``labelled_faces``: crops with HopeNet yaw in ``annotations.csv`` (about 5k, used
+by the evaluation on held-out identities). ``labelled_training_faces``: every training crop, with the yaw and light
+of the project's own estimator (``python -m headrot_core label``): eight times more faces, and the same yaw scale as
+the source yaw the engine starts from and the evaluation measures with. Gender is CelebA's ``Male`` attribute where
+it is annotated ('' elsewhere: those faces count for the light and global subsets only). Held-out identities are
+never used, so the evaluation can run on them.
 """
 from __future__ import annotations
 
@@ -14,22 +17,27 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .data import cache_dir, default_data_root, is_holdout, load_annotations, load_images
+from .data import Annotation, ImageSet, cache_dir, default_data_root, is_holdout, load_annotations, load_images
 from .diffusion import FaceDiffusion, images_to_tensor
 from .trajectory import BIN_CENTERS, BIN_HALF_WIDTH, TrajectorySet, fit_trajectory_set
 
 
 @dataclass(frozen=True)
 class LabelledFaces:
-    """Aligned crops with what the fit needs; ``images`` at 128 px (analysis) - the model input is resized."""
+    """Aligned crops with what the fit needs; ``images`` at any size (the model input is resized)."""
 
     ids: list[str]
     images: np.ndarray
     yaw: np.ndarray
     light: np.ndarray
     light_score: np.ndarray
-    gender: np.ndarray  # 'male' / 'female'
+    gender: np.ndarray  # 'male' / 'female' / '' (unknown)
     identity: np.ndarray
+
+    def take(self, idx) -> "LabelledFaces":
+        idx = np.asarray(idx, int)
+        return LabelledFaces([self.ids[i] for i in idx], self.images[idx], self.yaw[idx], self.light[idx],
+                             self.light_score[idx], self.gender[idx], self.identity[idx])
 
 
 def labelled_faces(holdout: bool, max_faces: int | None = None, seed: int = 0,
@@ -62,6 +70,20 @@ def labelled_faces(holdout: bool, max_faces: int | None = None, seed: int = 0,
                          np.array([a.light_score for a in analyses], np.float32),
                          np.array(["male" if ann[k].attributes["Male"] else "female" for k in ids]),
                          np.array([ann[k].identity for k in ids]))
+
+
+def labelled_training_faces(labels, images: ImageSet, annotations: dict[str, Annotation]) -> LabelledFaces:
+    """Every training-identity crop of ``images`` that has a label (``labels.LabelSet``) and an annotation row."""
+    row = labels.index()
+    keep = [i for i, k in enumerate(images.ids)
+            if k in row and (a := annotations.get(k)) is not None and not is_holdout(a.identity)]
+    ids = [images.ids[i] for i in keep]
+    at = np.array([row[k] for k in ids], int)
+    gender = ["" if "Male" not in annotations[k].attributes else ("male" if annotations[k].attributes["Male"]
+                                                                   else "female") for k in ids]
+    return LabelledFaces(ids, images.images[keep], labels.yaw[at].astype(np.float32), labels.light[at],
+                         labels.light_score[at].astype(np.float32), np.array(gender),
+                         np.array([annotations[k].identity for k in ids]))
 
 
 def model_fingerprint(model: FaceDiffusion) -> str:
@@ -99,26 +121,29 @@ def make_embed_fn(model: FaceDiffusion, method: str, steps: int, fixed_point_ite
     return lambda x: model.invert(x, steps, fixed_point_iters)
 
 
-def fit(model: FaceDiffusion, out: Path, method: str = "inversion", steps: int = 20, fixed_point_iters: int = 1,
-        max_faces: int | None = 3000, embedder=None, two_lines: bool = True, by_light: bool = True,
-        by_gender: bool = True) -> TrajectorySet:
-    faces = labelled_faces(holdout=False, max_faces=max_faces)
-    latents = embed_faces(model, faces, method, steps, fixed_point_iters, embedder).reshape(len(faces.ids), -1)
+def fit(model: FaceDiffusion, out: Path, faces: LabelledFaces, method: str = "inversion", steps: int = 20,
+        fixed_point_iters: int = 1, embedder=None, sources: dict | None = None, one_line_out: Path | None = None,
+        batch: int = 32) -> TrajectorySet:
+    """Embeds ``faces`` and writes the shipped fit (two lines, light x gender subsets) to ``out``; with
+    ``one_line_out`` also the one-line ablation from the same latents (the evaluation compares them)."""
+    latents = embed_faces(model, faces, method, steps, fixed_point_iters, embedder, batch).reshape(len(faces.ids), -1)
     latents = latents.numpy()
     meta = {"faces": len(faces.ids), "embedding": method, "steps": steps, "fixed_point_iters": fixed_point_iters,
-            "yaw_source": "annotations.csv (HopeNet)", "gender_source": "CelebA Male attribute",
-            "light_source": "headrot_core.analysis", "identities": "training identities (identity % 20 != 0)",
+            **(sources or {}), "identities": "training identities (identity % 20 != 0)",
             "light_counts": {str(k): int(v) for k, v in zip(*np.unique(faces.light, return_counts=True))},
+            "gender_counts": {str(k or "unknown"): int(v) for k, v in zip(*np.unique(faces.gender, return_counts=True))},
             "bin_centers": BIN_CENTERS, "bin_half_width": BIN_HALF_WIDTH}
-    ts = fit_trajectory_set(latents, faces.yaw, faces.light, faces.gender, two_lines, by_light, by_gender, meta)
+    ts = fit_trajectory_set(latents, faces.yaw, faces.light, faces.gender, True, True, True, meta)
     ts.save(out)
+    if one_line_out is not None:
+        fit_trajectory_set(latents, faces.yaw, faces.light, faces.gender, False, True, True, meta).save(one_line_out)
     return ts
 
 
 def embed_faces(model: FaceDiffusion, faces: LabelledFaces, method: str, steps: int, fixed_point_iters: int,
-                embedder=None) -> torch.Tensor:
+                embedder=None, batch: int = 32) -> torch.Tensor:
     """Latents of ``faces`` as a (N, 3, S, S) tensor, cached like the fit's."""
     key = f"{model_fingerprint(model)}-{method}-{steps}-{fixed_point_iters}"
     z = embed_cached(make_embed_fn(model, method, steps, fixed_point_iters, embedder), faces.images, faces.ids,
-                     model.size, key)
+                     model.size, key, batch)
     return torch.from_numpy(z).reshape(len(faces.ids), 3, model.size, model.size)

@@ -1,7 +1,14 @@
 """The rotation engine: photo -> aligned face -> analysis -> latent -> trajectory offsets -> frames, in one batch.
 
 Each requested yaw is an absolute angle in degrees: the source latent moves along the subset's piecewise line by
-(target - source yaw), so the source yaw itself gives back the reconstruction and the frames are continuous.
+(target - source yaw), calibrated when the trajectories carry a measured calibration, so the frames are continuous
+and the source yaw itself gives back the source.
+
+Decoding (``decode``). ``clipped``: the paper's G(z + d), with each step's predicted clean image clipped to [-1, 1]
+(unclipped, moved latents of this model decode to colour speckle). ``residual`` (default): the exact reconstruction
+plus the change the move makes under clipped decoding, G(z) + [Gc(z + d) - Gc(z)]: the clipping damage common to
+Gc(z + d) and Gc(z) cancels, so the frames keep the source's detail (measured in docs/EVALUATION.md). Both decode
+every frame, the reconstruction (and Gc(z)) in one batch.
 """
 from __future__ import annotations
 
@@ -24,6 +31,7 @@ from .trajectory import LIGHTS, TrajectorySet
 
 DEFAULT_YAWS = tuple(range(-30, 31, 5))
 DEFAULT_EMBEDDER = ASSETS / "embedder"
+DECODES = ("residual", "clipped")
 
 
 @dataclass
@@ -57,13 +65,15 @@ class RotationResult:
     steps: int
     timings: dict[str, float] = field(default_factory=dict)
     latent: torch.Tensor | None = None  # the source's x_T (1, 3, H, W): ``HeadRotator.frames_at`` reuses it
+    base: torch.Tensor | None = None    # decoded G(z) and Gc(z) (2, 3, H, W): what ``frames_at`` adds moves to
+    decode: str = "residual"
 
     def strip(self, size: int | None = None) -> Image.Image:
         return strip(self.frames, size)
 
     def summary(self) -> dict:
         keys = ("yaws", "source_yaw", "light", "light_detected", "light_score", "gender", "subset", "faces",
-                "crop_quad", "embedding", "steps", "timings")
+                "crop_quad", "embedding", "steps", "decode", "timings")
         return {k: getattr(self, k) for k in keys}
 
     def save(self, folder: str | Path, animation: str = "animation.gif") -> Path:
@@ -91,9 +101,12 @@ class HeadRotator:
     """Loads the model, its trajectories and (optionally) the embedding network once; ``rotate`` is per photo."""
 
     def __init__(self, model: FaceDiffusion, trajectories: TrajectorySet, embedder=None, steps: int = DEFAULT_STEPS,
-                 embedding: str = "auto", fixed_point_iters: int = 1):
+                 embedding: str = "auto", fixed_point_iters: int = 1, decode: str = "residual"):
         if embedding not in ("auto", "inversion", "network"):
             raise ValueError("embedding must be 'auto', 'inversion' or 'network'")
+        if decode not in DECODES:
+            raise ValueError(f"decode must be one of {DECODES}, got {decode!r}")
+        self.decode = decode
         if embedding == "network" and embedder is None:
             raise ValueError("embedding='network' needs a trained embedder (assets/embedder)")
         self.model, self.trajectories, self.embedder = model, trajectories, embedder
@@ -103,12 +116,12 @@ class HeadRotator:
     @classmethod
     def from_pretrained(cls, model: str | Path | None = None, trajectories: str | Path | None = None,
                         device: str | None = None, embedding: str = "auto", steps: int | None = None,
-                        fixed_point_iters: int | None = None) -> "HeadRotator":
+                        fixed_point_iters: int | None = None, decode: str | None = None) -> "HeadRotator":
         """The embedded default, or a model folder / Hub id whose fitted trajectories are in ``trajectories``
         (default: ``<model>/trajectories`` for a folder, ``assets/trajectories`` for the default).
 
-        ``steps`` and ``fixed_point_iters`` default to those the trajectories' latents were embedded with: a
-        latent direction holds for one inversion setting."""
+        ``steps``, ``fixed_point_iters`` and ``decode`` default to those the trajectories were calibrated with
+        (the calibration holds for that setting), else to those their latents were embedded with."""
         folder = resolve_model_dir(model)
         diffusion = FaceDiffusion.from_pretrained(folder, device)
         is_default = folder.resolve() == DEFAULT_MODEL_DIR.resolve()
@@ -120,10 +133,12 @@ class HeadRotator:
             from .embedding import Embedder
 
             embedder = Embedder.from_pretrained(DEFAULT_EMBEDDER, diffusion.device)
-        steps = steps or int(traj.meta.get("steps") or DEFAULT_STEPS)
+        setting = {**traj.meta, **traj.meta.get("calibration", {})}
+        steps = steps or int(setting.get("steps") or DEFAULT_STEPS)
         if fixed_point_iters is None:
-            fixed_point_iters = int(traj.meta.get("fixed_point_iters", 1))
-        return cls(diffusion, traj, embedder, steps, embedding, fixed_point_iters)
+            fixed_point_iters = int(setting.get("fixed_point_iters", 1))
+        return cls(diffusion, traj, embedder, steps, embedding, fixed_point_iters,
+                   decode or setting.get("decode", "residual"))
 
     @cached_property
     def _gender(self):
@@ -189,15 +204,30 @@ class HeadRotator:
         use_light = prep.light if light == "auto" else light
         use_gender = prep.gender if gender == "auto" else (None if gender == "any" else gender)
         batch, subset = self.latents_for(z, prep.source_yaw, yaws, use_light, use_gender)
-        # The reconstruction decodes exactly (no clipping: the inverse of the inversion); moved latents leave the
-        # inverted trajectory, and unclipped they turned to speckle with this model, so frames decode clipped.
-        recon = tensor_to_images(self.model.generate(z, self.steps))[0]
-        frames = tensor_to_images(self.model.generate(batch, self.steps, clip=True))
+        frames, base = self.decode_moved(batch, z)
         t3 = time.perf_counter()
-        return RotationResult(frames, yaws, prep.source, recon, prep.source_yaw, use_light, prep.light,
-                              prep.light_score, use_gender, subset, prep.faces, prep.crop_quad, self.embedding,
-                              self.steps, {"embedding_s": round(t2 - t1, 3), "generation_s": round(t3 - t2, 3),
-                                           "total_s": round(t3 - t1, 3)}, latent=z)
+        return RotationResult(tensor_to_images(frames), yaws, prep.source, tensor_to_images(base[:1])[0],
+                              prep.source_yaw, use_light, prep.light, prep.light_score, use_gender, subset, prep.faces,
+                              prep.crop_quad, self.embedding, self.steps,
+                              {"embedding_s": round(t2 - t1, 3), "generation_s": round(t3 - t2, 3),
+                               "total_s": round(t3 - t1, 3)}, latent=z, base=base, decode=self.decode)
+
+    def decode_moved(self, moved: torch.Tensor, z: torch.Tensor, base: torch.Tensor | None = None
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(frames, base) for moved latents of the source latent ``z``; ``base`` = [G(z), Gc(z)] is decoded in the
+        same batch unless given (the slider reuses it). The reconstruction G(z) is never clipped: it is the exact
+        inverse of the inversion."""
+        n = moved.shape[0]
+        if base is None:
+            extra = [z, z] if self.decode == "residual" else [z]
+            out = self.model.generate(torch.cat([moved, *extra]), self.steps,
+                                      clip=torch.tensor([True] * n + [False] + [True] * (len(extra) - 1)))
+            moved_dec, base = out[:n], out[n:]
+        else:
+            moved_dec = self.model.generate(moved, self.steps, clip=True)
+        if self.decode == "residual":
+            return moved_dec - base[1:2] + base[:1], base
+        return moved_dec, base
 
     def frames_at(self, result: RotationResult, yaws: Iterable[float], light: str | None = None) -> list[Image.Image]:
         """More frames of an earlier result's face from its cached latent: no detection, no embedding, one batched
@@ -208,4 +238,5 @@ class HeadRotator:
             raise ValueError(f"light must be one of {LIGHTS}, got {light!r}")
         batch, _ = self.latents_for(result.latent, result.source_yaw, [float(y) for y in yaws],
                                     light or result.light, result.gender)
-        return tensor_to_images(self.model.generate(batch, self.steps, clip=True))
+        base = result.base if result.decode == self.decode else None
+        return tensor_to_images(self.decode_moved(batch, result.latent, base)[0])

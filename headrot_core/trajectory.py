@@ -4,16 +4,26 @@ Faces are binned by yaw; each bin's latent centroid is one point; a scikit-learn
 yaw (degrees) gives a direction in latent units per degree. Two lines (negative yaw: nose to the image's right;
 positive: to its left) share the frontal bin, because one line does not fit large rotations. A trajectory set
 holds one such pair per subset of similar faces (light class x gender), with a global fallback.
+
+Two post-processing steps, recorded in the set's meta and applied by ``select`` (the stored lines stay the paper's
+raw regression, so ``plain()`` gives the method as published):
+
+* ``smoothing_sigma``: a Gaussian low-pass of each direction over the latent's two spatial axes. A centroid
+  difference is the face's pose change (spatially smooth) plus estimation noise (white: a few hundred faces a bin
+  over 12,288 dimensions); the noise is most of the raw direction's norm and damages the face without turning it.
+* ``calibration``: the measured yaw response of moves along the lines (``headrot_core.calibration``), inverted so
+  that a requested change of yaw asks for the move that produced that change on average.
 """
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
+from scipy.ndimage import gaussian_filter
 from sklearn.linear_model import LinearRegression
 from sklearn.metrics import r2_score
 
@@ -61,15 +71,47 @@ def fit_line(bin_yaws: np.ndarray, cents: np.ndarray, counts: np.ndarray) -> Lin
                    tuple(float(b) for b in bin_yaws), tuple(int(c) for c in counts), float(r2))
 
 
+def smooth_direction(direction: np.ndarray, sigma: float, channels: int = 3) -> np.ndarray:
+    """Gaussian low-pass of a flattened (channels, S, S) latent direction over its spatial axes."""
+    side = int(round((direction.size / channels) ** 0.5))
+    grid = direction.reshape(channels, side, side).astype(np.float32)
+    return gaussian_filter(grid, sigma=(0, sigma, sigma), mode="reflect").reshape(-1)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Measured mean yaw change (degrees, magnitude) of nominal moves along each side's line, from
+    ``headrot_core.calibration``; ``nominal_change`` inverts it. Beyond the largest measured change the largest
+    measured move is used: the engine never extrapolates into moves it has not seen."""
+
+    nominal: tuple[float, ...]    # nominal move sizes in degrees (> 0, increasing)
+    negative: tuple[float, ...]   # measured |yaw change| of moves towards negative yaw (non-decreasing)
+    positive: tuple[float, ...]   # and towards positive yaw
+
+    def nominal_change(self, delta: float) -> float:
+        measured = np.asarray(self.negative if delta < 0 else self.positive, float)
+        xs = np.concatenate([[0.0], measured + 1e-6 * np.arange(1, len(measured) + 1)])  # strictly increasing
+        return float(np.sign(delta) * np.interp(abs(delta), xs, np.concatenate([[0.0], self.nominal])))
+
+    def to_dict(self) -> dict:
+        return {"nominal": list(self.nominal), "negative": list(self.negative), "positive": list(self.positive)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Calibration":
+        return cls(tuple(d["nominal"]), tuple(d["negative"]), tuple(d["positive"]))
+
+
 @dataclass(frozen=True)
 class Trajectory:
     """Two lines meeting at yaw 0. ``negative`` covers yaw <= 0, ``positive`` yaw >= 0; a single-line trajectory
-    (the ablation) uses the same fit for both."""
+    (the ablation) uses the same fit for both. With a ``calibration``, a requested change of yaw is first mapped to
+    the nominal change that produced it when measured."""
 
     subset: str
     negative: LineFit
     positive: LineFit
     n_faces: int
+    calibration: Calibration | None = None
 
     def direction_at(self, yaw: float) -> np.ndarray:
         return self.negative.direction if yaw < 0 else self.positive.direction
@@ -77,6 +119,8 @@ class Trajectory:
     def offset(self, source_yaw: float, target_yaw: float) -> np.ndarray:
         """Latent displacement taking a face from ``source_yaw`` to ``target_yaw`` along the piecewise line:
         continuous, zero at the source, and crossing yaw 0 switches lines at the joint."""
+        if self.calibration is not None:
+            target_yaw = source_yaw + self.calibration.nominal_change(target_yaw - source_yaw)
         lo, hi = sorted((source_yaw, target_yaw))
         sign = 1.0 if target_yaw >= source_yaw else -1.0
         neg_span = max(0.0, min(hi, 0.0) - lo) if lo < 0 else 0.0
@@ -99,17 +143,43 @@ def subset_name(light: str | None, gender: str | None) -> str:
 
 @dataclass
 class TrajectorySet:
-    """Trajectories keyed by ``subset_name``; ``select`` falls back from the exact subset to broader ones."""
+    """Trajectories keyed by ``subset_name``; ``select`` falls back from the exact subset to broader ones and
+    applies the meta's ``smoothing_sigma`` and ``calibration``."""
 
     trajectories: dict[str, Trajectory]
     meta: dict
+
+    @property
+    def calibration(self) -> Calibration | None:
+        cal = self.meta.get("calibration")
+        return Calibration.from_dict(cal) if cal else None
 
     def select(self, light: str | None, gender: str | None) -> Trajectory:
         for key in (subset_name(light, gender), subset_name(light, None), subset_name(None, gender),
                     subset_name(None, None)):
             if key in self.trajectories:
-                return self.trajectories[key]
+                return self._processed(key)
         raise KeyError("no trajectory fitted (not even the global one)")
+
+    def _processed(self, key: str) -> Trajectory:
+        cache = self.__dict__.setdefault("_cache", {})
+        if key not in cache:
+            tr, sigma = self.trajectories[key], float(self.meta.get("smoothing_sigma") or 0.0)
+            if sigma:
+                smooth = lambda line: replace(line, direction=smooth_direction(line.direction, sigma))  # noqa: E731
+                neg = smooth(tr.negative)
+                tr = replace(tr, negative=neg, positive=neg if tr.positive is tr.negative else smooth(tr.positive))
+            cache[key] = replace(tr, calibration=self.calibration)
+        return cache[key]
+
+    def with_meta(self, **changes) -> "TrajectorySet":
+        """The same lines with meta keys changed (None removes one): e.g. ``with_meta(calibration=None)``."""
+        meta = {**self.meta, **changes}
+        return TrajectorySet(self.trajectories, {k: v for k, v in meta.items() if v is not None})
+
+    def plain(self) -> "TrajectorySet":
+        """The paper's method: raw regression lines, no smoothing, no calibration."""
+        return self.with_meta(smoothing_sigma=None, calibration=None)
 
     def save(self, folder: str | Path) -> Path:
         """Directions and intercepts in fp16 safetensors; bins, counts and R^2 in trajectories.json."""

@@ -92,3 +92,11 @@ def test_tensor_image_roundtrip():
     assert t.shape == (2, 3, 16, 16) and t.min() >= -1 and t.max() <= 1
     back = np.stack([np.asarray(im) for im in tensor_to_images(t)])
     assert np.array_equal(back, arr)
+
+
+def test_generate_clips_per_latent_in_one_batch(tiny_model):
+    z = tiny_model.noise(4, seed=3) * 3
+    plain, clipped = tiny_model.generate(z, 3), tiny_model.generate(z, 3, clip=True)
+    assert not torch.allclose(plain, clipped)
+    mixed = tiny_model.generate(z, 3, clip=torch.tensor([True, False, True, False]))
+    assert torch.allclose(mixed[[0, 2]], clipped[[0, 2]]) and torch.allclose(mixed[[1, 3]], plain[[1, 3]])

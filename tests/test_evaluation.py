@@ -4,7 +4,6 @@ import pytest
 from conftest import real_crop
 from headrot_core.evaluation import TARGETS, psnr, run_variant, ssim, write_report
 from headrot_core.fitting import LabelledFaces
-from headrot_core.trajectory import TrajectorySet
 
 
 def test_psnr_and_ssim_basics():
@@ -18,17 +17,16 @@ def test_psnr_and_ssim_basics():
 
 
 def test_run_variant_measures_every_frame(tiny_rotator_dir):
-    from headrot_core.diffusion import FaceDiffusion
+    from headrot_core.rotation import HeadRotator
 
-    model = FaceDiffusion.from_pretrained(tiny_rotator_dir, device="cpu")
-    ts = TrajectorySet.load(tiny_rotator_dir / "trajectories")
+    rot = HeadRotator.from_pretrained(tiny_rotator_dir, device="cpu", steps=2)
     crop = np.asarray(real_crop())
     faces = LabelledFaces(["a", "b"], np.stack([crop, crop[:, ::-1]]), np.array([0.0, 0.0], np.float32),
                           np.array(["center", "left"]), np.zeros(2, np.float32), np.array(["male", "female"]),
                           np.array([0, 20]))
-    z = model.noise(2, seed=0)
-    res = run_variant("v", model, ts, z, faces, np.array([0.0, 5.0]), np.zeros((2, 128), np.float32),
-                      True, True, steps=2, targets=(-30.0, 0.0, 30.0))
+    z = rot.model.noise(2, seed=0)
+    res = run_variant("v", rot, z, faces, np.array([0.0, 5.0]), np.zeros((2, 128), np.float32),
+                      True, True, targets=(-30.0, 0.0, 30.0))
     assert res.measured.shape == (2, 3) and res.frames == 6
     assert set(res.pose_abs_err) == {-30.0, 0.0, 30.0}
     assert 0.0 <= res.identity_near <= 1.0 and np.isfinite(res.mean_abs_err)

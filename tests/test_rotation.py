@@ -29,17 +29,24 @@ def test_rotate_aligned_crop_contract(rot):
     assert r.strip().width > 7 * 32
 
 
-def test_frame_at_source_yaw_decodes_the_unmoved_latent(rot):
-    """Offsets are zero at the source's own yaw: that frame is the source latent itself, decoded (clipped) like
-    every frame, and a frame 20 degrees away differs from it."""
+def test_frame_at_source_yaw_gives_back_the_source(rot, tiny_rotator_dir):
+    """Offsets are zero at the source's own yaw. Residual decoding, G(z) + Gc(z + d) - Gc(z), then returns the exact
+    reconstruction G(z); clipped decoding returns Gc(z). A frame 20 degrees away differs in both."""
     crop = real_crop()
     yaw = rot.prepare(crop, aligned=True).source_yaw
-    r = rot.rotate(crop, yaws=[yaw, yaw + 20], aligned=True)
-    unmoved = np.asarray(tensor_to_images(rot.model.generate(r.latent, rot.steps, clip=True))[0], float)
-    same, moved = (np.abs(np.asarray(f, float) - unmoved).mean() for f in r.frames)
-    assert same < 0.5 < moved, (same, moved)
-    exact = np.asarray(tensor_to_images(rot.model.generate(r.latent, rot.steps))[0])
-    assert np.array_equal(np.asarray(r.reconstruction), exact), "the reconstruction decodes without clipping"
+    clipped_rot = HeadRotator.from_pretrained(tiny_rotator_dir, device="cpu", steps=4, decode="clipped")
+    clipped_rot.model.bf16 = False
+    for r_ in (rot, clipped_rot):
+        r = r_.rotate(crop, yaws=[yaw, yaw + 20], aligned=True)
+        assert r.decode == r_.decode
+        assert np.array_equal(np.asarray(r.reconstruction), tensor_to_images(
+            r_.model.generate(r.latent, r_.steps))[0]), "the reconstruction decodes without clipping"
+        expected = (np.asarray(r.reconstruction, float) if r_.decode == "residual" else
+                    np.asarray(tensor_to_images(r_.model.generate(r.latent, r_.steps, clip=True))[0], float))
+        same, moved = (np.abs(np.asarray(f, float) - expected).mean() for f in r.frames)
+        assert same < 0.5 < moved, (r_.decode, same, moved)
+    with pytest.raises(ValueError, match="decode must be"):
+        HeadRotator(rot.model, rot.trajectories, decode="blurred")
 
 
 def test_latents_follow_the_selected_trajectory(rot):

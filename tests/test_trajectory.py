@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from headrot_core.trajectory import TrajectorySet, centroids, fit_trajectory, fit_trajectory_set, subset_name
+from headrot_core.trajectory import (Calibration, TrajectorySet, centroids, fit_trajectory, fit_trajectory_set,
+                                     smooth_direction, subset_name)
 
 D = 48
 
@@ -76,3 +77,41 @@ def test_subsets_fallback_and_save_load_roundtrip(tmp_path):
 def test_load_missing_folder_is_specific(tmp_path):
     with pytest.raises(FileNotFoundError, match="python -m headrot_core fit"):
         TrajectorySet.load(tmp_path)
+
+
+def test_smoothing_removes_white_noise_and_keeps_a_smooth_pattern():
+    rng = np.random.default_rng(1)
+    yy, xx = np.mgrid[0:64, 0:64] / 64.0
+    pattern = np.stack([np.cos(np.pi * xx) * (c + 1) for c in range(3)]).reshape(-1)  # smooth, like a pose change
+    noisy = pattern + rng.normal(scale=2.0, size=pattern.size)
+    smoothed = smooth_direction(noisy, sigma=2.0)
+    assert np.linalg.norm(smoothed - pattern) < 0.25 * np.linalg.norm(noisy - pattern)
+    assert np.allclose(smooth_direction(pattern, 2.0), pattern, atol=0.05 * np.abs(pattern).max())
+
+
+def test_calibration_inverts_the_measured_response():
+    cal = Calibration(nominal=(10.0, 20.0, 40.0), negative=(2.0, 5.0, 10.0), positive=(5.0, 10.0, 20.0))
+    assert cal.nominal_change(0.0) == 0.0
+    assert cal.nominal_change(10.0) == pytest.approx(20.0, abs=1e-3)   # positive side turns half as far
+    assert cal.nominal_change(-10.0) == pytest.approx(-40.0, abs=1e-3)  # negative side a quarter
+    assert cal.nominal_change(-3.5) == pytest.approx(-15.0, abs=1e-3)   # linear between measured points
+    assert cal.nominal_change(35.0) == pytest.approx(40.0)              # never beyond the largest measured move
+    flat = Calibration((10.0, 20.0), (4.0, 4.0), (4.0, 4.0))            # ties (isotonic plateaus) stay invertible
+    assert 0 < flat.nominal_change(4.0) <= 20.0
+
+
+def test_select_applies_smoothing_and_calibration_and_plain_undoes_them(tmp_path):
+    z, yaw, *_ = _synthetic()
+    d = 3 * 8 * 8
+    z = np.concatenate([z, np.zeros((len(z), d - D), np.float32)], axis=1)  # a (3, 8, 8) latent
+    ts = fit_trajectory_set(z, yaw, np.array(["center"] * len(yaw)), np.array(["male"] * len(yaw)))
+    cal = {"nominal": [10.0, 40.0], "negative": [5.0, 20.0], "positive": [5.0, 20.0], "steps": 7}
+    tuned = ts.with_meta(smoothing_sigma=1.0, calibration=cal)
+    raw, t = ts.select("center", "male"), tuned.select("center", "male")
+    assert not np.allclose(raw.positive.direction, t.positive.direction)
+    assert np.allclose(t.positive.direction, smooth_direction(raw.positive.direction, 1.0))
+    assert np.allclose(t.offset(0.0, 5.0), 10.0 * t.positive.direction, atol=1e-4)  # 5 measured <- 10 nominal
+    assert np.allclose(tuned.plain().select("center", "male").positive.direction, raw.positive.direction)
+    loaded = TrajectorySet.load(tuned.save(tmp_path / "tuned"))
+    assert loaded.meta["calibration"]["steps"] == 7 and loaded.calibration == tuned.calibration
+    assert np.allclose(loaded.select("center", "male").positive.direction, t.positive.direction, atol=1e-3)

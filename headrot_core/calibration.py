@@ -1,0 +1,69 @@
+"""``calibrate``: measure how far moves along the fitted lines actually turn a face, and store the inverse.
+
+The centroid regression says how the *mean* latent changes per degree; a single face moved by that amount turns
+less (on the shipped model, about a quarter of the way with the raw directions, and the response is not linear).
+So: embed training-identity faces, move each along its subset's (smoothed) line by nominal changes of yaw on both
+sides, decode as the engine does, and measure the yaw reached with the same estimator that measures the source.
+The mean change per nominal move, made monotone with scikit-learn's isotonic regression, is the ``Calibration``
+that ``Trajectory.offset`` inverts. Held-out identities are never used: the evaluation runs on them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+from sklearn.isotonic import IsotonicRegression
+from tqdm.auto import tqdm
+
+from .diffusion import images_to_tensor
+from .fitting import LabelledFaces
+from .rotation import HeadRotator
+from .trajectory import Calibration
+
+NOMINAL = (10.0, 20.0, 40.0, 60.0, 90.0, 120.0, 150.0, 180.0, 240.0)
+
+
+@dataclass(frozen=True)
+class Response:
+    """Raw measurements: ``change[i, j, s]`` = yaw reached minus source yaw for face i, nominal move j, side s
+    (0: towards negative yaw, 1: towards positive)."""
+
+    nominal: tuple[float, ...]
+    source_yaw: np.ndarray
+    change: np.ndarray
+
+    def calibration(self) -> Calibration:
+        """Mean |change| per nominal move and side, isotonic (non-decreasing from 0)."""
+        curves = []
+        for side, sign in ((0, -1.0), (1, 1.0)):
+            mean = np.nanmean(sign * self.change[:, :, side], axis=0)
+            x = np.concatenate([[0.0], self.nominal])
+            fit = IsotonicRegression(increasing=True, y_min=0.0).fit(x, np.concatenate([[0.0], mean]))
+            curves.append(tuple(round(float(v), 3) for v in fit.predict(x)[1:]))
+        return Calibration(tuple(self.nominal), curves[0], curves[1])
+
+
+def frame_yaws(frames: list[Image.Image]) -> np.ndarray:
+    """Yaw of model-resolution frames, analysed at 128 px like the dataset crops the estimator was fitted on."""
+    from .analysis import analyze_batch
+
+    big = np.stack([np.asarray(f.resize((128, 128), Image.LANCZOS)) for f in frames])
+    return np.array([a.yaw for a in analyze_batch(big)])
+
+
+def measure_response(rot: HeadRotator, faces: LabelledFaces, nominal=NOMINAL) -> Response:
+    """Moves every face by each nominal change on both sides with ``rot``'s trajectories, decoding and embedding
+    setting; the trajectories should carry no calibration (it is what is being measured)."""
+    from .diffusion import tensor_to_images
+
+    source_yaw = frame_yaws([Image.fromarray(im) for im in faces.images])
+    change = np.full((len(faces.ids), len(nominal), 2), np.nan)
+    for i in tqdm(range(len(faces.ids)), desc="calibrating", unit="face"):
+        z = rot.embed(images_to_tensor(faces.images[i:i + 1], rot.model.size))
+        targets = [source_yaw[i] + s * n for s in (-1.0, 1.0) for n in nominal]
+        moved, _ = rot.latents_for(z, float(source_yaw[i]), targets, faces.light[i], faces.gender[i] or None)
+        frames, _ = rot.decode_moved(moved, z)
+        reached = frame_yaws(tensor_to_images(frames)) - source_yaw[i]
+        change[i] = reached.reshape(2, len(nominal)).T
+    return Response(tuple(float(n) for n in nominal), source_yaw, change)
