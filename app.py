@@ -420,9 +420,12 @@ Models*, Electronics 13(15):3091, 2024)**. No network is trained for rotation:
    model) by DDIM inversion, or by the embedding network when one ships; decoding it gives the *reconstruction*.
 3. **Trajectory.** In that latent space the faces of a given yaw cluster together. For faces sharing the detected
    light (and gender when known), the centroids of those clusters were regressed on yaw: two straight lines, one for
-   turning left and one for turning right. The latent moves along them by *target − source* degrees.
-4. **Generation.** The 13 moved latents are decoded in one DDIM batch: the strip from −30° to +30°. The slider shows
-   the nearest strip frame at once and decodes the exact yaw when released; the light override picks another line.
+   turning left and one for turning right. Their directions are denoised (spatially smoothed, one pattern for the
+   three latent channels), and how far a face actually turns along them was measured, so the latent moves by the
+   amount that reached *target − source* degrees on average.
+4. **Generation.** The 13 moved latents are decoded in one DDIM batch with the reconstruction: each frame is the
+   reconstruction plus the change the move makes to the decoded face. The slider shows the nearest strip frame at
+   once and decodes the exact yaw when released; the light override picks another line.
 
 The model is small and trained by this project on CelebA crops at 64×64 (see `docs/`), so faces are soft; frames are
 upscaled with Lanczos for display. Code: `headrot_core` (library and CLI) and `app.py` (this app).

@@ -1,6 +1,6 @@
 """CPU (or GPU) timings of the model core: invert one face, generate 13 frames, rotate one aligned face.
 
-    python benchmarks/bench_core.py [--model DIR] [--steps 10 20 50] [--repeats 3]
+    python benchmarks/bench_core.py [--model DIR] [--steps 10 12 20] [--repeats 3] [--rotate]
 
 Prints a markdown table (median of the repeats, after one warm-up). Uses the embedded default model unless told.
 """
@@ -24,7 +24,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default=None)
     p.add_argument("--device", default=None)
-    p.add_argument("--steps", type=int, nargs="+", default=[10, 20, 50])
+    p.add_argument("--steps", type=int, nargs="+", default=[10, 12, 20])
+    p.add_argument("--fixed-point-iters", type=int, default=2, help="the engine's inversion setting")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--rotate", action="store_true", help="also time HeadRotator.rotate (needs trajectories)")
     args = p.parse_args()
@@ -34,23 +35,29 @@ def main() -> None:
           f"torch {torch.__version__}, {torch.get_num_threads()} threads); model {n_params:.1f} M parameters, "
           f"{model.size} px, bf16 autocast {model.bf16}\n")
     x = model.generate(model.noise(1, seed=0), 10)
-    z13 = model.noise(13, seed=1)
-    print("| DDIM steps | invert 1 face (s) | invert, 1 fixed-point iter (s) | generate 13 frames (s) |")
+    z15 = model.noise(15, seed=1)  # the engine's batch: 13 frames + G(z) + Gc(z)
+    fp = args.fixed_point_iters
+    print(f"| DDIM steps | invert 1 face (s) | invert, {fp} fixed-point iterations (s) | generate 13 + 2 frames (s) |")
     print("| --- | --- | --- | --- |")
     for s in args.steps:
         inv = timed(lambda: model.invert(x, s), args.repeats)
-        inv_fp = timed(lambda: model.invert(x, s, 1), args.repeats)
-        gen = timed(lambda: model.generate(z13, s), args.repeats)
+        inv_fp = timed(lambda: model.invert(x, s, fp), args.repeats)
+        gen = timed(lambda: model.generate(z15, s), args.repeats)
         print(f"| {s} | {inv:.3f} | {inv_fp:.3f} | {gen:.3f} |")
     if args.rotate:
         from headrot_core import HeadRotator
         from headrot_core.diffusion import tensor_to_images
 
         face = tensor_to_images(x)[0].resize((128, 128))
-        print("\n| DDIM steps | rotate(): 1 aligned face -> 13 frames (s) |\n| --- | --- |")
+        print(f"\n| DDIM steps | rotate(): 1 aligned face -> 13 frames (s) | analysis | embedding | generation |"
+              "\n| --- | --- | --- | --- | --- |")
         for s in args.steps:
-            rot = HeadRotator.from_pretrained(args.model, device=args.device, steps=s)
-            print(f"| {s} | {timed(lambda: rot.rotate(face, aligned=True), args.repeats):.3f} |")
+            rot = HeadRotator.from_pretrained(args.model, device=args.device, steps=s, fixed_point_iters=fp)
+            runs = []
+            total = timed(lambda: runs.append(rot.rotate(face, aligned=True).timings), args.repeats)
+            part = {k: sorted(r[k] for r in runs[1:])[len(runs[1:]) // 2] for k in runs[0]}
+            print(f"| {s} | {total:.3f} | {part['analysis_s']:.3f} | {part['embedding_s']:.3f} | "
+                  f"{part['generation_s']:.3f} |")
 
 
 if __name__ == "__main__":

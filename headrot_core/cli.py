@@ -136,7 +136,8 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
 
     model = FaceDiffusion.from_pretrained(args.model, args.device)
     folder = Path(args.trajectories)
-    ts = TrajectorySet.load(folder).with_meta(smoothing_sigma=args.sigma or None, calibration=None)
+    ts = TrajectorySet.load(folder).with_meta(smoothing_sigma=args.sigma or None,
+                                              shared_channels=args.shared_channels or None, calibration=None)
     rot = HeadRotator(model, ts, steps=args.steps, embedding="inversion", fixed_point_iters=args.fixed_point_iters,
                       decode=args.decode)
     pool = labelled_faces(holdout=False, max_faces=args.pool, seed=args.seed)
@@ -151,7 +152,8 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     print("| --- |" + " --- |" * len(cal.nominal))
     print("| measured, towards negative yaw | " + " | ".join(f"{v:.1f}" for v in cal.negative) + " |")
     print("| measured, towards positive yaw | " + " | ".join(f"{v:.1f}" for v in cal.positive) + " |")
-    print(f"wrote the calibration ({len(faces.ids)} faces, sigma {args.sigma}) into {folder / 'trajectories.json'}")
+    print(f"wrote the calibration ({len(faces.ids)} faces, sigma {args.sigma}, shared channels "
+          f"{args.shared_channels}) into {folder / 'trajectories.json'}")
     return 0
 
 
@@ -371,6 +373,8 @@ def build_parser() -> argparse.ArgumentParser:
     ca.add_argument("--pool", type=int, default=600, help="yaw-balanced annotated faces they are drawn from")
     ca.add_argument("--max-source-yaw", type=float, default=20.0)
     ca.add_argument("--sigma", type=float, default=2.0, help="Gaussian smoothing of the directions (latent px; 0: none)")
+    ca.add_argument("--shared-channels", action=argparse.BooleanOptionalAction, default=True,
+                    help="one spatial pattern for the three latent channels (their mean)")
     ca.add_argument("--steps", type=int, default=12, help="DDIM steps the engine will run with")
     ca.add_argument("--fixed-point-iters", type=int, default=2)
     ca.add_argument("--decode", default="residual", choices=["residual", "clipped"])

@@ -11,6 +11,9 @@ raw regression, so ``plain()`` gives the method as published):
 * ``smoothing_sigma``: a Gaussian low-pass of each direction over the latent's two spatial axes. A centroid
   difference is the face's pose change (spatially smooth) plus estimation noise (white: a few hundred faces a bin
   over 12,288 dimensions); the noise is most of the raw direction's norm and damages the face without turning it.
+* ``shared_channels``: the direction's mean over the latent's three channels, used for all three. Measured on the
+  shipped model: the channel-specific part is more than half of the smoothed direction's norm, turns the head no
+  further (same yaw reached) and decodes as colour blobs.
 * ``calibration``: the measured yaw response of moves along the lines (``headrot_core.calibration``), inverted so
   that a requested change of yaw asks for the move that produced that change on average.
 """
@@ -71,11 +74,17 @@ def fit_line(bin_yaws: np.ndarray, cents: np.ndarray, counts: np.ndarray) -> Lin
                    tuple(float(b) for b in bin_yaws), tuple(int(c) for c in counts), float(r2))
 
 
-def smooth_direction(direction: np.ndarray, sigma: float, channels: int = 3) -> np.ndarray:
-    """Gaussian low-pass of a flattened (channels, S, S) latent direction over its spatial axes."""
+def smooth_direction(direction: np.ndarray, sigma: float, shared_channels: bool = False,
+                     channels: int = 3) -> np.ndarray:
+    """Gaussian low-pass of a flattened (channels, S, S) latent direction over its spatial axes; with
+    ``shared_channels`` every channel gets the channels' mean."""
     side = int(round((direction.size / channels) ** 0.5))
     grid = direction.reshape(channels, side, side).astype(np.float32)
-    return gaussian_filter(grid, sigma=(0, sigma, sigma), mode="reflect").reshape(-1)
+    if sigma:
+        grid = gaussian_filter(grid, sigma=(0, sigma, sigma), mode="reflect")
+    if shared_channels:
+        grid = np.repeat(grid.mean(0, keepdims=True), channels, axis=0)
+    return grid.reshape(-1)
 
 
 @dataclass(frozen=True)
@@ -165,8 +174,9 @@ class TrajectorySet:
         cache = self.__dict__.setdefault("_cache", {})
         if key not in cache:
             tr, sigma = self.trajectories[key], float(self.meta.get("smoothing_sigma") or 0.0)
-            if sigma:
-                smooth = lambda line: replace(line, direction=smooth_direction(line.direction, sigma))  # noqa: E731
+            shared = bool(self.meta.get("shared_channels"))
+            if sigma or shared:
+                smooth = lambda line: replace(line, direction=smooth_direction(line.direction, sigma, shared))  # noqa: E731
                 neg = smooth(tr.negative)
                 tr = replace(tr, negative=neg, positive=neg if tr.positive is tr.negative else smooth(tr.positive))
             cache[key] = replace(tr, calibration=self.calibration)
@@ -179,7 +189,7 @@ class TrajectorySet:
 
     def plain(self) -> "TrajectorySet":
         """The paper's method: raw regression lines, no smoothing, no calibration."""
-        return self.with_meta(smoothing_sigma=None, calibration=None)
+        return self.with_meta(smoothing_sigma=None, shared_channels=None, calibration=None)
 
     def save(self, folder: str | Path) -> Path:
         """Directions and intercepts in fp16 safetensors; bins, counts and R^2 in trajectories.json."""

@@ -87,6 +87,8 @@ def test_smoothing_removes_white_noise_and_keeps_a_smooth_pattern():
     smoothed = smooth_direction(noisy, sigma=2.0)
     assert np.linalg.norm(smoothed - pattern) < 0.25 * np.linalg.norm(noisy - pattern)
     assert np.allclose(smooth_direction(pattern, 2.0), pattern, atol=0.05 * np.abs(pattern).max())
+    shared = smooth_direction(noisy, 0.0, shared_channels=True).reshape(3, -1)
+    assert np.allclose(shared[0], shared[2]) and np.allclose(shared[1], noisy.reshape(3, -1).mean(0), atol=1e-5)
 
 
 def test_calibration_inverts_the_measured_response():
@@ -106,10 +108,10 @@ def test_select_applies_smoothing_and_calibration_and_plain_undoes_them(tmp_path
     z = np.concatenate([z, np.zeros((len(z), d - D), np.float32)], axis=1)  # a (3, 8, 8) latent
     ts = fit_trajectory_set(z, yaw, np.array(["center"] * len(yaw)), np.array(["male"] * len(yaw)))
     cal = {"nominal": [10.0, 40.0], "negative": [5.0, 20.0], "positive": [5.0, 20.0], "steps": 7}
-    tuned = ts.with_meta(smoothing_sigma=1.0, calibration=cal)
+    tuned = ts.with_meta(smoothing_sigma=1.0, shared_channels=True, calibration=cal)
     raw, t = ts.select("center", "male"), tuned.select("center", "male")
     assert not np.allclose(raw.positive.direction, t.positive.direction)
-    assert np.allclose(t.positive.direction, smooth_direction(raw.positive.direction, 1.0))
+    assert np.allclose(t.positive.direction, smooth_direction(raw.positive.direction, 1.0, True))
     assert np.allclose(t.offset(0.0, 5.0), 10.0 * t.positive.direction, atol=1e-4)  # 5 measured <- 10 nominal
     assert np.allclose(tuned.plain().select("center", "male").positive.direction, raw.positive.direction)
     loaded = TrajectorySet.load(tuned.save(tmp_path / "tuned"))
