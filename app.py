@@ -3,8 +3,8 @@
 Everything runs on ``headrot_core`` (the core never imports this file). Environment:
 
 - ``HEADROT_MODEL``: a model folder (with ``trajectories/`` inside) or a Hub id; default: the embedded ``assets/``.
-- ``HEADROT_STEPS``: DDIM steps for inversion and generation (default: the step count the trajectories were fitted
-  with, from their ``trajectories.json``, else the core's 20). Tests use a few.
+- ``HEADROT_STEPS``: DDIM steps for inversion and generation (default: the setting the trajectories were
+  calibrated for, from their ``trajectories.json``, else the core's 20). Tests use a few.
 - ``HEADROT_DEVICE``: ``cpu`` / ``cuda``; default: the GPU when present.
 - ``HEADROT_EXAMPLES``: the examples folder (default ``assets/examples``, written by scripts/make_examples.py).
 
@@ -87,7 +87,7 @@ class Engine:
                     if self.steps:
                         kwargs["steps"] = self.steps
                     try:
-                        # without HEADROT_STEPS the core embeds with the trajectories' own steps (their json)
+                        # without HEADROT_STEPS the core runs the trajectories' calibrated setting (their json)
                         self._rot, self.error = HeadRotator.from_pretrained(**kwargs), None
                     except (ModelNotFoundError, FileNotFoundError, OSError, ValueError) as e:
                         where = self.model or "the embedded default (assets/model, assets/trajectories)"

@@ -129,7 +129,9 @@ def evaluate(rot: HeadRotator, n_faces: int = 100, embedder=None, ablations: boo
     source_yaw = np.array([a.yaw for a in analyze_batch(test.images)])
     source_desc = face_descriptors([Image.fromarray(im) for im in test.images])
     ts = rot.trajectories
-    shipped = (f"shipped: two lines, light x gender, smoothed, calibrated, {rot.decode} decoding", rot, True, True)
+    subsets = "light x gender" if rot.match_gender else "light"
+    shipped = (f"shipped: two lines, {subsets} subsets, smoothed, calibrated, {rot.decode} decoding", rot, True,
+               rot.match_gender)
     variants = [shipped]
     if ablations:
         def variant(trajectories, decode):
@@ -137,9 +139,12 @@ def evaluate(rot: HeadRotator, n_faces: int = 100, embedder=None, ablations: boo
                                fixed_point_iters=rot.fixed_point_iters, decode=decode)
 
         variants += [
-            ("paper: raw lines, uncalibrated, clipped decoding", variant(ts.plain(), "clipped"), True, True),
-            (f"shipped without calibration", variant(ts.with_meta(calibration=None), rot.decode), True, True),
-            ("shipped, light subsets only (no gender)", rot, True, False),
+            (f"paper: raw lines, {subsets} subsets, uncalibrated, clipped decoding", variant(ts.plain(), "clipped"),
+             True, rot.match_gender),
+            ("shipped without calibration", variant(ts.with_meta(calibration=None), rot.decode), True,
+             rot.match_gender),
+            ("shipped, light subsets only (no gender)" if rot.match_gender else
+             "shipped, light x gender subsets", rot, True, not rot.match_gender),
             ("shipped, global lines (no light, no gender)", rot, False, False)]
     results = [run_variant(name, r, z, test, source_yaw, source_desc, use_light, use_gender)
                for name, r, use_light, use_gender in variants]

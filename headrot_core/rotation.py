@@ -101,12 +101,14 @@ class HeadRotator:
     """Loads the model, its trajectories and (optionally) the embedding network once; ``rotate`` is per photo."""
 
     def __init__(self, model: FaceDiffusion, trajectories: TrajectorySet, embedder=None, steps: int = DEFAULT_STEPS,
-                 embedding: str = "auto", fixed_point_iters: int = 1, decode: str = "residual"):
+                 embedding: str = "auto", fixed_point_iters: int = 1, decode: str = "residual",
+                 match_gender: bool = True):
         if embedding not in ("auto", "inversion", "network"):
             raise ValueError("embedding must be 'auto', 'inversion' or 'network'")
         if decode not in DECODES:
             raise ValueError(f"decode must be one of {DECODES}, got {decode!r}")
         self.decode = decode
+        self.match_gender = match_gender  # gender="auto" uses the detected gender's lines (else light only)
         if embedding == "network" and embedder is None:
             raise ValueError("embedding='network' needs a trained embedder (assets/embedder)")
         self.model, self.trajectories, self.embedder = model, trajectories, embedder
@@ -138,7 +140,7 @@ class HeadRotator:
         if fixed_point_iters is None:
             fixed_point_iters = int(setting.get("fixed_point_iters", 1))
         return cls(diffusion, traj, embedder, steps, embedding, fixed_point_iters,
-                   decode or setting.get("decode", "residual"))
+                   decode or setting.get("decode", "residual"), bool(traj.meta.get("match_gender", True)))
 
     @cached_property
     def _gender(self):
@@ -162,7 +164,7 @@ class HeadRotator:
         analysis = analyze_crop(crop.resize((128, 128), Image.LANCZOS) if crop.size != (128, 128) else crop)
         source = crop.resize((self.model.size, self.model.size), Image.LANCZOS)
         gender = None
-        if self._gender is not None:
+        if self.match_gender and self._gender is not None:
             from .identity import face_descriptors
 
             gender = str(self._gender.predict(face_descriptors([crop]))[0])

@@ -5,11 +5,12 @@
 # It reads what scripts/gpu_prepare.sh wrote into .gpu/ (training pack, validation pack, labels, annotations) and
 # diffusers wheels in .whl/ when the machine lacks diffusers. Each stage leaves runs/ in place for the next one and
 # writes its exports as one tar, cut into 15 MiB parts, to $OUT (default out/gpu): `cat result.tar.part-* | tar x`.
+# Then, here (it needs dlib): `python -m headrot_core calibrate --trajectories runs/trajectories`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STAGE="${STAGE:?STAGE=model or embed-fit}"
 MINUTES="${MINUTES:-8}"
-STEPS="${STEPS:-15}"          # DDIM steps the embedder and the trajectories are made for
+STEPS="${STEPS:-12}"          # DDIM steps the embedder and the trajectories are made for (the engine's)
 FP="${FP:-2}"                 # fixed-point iterations of the inversions behind the trajectories
 OUT="${OUT:-out/gpu}"
 mkdir -p "$OUT"
