@@ -65,7 +65,7 @@ class RotationResult:
     steps: int
     timings: dict[str, float] = field(default_factory=dict)
     latent: torch.Tensor | None = None  # the source's x_T (1, 3, H, W): ``HeadRotator.frames_at`` reuses it
-    base: torch.Tensor | None = None    # decoded G(z) and Gc(z) (2, 3, H, W): what ``frames_at`` adds moves to
+    base: torch.Tensor | None = None    # decoded G(z) (and Gc(z) when residual): what ``frames_at`` builds on
     decode: str = "residual"
 
     def strip(self, size: int | None = None) -> Image.Image:
