@@ -5,7 +5,7 @@ yaw (degrees) gives a direction in latent units per degree. Two lines (negative 
 positive: to its left) share the frontal bin, because one line does not fit large rotations. A trajectory set
 holds one such pair per subset of similar faces (light class x gender), with a global fallback.
 
-Two post-processing steps, recorded in the set's meta and applied by ``select`` (the stored lines stay the paper's
+Three post-processing steps, recorded in the set's meta and applied by ``select`` (the stored lines stay the paper's
 raw regression, so ``plain()`` gives the method as published):
 
 * ``smoothing_sigma``: a Gaussian low-pass of each direction over the latent's two spatial axes. A centroid
@@ -153,7 +153,7 @@ def subset_name(light: str | None, gender: str | None) -> str:
 @dataclass
 class TrajectorySet:
     """Trajectories keyed by ``subset_name``; ``select`` falls back from the exact subset to broader ones and
-    applies the meta's ``smoothing_sigma`` and ``calibration``."""
+    applies the meta's ``smoothing_sigma``, ``shared_channels`` and ``calibration``."""
 
     trajectories: dict[str, Trajectory]
     meta: dict
