@@ -419,8 +419,8 @@ Models*, Electronics 13(15):3091, 2024)**. No network is trained for rotation:
 2. **Embedding.** The crop is mapped to the model's latent space (the starting noise *x_T* of a deterministic DDIM
    model) by DDIM inversion, or by the embedding network when one ships; decoding it gives the *reconstruction*.
 3. **Trajectory.** In that latent space the faces of a given yaw cluster together. For faces sharing the detected
-   light, the centroids of those clusters were regressed on yaw (light × gender subsets measured worse): two lines, one for
-   turning left and one for turning right. Their directions are denoised (spatially smoothed, one pattern for the
+   light, the centroids of those clusters were regressed on yaw (light × gender subsets measured worse): two lines,
+   one for turning left and one for turning right. Their directions are denoised (spatially smoothed, one pattern for the
    three latent channels), and how far a face actually turns along them was measured, so the latent moves by the
    amount that reached *target − source* degrees on average.
 4. **Generation.** The 13 moved latents are decoded in one DDIM batch with the reconstruction: each frame is the

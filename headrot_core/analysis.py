@@ -144,3 +144,9 @@ def analyze_crop(crop) -> FaceAnalysis:
 
 def analyze_batch(crops: np.ndarray) -> list[FaceAnalysis]:
     return [analyze_crop(c) for c in crops]
+
+
+def frame_yaws(frames: list[Image.Image]) -> np.ndarray:
+    """Yaw of generated frames, analysed at 128 px like the dataset crops the estimator was fitted on."""
+    return np.array([analyze_crop(f if f.size == (128, 128) else f.resize((128, 128), Image.LANCZOS)).yaw
+                     for f in frames])

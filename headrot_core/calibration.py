@@ -44,17 +44,10 @@ class Response:
         return Calibration(tuple(self.nominal), curves[0], curves[1])
 
 
-def frame_yaws(frames: list[Image.Image]) -> np.ndarray:
-    """Yaw of model-resolution frames, analysed at 128 px like the dataset crops the estimator was fitted on."""
-    from .analysis import analyze_batch
-
-    big = np.stack([np.asarray(f.resize((128, 128), Image.LANCZOS)) for f in frames])
-    return np.array([a.yaw for a in analyze_batch(big)])
-
-
 def measure_response(rot: HeadRotator, faces: LabelledFaces, nominal=NOMINAL) -> Response:
     """Moves every face by each nominal change on both sides with ``rot``'s trajectories, decoding and embedding
     setting; the trajectories should carry no calibration (it is what is being measured)."""
+    from .analysis import frame_yaws
     from .diffusion import tensor_to_images
 
     source_yaw = frame_yaws([Image.fromarray(im) for im in faces.images])

@@ -13,7 +13,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     cfg = TrainConfig(data=args.data, out=args.out, size=args.size, preset=args.preset, batch_size=args.batch_size,
                       lr=args.lr, warmup_steps=args.warmup_steps, lr_schedule=args.lr_schedule,
-                      max_steps=args.max_steps, minutes=args.minutes, ema_decay=args.ema_decay, min_snr_gamma=args.min_snr_gamma, sample_every=args.sample_every,
+                      max_steps=args.max_steps, minutes=args.minutes, ema_decay=args.ema_decay,
+                      min_snr_gamma=args.min_snr_gamma, sample_every=args.sample_every,
                       checkpoint_every=args.checkpoint_every, seed=args.seed, device=args.device)
     result = train(cfg, init_from=args.init_from)
     print(f"step {result.step}, {result.images_seen} images seen, loss {result.last_loss:.4f}, "
@@ -372,7 +373,8 @@ def build_parser() -> argparse.ArgumentParser:
     ca.add_argument("--faces", type=int, default=32, help="training-identity faces measured")
     ca.add_argument("--pool", type=int, default=600, help="yaw-balanced annotated faces they are drawn from")
     ca.add_argument("--max-source-yaw", type=float, default=20.0)
-    ca.add_argument("--sigma", type=float, default=2.0, help="Gaussian smoothing of the directions (latent px; 0: none)")
+    ca.add_argument("--sigma", type=float, default=2.0,
+                    help="Gaussian smoothing of the directions (latent px; 0: none)")
     ca.add_argument("--shared-channels", action=argparse.BooleanOptionalAction, default=True,
                     help="one spatial pattern for the three latent channels (their mean)")
     ca.add_argument("--steps", type=int, default=12, help="DDIM steps the engine will run with")

@@ -147,21 +147,23 @@ class FaceDiffusion:
         mask = torch.as_tensor(clip, dtype=torch.bool).reshape(-1)
         if mask.numel() == 1:
             mask = mask.expand(latents.shape[0])
-        schedulers = {c: DDIMScheduler.from_config(self.scheduler.config, clip_sample=c)
-                      for c in (False, True) if (mask == c).any()}
-        for scheduler in schedulers.values():
-            scheduler.set_timesteps(steps)
         x = latents.to(self.device, torch.float32)
-        rows = {c: mask.to(x.device) == c for c in schedulers}
-        for t in next(iter(schedulers.values())).timesteps:
+        groups = []  # (scheduler, rows) per clip setting present in the batch
+        for c in (False, True):
+            rows = mask.to(x.device) == c
+            if rows.any():
+                scheduler = DDIMScheduler.from_config(self.scheduler.config, clip_sample=c)
+                scheduler.set_timesteps(steps)
+                groups.append((scheduler, rows))
+        for t in groups[0][0].timesteps:
             t = int(t)
             eps = self._eps(x, t)
-            if len(schedulers) == 1:
-                x = next(iter(schedulers.values())).step(eps, t, x, eta=0.0).prev_sample
-            else:
-                x = x.clone()
-                for c, scheduler in schedulers.items():
-                    x[rows[c]] = scheduler.step(eps[rows[c]], t, x[rows[c]], eta=0.0).prev_sample
+            if len(groups) == 1:
+                x = groups[0][0].step(eps, t, x, eta=0.0).prev_sample
+                continue
+            x = x.clone()
+            for scheduler, rows in groups:
+                x[rows] = scheduler.step(eps[rows], t, x[rows], eta=0.0).prev_sample
         return x.cpu() if to_cpu else x
 
     @torch.no_grad()

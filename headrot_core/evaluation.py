@@ -59,11 +59,11 @@ class VariantResult:
 
 def measure_frames(frames: list[Image.Image]) -> tuple[np.ndarray, np.ndarray]:
     """(yaw of each frame, descriptor of each frame), frames analysed at 128 px like dataset crops."""
-    from .analysis import analyze_crop
+    from .analysis import frame_yaws
     from .identity import face_descriptors
 
     big = [f.resize((128, 128), Image.LANCZOS) for f in frames]
-    return np.array([analyze_crop(f).yaw for f in big]), face_descriptors(big)
+    return frame_yaws(big), face_descriptors(big)
 
 
 def run_variant(name: str, rot: HeadRotator, latents: torch.Tensor, faces: LabelledFaces, source_yaw: np.ndarray,
@@ -155,7 +155,8 @@ def evaluate(rot: HeadRotator, n_faces: int = 100, embedder=None, ablations: boo
 def write_report(ev: Evaluation, path: Path, extra: str = "") -> Path:
     lines = ["# Evaluation of the rotation engine", "",
              f"Held-out identities (identity % 20 == 0), {ev.n_faces} faces with annotated yaw, yaw-balanced; "
-             f"DDIM {ev.steps} steps (inversion and decoding); targets {', '.join(f'{t:+.0f}' for t in TARGETS)} degrees. "
+             f"DDIM {ev.steps} steps (inversion and decoding); "
+             f"targets {', '.join(f'{t:+.0f}' for t in TARGETS)} degrees. "
              "Pose is measured by the project's own yaw estimator on the generated frames; identity by dlib's "
              "ResNet descriptor (same person: distance < 0.6 to the source crop).", "",
              "## Reconstruction", "", "| embedding | PSNR (dB) | SSIM | seconds per face |", "| --- | --- | --- | --- |"]
@@ -171,10 +172,9 @@ def write_report(ev: Evaluation, path: Path, extra: str = "") -> Path:
               "| target | " + " | ".join(f"{t:+.0f}" for t in TARGETS) + " |",
               "| --- |" + " --- |" * len(TARGETS)]
     for v in ev.variants[:2]:
-        lines.append(f"| mean measured, {v.name.split(':')[0]} | " + " | ".join(f"{m:+.1f}" for m in v.measured.mean(0))
-                     + " |")
-        lines.append(f"| mean abs error, {v.name.split(':')[0]} | " + " | ".join(f"{v.pose_abs_err[t]:.1f}"
-                                                                                for t in TARGETS) + " |")
+        label = v.name.split(":")[0]
+        lines.append(f"| mean measured, {label} | " + " | ".join(f"{m:+.1f}" for m in v.measured.mean(0)) + " |")
+        lines.append(f"| mean abs error, {label} | " + " | ".join(f"{v.pose_abs_err[t]:.1f}" for t in TARGETS) + " |")
     lines += ["", "## Fitted trajectories", "", "| subset | faces | bins (neg) | R2 (neg) | bins (pos) | R2 (pos) |",
               "| --- | --- | --- | --- | --- | --- |"]
     for r in ev.trajectory_rows:

@@ -131,7 +131,8 @@ def fit(model: FaceDiffusion, out: Path, faces: LabelledFaces, method: str = "in
     meta = {"faces": len(faces.ids), "embedding": method, "steps": steps, "fixed_point_iters": fixed_point_iters,
             **(sources or {}), "identities": "training identities (identity % 20 != 0)",
             "light_counts": {str(k): int(v) for k, v in zip(*np.unique(faces.light, return_counts=True))},
-            "gender_counts": {str(k or "unknown"): int(v) for k, v in zip(*np.unique(faces.gender, return_counts=True))},
+            "gender_counts": {str(k or "unknown"): int(v)
+                              for k, v in zip(*np.unique(faces.gender, return_counts=True))},
             "bin_centers": BIN_CENTERS, "bin_half_width": BIN_HALF_WIDTH}
     ts = fit_trajectory_set(latents, faces.yaw, faces.light, faces.gender, True, True, True, meta)
     ts.save(out)

@@ -204,7 +204,7 @@ class Trainer(ResumableTrainer):
         data = data.to(self.device)
         start = time.time()
         deadline = start + cfg.minutes * 60 if cfg.minutes else math.inf
-        loss = float("nan")
+        loss_t = torch.full((), float("nan"))
         log = open(self.out / "log.jsonl", "a")
         bar = tqdm(total=cfg.max_steps, initial=self.step, desc="training", unit="step")
         while self.step < cfg.max_steps and time.time() < deadline:
@@ -225,7 +225,7 @@ class Trainer(ResumableTrainer):
         log.close()
         self.save_checkpoint()
         self.save_samples()
-        return TrainResult(self.step, self.images_seen, loss, time.time() - start, self.out / "model")
+        return TrainResult(self.step, self.images_seen, float(loss_t), time.time() - start, self.out / "model")
 
 
 def train(cfg: TrainConfig, init_from: str | None = None) -> TrainResult:

@@ -20,7 +20,7 @@ raw regression, so ``plain()`` gives the method as published):
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -157,6 +157,7 @@ class TrajectorySet:
 
     trajectories: dict[str, Trajectory]
     meta: dict
+    _processed_cache: dict[str, Trajectory] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def calibration(self) -> Calibration | None:
@@ -171,12 +172,14 @@ class TrajectorySet:
         raise KeyError("no trajectory fitted (not even the global one)")
 
     def _processed(self, key: str) -> Trajectory:
-        cache = self.__dict__.setdefault("_cache", {})
+        cache = self._processed_cache
         if key not in cache:
             tr, sigma = self.trajectories[key], float(self.meta.get("smoothing_sigma") or 0.0)
             shared = bool(self.meta.get("shared_channels"))
             if sigma or shared:
-                smooth = lambda line: replace(line, direction=smooth_direction(line.direction, sigma, shared))  # noqa: E731
+                def smooth(line: LineFit) -> LineFit:
+                    return replace(line, direction=smooth_direction(line.direction, sigma, shared))
+
                 neg = smooth(tr.negative)
                 tr = replace(tr, negative=neg, positive=neg if tr.positive is tr.negative else smooth(tr.positive))
             cache[key] = replace(tr, calibration=self.calibration)
