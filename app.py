@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import os
 
-# Before torch loads: OpenMP threads that sleep instead of spinning. On a shared 2-core CPU a spinning thread waits
-# for a descheduled peer at every parallel region; measured here, one UNet call went from 5 s to 0.03 s.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import headrot_core  # noqa: F401  first: it sets OpenMP's spin count before torch loads
+
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # offline on stage: no calls home
 
 try:  # ZeroGPU (Hugging Face Spaces): imported before torch, as it asks; model calls borrow a GPU, elsewhere a no-op.
@@ -185,8 +184,8 @@ class _UnetProgress:
     forward hook: a real bar on a CPU where one rotation takes seconds."""
 
     def __init__(self, rot: HeadRotator, progress, start: float, end: float, desc: str):
-        inversion = rot.embedding == "inversion"
-        self.total = rot.steps * ((1 + rot.fixed_point_iters) if inversion else 0) + rot.steps
+        inversion = rot.steps * (1 + rot.fixed_point_iters) if rot.embedding == "inversion" else 0
+        self.total = inversion + rot.steps + (rot.residual_steps if rot.decode == "residual" else 0)
         self.rot, self.progress, self.start, self.end, self.desc, self.count = rot, progress, start, end, desc, 0
 
     def _hook(self, *_):
@@ -423,8 +422,8 @@ Models*, Electronics 13(15):3091, 2024)**. No network is trained for rotation:
    one for turning left and one for turning right. Their directions are denoised (spatially smoothed, one pattern for the
    three latent channels), and how far a face actually turns along them was measured, so the latent moves by the
    amount that reached *target − source* degrees on average.
-4. **Generation.** The 13 moved latents are decoded in one DDIM batch with the reconstruction: each frame is the
-   reconstruction plus the change the move makes to the decoded face. The slider shows the nearest strip frame at
+4. **Generation.** The 13 moved latents are decoded in one DDIM batch: each frame is the reconstruction plus the
+   change the move makes to the decoded face (that change needs half the reconstruction's steps). The slider shows the nearest strip frame at
    once and decodes the exact yaw when released; the light override picks another line.
 
 The model is small and trained by this project on CelebA crops at 64×64 (see `docs/`), so faces are soft; frames are

@@ -1,6 +1,7 @@
 """CPU (or GPU) timings of the model core: invert one face, generate 13 frames, rotate one aligned face.
 
     python benchmarks/bench_core.py [--model DIR] [--steps 10 12 20] [--repeats 3] [--rotate]
+                                    [--residual-steps 4 6]
 
 Prints a markdown table (median of the repeats, after one warm-up). Uses the embedded default model unless told.
 """
@@ -28,6 +29,8 @@ def main() -> None:
     p.add_argument("--fixed-point-iters", type=int, default=2, help="the engine's inversion setting")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--rotate", action="store_true", help="also time HeadRotator.rotate (needs trajectories)")
+    p.add_argument("--residual-steps", type=int, nargs="*", default=[],
+                   help="rotate() also at these step counts of the residual's change (default: the calibrated one)")
     args = p.parse_args()
     model = FaceDiffusion.from_pretrained(args.model, args.device)
     n_params = sum(q.numel() for q in model.unet.parameters()) / 1e6
@@ -49,15 +52,17 @@ def main() -> None:
         from headrot_core.diffusion import tensor_to_images
 
         face = tensor_to_images(x)[0].resize((128, 128))
-        print(f"\n| DDIM steps | rotate(): 1 aligned face -> 13 frames (s) | analysis | embedding | generation |"
-              "\n| --- | --- | --- | --- | --- |")
+        print(f"\n| DDIM steps | residual steps | rotate(): 1 aligned face -> 13 frames (s) | analysis | embedding | "
+              "generation |\n| --- | --- | --- | --- | --- | --- |")
         for s in args.steps:
-            rot = HeadRotator.from_pretrained(args.model, device=args.device, steps=s, fixed_point_iters=fp)
-            runs = []
-            total = timed(lambda: runs.append(rot.rotate(face, aligned=True).timings), args.repeats)
-            part = {k: sorted(r[k] for r in runs[1:])[len(runs[1:]) // 2] for k in runs[0]}
-            print(f"| {s} | {total:.3f} | {part['analysis_s']:.3f} | {part['embedding_s']:.3f} | "
-                  f"{part['generation_s']:.3f} |")
+            for k in args.residual_steps or [None]:
+                rot = HeadRotator.from_pretrained(args.model, device=args.device, steps=s, fixed_point_iters=fp,
+                                                  residual_steps=k)
+                runs = []
+                total = timed(lambda: runs.append(rot.rotate(face, aligned=True).timings), args.repeats)
+                part = {key: sorted(r[key] for r in runs[1:])[len(runs[1:]) // 2] for key in runs[0]}
+                print(f"| {s} | {rot.residual_steps} | {total:.3f} | {part['analysis_s']:.3f} | "
+                      f"{part['embedding_s']:.3f} | {part['generation_s']:.3f} |")
 
 
 if __name__ == "__main__":

@@ -3,9 +3,10 @@
 import os
 
 __version__ = "0.1.0"
-# Sleeping, not spinning, OpenMP threads: on a shared 2-core CPU a spinning torch thread made one UNet call take
-# 5 s instead of 0.03 s while another process held the other core. Only effective before torch is imported.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# OpenMP threads spin briefly, then sleep (read when torch loads, so set here first). Measured for rotate() on the
+# 2-core CPU (docs/APP.md): libgomp's default long spin is fast alone but slow beside another busy process; sleeping
+# at once (OMP_WAIT_POLICY=PASSIVE) is slow alone; 3000 spins is as fast as the default alone and in between busy.
+os.environ.setdefault("GOMP_SPINCOUNT", "3000")
 
 
 def __getattr__(name: str):

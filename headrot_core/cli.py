@@ -137,15 +137,19 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
 
     model = FaceDiffusion.from_pretrained(args.model, args.device)
     folder = Path(args.trajectories)
-    ts = TrajectorySet.load(folder).with_meta(smoothing_sigma=args.sigma or None,
-                                              shared_channels=args.shared_channels or None, calibration=None)
+    ts = TrajectorySet.load(folder)
+    match_gender = bool(ts.meta.get("match_gender", True)) if args.match_gender is None else args.match_gender
+    ts = ts.with_meta(smoothing_sigma=args.sigma or None, shared_channels=args.shared_channels or None,
+                      calibration=None, match_gender=match_gender)
     rot = HeadRotator(model, ts, steps=args.steps, embedding="inversion", fixed_point_iters=args.fixed_point_iters,
-                      decode=args.decode)
+                      decode=args.decode, residual_steps=args.residual_steps, match_gender=match_gender)
     pool = labelled_faces(holdout=False, max_faces=args.pool, seed=args.seed)
     faces = pool.take(np.flatnonzero(np.abs(pool.yaw) <= args.max_source_yaw)[:args.faces])
     response = measure_response(rot, faces, tuple(float(v) for v in args.nominal.split(",")))
     cal = response.calibration()
     setting = {"steps": args.steps, "fixed_point_iters": args.fixed_point_iters, "decode": args.decode,
+               "residual_steps": rot.residual_steps,
+               "measured_with": "light x gender lines" if rot.match_gender else "light lines",
                "faces": len(faces.ids), "max_source_yaw": args.max_source_yaw,
                "faces_from": "training identities, HopeNet |yaw| <= max_source_yaw"}
     ts.with_meta(calibration={**cal.to_dict(), **setting}).save(folder)
@@ -187,7 +191,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         from .embedding import Embedder
 
         embedder = Embedder.from_pretrained(args.embedder, rot.model.device)
-    ev = evaluate(rot, n_faces=args.faces, embedder=embedder, ablations=not args.no_ablations)
+    one_line = None
+    if args.one_line:
+        from .trajectory import TrajectorySet
+
+        one_line = TrajectorySet.load(args.one_line)
+    ev = evaluate(rot, n_faces=args.faces, embedder=embedder, ablations=not args.no_ablations, one_line=one_line)
     extra = ""
     if args.figure:
         from .evaluation import sampled_rotation_figure
@@ -380,6 +389,10 @@ def build_parser() -> argparse.ArgumentParser:
     ca.add_argument("--steps", type=int, default=12, help="DDIM steps the engine will run with")
     ca.add_argument("--fixed-point-iters", type=int, default=2)
     ca.add_argument("--decode", default="residual", choices=["residual", "clipped"])
+    ca.add_argument("--match-gender", action=argparse.BooleanOptionalAction, default=None,
+                    help="the engine picks light x gender lines (else light only); default: the set's meta, else yes")
+    ca.add_argument("--residual-steps", type=int, default=6,
+                    help="DDIM steps of the residual's clipped change (<= --steps; 6 halves decoding at 12)")
     ca.add_argument("--nominal", default=",".join(f"{v:g}" for v in NOMINAL),
                     help="nominal yaw changes measured on each side (degrees along the fitted lines)")
     ca.add_argument("--seed", type=int, default=3)
@@ -411,6 +424,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--fixed-point-iters", type=int, default=None)
     ev.add_argument("--embedder", default=None, help="also measure this embedding network folder")
     ev.add_argument("--no-ablations", action="store_true")
+    ev.add_argument("--one-line", default=None,
+                    help="calibrated one-line trajectories (fit --one-line-out, then calibrate) for that ablation")
     ev.add_argument("--out", default="docs/EVALUATION.md")
     ev.add_argument("--figure", default="docs/rotation_samples.png", help="rotations of sampled faces ('' for none)")
     model_args(ev)

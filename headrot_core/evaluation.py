@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from .diffusion import FaceDiffusion, images_to_tensor, tensor_to_images
 from .fitting import LabelledFaces, embed_faces, labelled_faces
 from .rotation import HeadRotator
-from .trajectory import describe
+from .trajectory import TrajectorySet, describe
 
 TARGETS = (-30.0, -20.0, -10.0, 0.0, 10.0, 20.0, 30.0)
 
@@ -93,6 +93,7 @@ def run_variant(name: str, rot: HeadRotator, latents: torch.Tensor, faces: Label
 class Evaluation:
     n_faces: int
     steps: int
+    residual_steps: int
     psnr: float
     ssim: float
     psnr_by_method: dict[str, tuple[float, float, float]]  # method -> (psnr, ssim, seconds per face)
@@ -108,8 +109,11 @@ def reconstruction_scores(model: FaceDiffusion, latents: torch.Tensor, faces: La
             float(np.mean([ssim(np.asarray(r), s) for r, s in zip(recs, src)])))
 
 
-def evaluate(rot: HeadRotator, n_faces: int = 100, embedder=None, ablations: bool = True) -> Evaluation:
-    """Held-out faces (yaw-balanced, HopeNet-annotated) through the shipped engine ``rot`` and its ablations."""
+def evaluate(rot: HeadRotator, n_faces: int = 100, embedder=None, ablations: bool = True,
+             one_line: TrajectorySet | None = None) -> Evaluation:
+    """Held-out faces (yaw-balanced, HopeNet-annotated) through the shipped engine ``rot`` and its ablations;
+    ``one_line``: the one-line fit from the same latents (``fit --one-line-out``), post-processed and calibrated
+    like the shipped set, for the two-lines-or-one ablation."""
     from .analysis import analyze_batch
     from .identity import face_descriptors
 
@@ -137,7 +141,8 @@ def evaluate(rot: HeadRotator, n_faces: int = 100, embedder=None, ablations: boo
     if ablations:
         def variant(trajectories, decode):
             return HeadRotator(model, trajectories, steps=steps, embedding="inversion",
-                               fixed_point_iters=rot.fixed_point_iters, decode=decode)
+                               fixed_point_iters=rot.fixed_point_iters, decode=decode,
+                               residual_steps=rot.residual_steps)
 
         variants += [
             (f"paper: raw lines, {subsets} subsets, uncalibrated, clipped decoding", variant(ts.plain(), "clipped"),
@@ -147,15 +152,19 @@ def evaluate(rot: HeadRotator, n_faces: int = 100, embedder=None, ablations: boo
             ("shipped, light subsets only (no gender)" if rot.match_gender else
              "shipped, light x gender subsets", rot, True, not rot.match_gender),
             ("shipped, global lines (no light, no gender)", rot, False, False)]
+        if one_line is not None:
+            variants.append((f"one line instead of two, {subsets} subsets, smoothed, calibrated",
+                             variant(one_line, rot.decode), True, rot.match_gender))
     results = [run_variant(name, r, z, test, source_yaw, source_desc, use_light, use_gender)
                for name, r, use_light, use_gender in variants]
-    return Evaluation(len(test.ids), steps, p, s, by_method, results, describe(ts))
+    return Evaluation(len(test.ids), steps, rot.residual_steps, p, s, by_method, results, describe(ts))
 
 
 def write_report(ev: Evaluation, path: Path, extra: str = "") -> Path:
     lines = ["# Evaluation of the rotation engine", "",
              f"Held-out identities (identity % 20 == 0), {ev.n_faces} faces with annotated yaw, yaw-balanced; "
-             f"DDIM {ev.steps} steps (inversion and decoding); "
+             f"DDIM {ev.steps} steps (inversion and reconstruction; {ev.residual_steps} for the residual's clipped "
+             "change); "
              f"targets {', '.join(f'{t:+.0f}' for t in TARGETS)} degrees. "
              "Pose is measured by the project's own yaw estimator on the generated frames; identity by dlib's "
              "ResNet descriptor (same person: distance < 0.6 to the source crop).", "",

@@ -38,7 +38,7 @@ def test_report_has_every_section(tmp_path):
 
     v = VariantResult("two lines, light x gender", {t: 1.0 for t in TARGETS}, 1.0, 0.95, 0.9, 0.7, 7, 1.0,
                       np.tile(np.array(TARGETS), (1, 1)))
-    ev = Evaluation(1, 20, 29.0, 0.9, {"inversion": (29.0, 0.9, 0.5)}, [v],
+    ev = Evaluation(1, 20, 6, 29.0, 0.9, {"inversion": (29.0, 0.9, 0.5)}, [v],
                     [{"subset": "light=any,gender=any", "faces": 10, "neg_bins": 5, "neg_r2": 0.9, "pos_bins": 5,
                       "pos_r2": 0.9}])
     text = write_report(ev, tmp_path / "E.md").read_text()

@@ -49,6 +49,26 @@ def test_frame_at_source_yaw_gives_back_the_source(rot, tiny_rotator_dir):
         HeadRotator(rot.model, rot.trajectories, decode="blurred")
 
 
+def test_residual_change_decodes_at_its_own_step_count(rot):
+    """residual_steps < steps: the reconstruction keeps all steps, the clipped change Gc(z + d) - Gc(z) uses fewer,
+    and the slider's frames_at reuses that base."""
+    crop = real_crop()
+    yaw = rot.prepare(crop, aligned=True).source_yaw
+    fast = HeadRotator(rot.model, rot.trajectories, steps=4, fixed_point_iters=1, residual_steps=2)
+    r = fast.rotate(crop, yaws=[yaw, yaw + 20], aligned=True)
+    assert r.residual_steps == 2 and r.summary()["residual_steps"] == 2
+    moved, _ = fast.latents_for(r.latent, yaw, [yaw + 20], r.light, r.gender)
+    change = rot.model.generate(moved, 2, clip=True) - rot.model.generate(r.latent, 2, clip=True)
+    expected = tensor_to_images(rot.model.generate(r.latent, 4) + change)[0]
+    assert np.abs(np.asarray(r.frames[1], float) - np.asarray(expected, float)).mean() < 0.5
+    assert np.abs(np.asarray(r.frames[0], float) - np.asarray(r.reconstruction, float)).mean() < 0.5
+    full = HeadRotator(rot.model, rot.trajectories, steps=4, fixed_point_iters=1).rotate(
+        crop, yaws=[yaw + 20], aligned=True)
+    assert np.abs(np.asarray(full.frames[0], float) - np.asarray(r.frames[1], float)).mean() > 0.5
+    again = fast.frames_at(r, [yaw + 20])[0]
+    assert np.abs(np.asarray(again, float) - np.asarray(r.frames[1], float)).mean() < 0.5
+
+
 def test_latents_follow_the_selected_trajectory(rot):
     z = torch.zeros(1, 3, 32, 32)
     batch, subset = rot.latents_for(z, 0.0, [-10.0, 0.0, 10.0], "center", "female")
