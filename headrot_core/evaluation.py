@@ -99,6 +99,7 @@ class Evaluation:
     psnr_by_method: dict[str, tuple[float, float, float]]  # method -> (psnr, ssim, seconds per face)
     variants: list[VariantResult]
     trajectory_rows: list[dict]
+    source_yaw: np.ndarray | None = None  # (faces,) estimated yaw of each source crop
 
 
 def reconstruction_scores(model: FaceDiffusion, latents: torch.Tensor, faces: LabelledFaces, steps: int
@@ -157,7 +158,7 @@ def evaluate(rot: HeadRotator, n_faces: int = 100, embedder=None, ablations: boo
                              variant(one_line, rot.decode), True, rot.match_gender))
     results = [run_variant(name, r, z, test, source_yaw, source_desc, use_light, use_gender)
                for name, r, use_light, use_gender in variants]
-    return Evaluation(len(test.ids), steps, rot.residual_steps, p, s, by_method, results, describe(ts))
+    return Evaluation(len(test.ids), steps, rot.residual_steps, p, s, by_method, results, describe(ts), source_yaw)
 
 
 def write_report(ev: Evaluation, path: Path, extra: str = "") -> Path:
@@ -184,6 +185,17 @@ def write_report(ev: Evaluation, path: Path, extra: str = "") -> Path:
         label = v.name.split(":")[0]
         lines.append(f"| mean measured, {label} | " + " | ".join(f"{m:+.1f}" for m in v.measured.mean(0)) + " |")
         lines.append(f"| mean abs error, {label} | " + " | ".join(f"{v.pose_abs_err[t]:.1f}" for t in TARGETS) + " |")
+    if ev.source_yaw is not None:
+        lines += ["", "## Pose error by the source's own yaw", "",
+                  "How far each face had to turn matters: mean abs yaw error over all targets, by |source yaw|.", "",
+                  "| \\|source yaw\\| | faces | " + " | ".join(v.name.split(":")[0] for v in ev.variants[:2]) + " |",
+                  "| --- | --- |" + " --- |" * len(ev.variants[:2])]
+        tg = np.array(TARGETS)
+        for lo, hi in ((0, 10), (10, 20), (20, 30), (30, 90)):
+            rows = (np.abs(ev.source_yaw) >= lo) & (np.abs(ev.source_yaw) < hi)
+            if rows.any():
+                errs = [f"{np.mean(np.abs(v.measured[rows] - tg[None, :])):.1f}" for v in ev.variants[:2]]
+                lines.append(f"| {lo}–{hi}° | {int(rows.sum())} | " + " | ".join(errs) + " |")
     lines += ["", "## Fitted trajectories", "", "| subset | faces | bins (neg) | R2 (neg) | bins (pos) | R2 (pos) |",
               "| --- | --- | --- | --- | --- | --- |"]
     for r in ev.trajectory_rows:

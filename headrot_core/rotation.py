@@ -115,7 +115,7 @@ class HeadRotator:
             raise ValueError("embedding='network' needs a trained embedder (assets/embedder)")
         self.model, self.trajectories, self.embedder = model, trajectories, embedder
         self.steps, self.fixed_point_iters = steps, fixed_point_iters
-        self.residual_steps = residual_steps or steps  # DDIM steps of the clipped change Gc(z + d) - Gc(z)
+        self.residual_steps = min(residual_steps or steps, steps)  # DDIM steps of the change Gc(z + d) - Gc(z)
         self.embedding = ("network" if embedder is not None and embedding != "inversion" else "inversion")
 
     @classmethod
@@ -143,11 +143,10 @@ class HeadRotator:
         steps = steps or int(setting.get("steps") or DEFAULT_STEPS)
         if fixed_point_iters is None:
             fixed_point_iters = int(setting.get("fixed_point_iters", 1))
-        if residual_steps is None:
-            residual_steps = int(setting.get("residual_steps") or setting.get("steps") or steps)
+        residual_steps = residual_steps or int(setting.get("residual_steps") or steps)
         return cls(diffusion, traj, embedder, steps, embedding, fixed_point_iters,
                    decode or setting.get("decode", "residual"), bool(traj.meta.get("match_gender", True)),
-                   min(residual_steps, steps))
+                   residual_steps)
 
     @cached_property
     def _gender(self):

@@ -40,9 +40,10 @@ def test_report_has_every_section(tmp_path):
                       np.tile(np.array(TARGETS), (1, 1)))
     ev = Evaluation(1, 20, 6, 29.0, 0.9, {"inversion": (29.0, 0.9, 0.5)}, [v],
                     [{"subset": "light=any,gender=any", "faces": 10, "neg_bins": 5, "neg_r2": 0.9, "pos_bins": 5,
-                      "pos_r2": 0.9}])
+                      "pos_r2": 0.9}], np.array([25.0]))
     text = write_report(ev, tmp_path / "E.md").read_text()
     for heading in ("## Reconstruction", "## Pose and identity by variant", "## Yaw reached per target",
-                    "## Fitted trajectories"):
+                    "## Fitted trajectories", "## Pose error by the source's own yaw"):
         assert heading in text
+    assert "| 20–30° | 1 | 0.0 |" in text  # the one face (|yaw| 25) reached every target exactly
     assert "| inversion | 29.00 | 0.900 |" in text
