@@ -35,10 +35,10 @@ import dataclasses
 import logging
 import tempfile
 import threading
-from concurrent.futures import ThreadPoolExecutor
-from contextvars import copy_context
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
+from contextvars import copy_context
 from pathlib import Path
 from typing import Any
 
@@ -443,8 +443,8 @@ Models*, Electronics 13(15):3091, 2024)**. No network is trained for rotation:
    three latent channels), and how far a face actually turns along them was measured, so the latent moves by the
    amount that reached *target − source* degrees on average.
 4. **Generation.** The 13 moved latents are decoded in one DDIM batch: each frame is the reconstruction plus the
-   change the move makes to the decoded face (that change needs half the reconstruction's steps). The slider shows the nearest strip frame at
-   once and decodes the exact yaw when released; the light override picks another line.
+   change the move makes to the decoded face (that change needs half the reconstruction's steps). The slider shows
+   the nearest strip frame at once and decodes the exact yaw when released; the light override picks another line.
 
 The model is small and trained by this project on CelebA crops at 64×64 (see `docs/`), so faces are soft; frames are
 upscaled with Lanczos for display. Code: `headrot_core` (library and CLI) and `app.py` (this app).

@@ -292,3 +292,24 @@ def test_engine_embeds_like_the_trajectories(tiny_rotator_dir, tmp_path):
     rot = app.Engine(model=str(folder), device="cpu").get()
     assert (rot.steps, rot.fixed_point_iters) == (2, 0)
     assert app.Engine(model=str(folder), steps=5, device="cpu").get().steps == 5
+
+
+def test_model_calls_run_on_one_thread_in_the_callers_context(engine):
+    """Every model call from any Gradio worker lands on the engine's one thread (one OpenMP team: see Engine.run),
+    and sees the caller's context variables (Gradio's progress tracking lives in them)."""
+    import contextvars
+
+    var = contextvars.ContextVar("request", default=None)
+
+    def call(tag: str, out: list) -> None:
+        var.set(tag)
+        out.append(engine.run(lambda rot: (threading.current_thread().name, var.get(), rot is engine.get())))
+
+    out: list = []
+    workers = [threading.Thread(target=call, args=(f"user{i}", out)) for i in range(3)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert len({name for name, _, _ in out}) == 1 and out[0][0].startswith("headrot-model")
+    assert sorted(tag for _, tag, _ in out) == ["user0", "user1", "user2"] and all(same for _, _, same in out)
