@@ -38,7 +38,7 @@ def main() -> None:
           f"torch {torch.__version__}, {torch.get_num_threads()} threads); model {n_params:.1f} M parameters, "
           f"{model.size} px, bf16 autocast {model.bf16}\n")
     x = model.generate(model.noise(1, seed=0), 10)
-    z15 = model.noise(15, seed=1)  # the engine's batch: 13 frames + G(z) + Gc(z)
+    z15 = model.noise(15, seed=1)  # the engine's latents: 13 frames + G(z) + Gc(z), all at one step count here
     fp = args.fixed_point_iters
     print(f"| DDIM steps | invert 1 face (s) | invert, {fp} fixed-point iterations (s) | generate 13 + 2 frames (s) |")
     print("| --- | --- | --- | --- |")

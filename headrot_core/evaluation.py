@@ -4,8 +4,8 @@ For each face: embed, reconstruct (PSNR/SSIM at model size), rotate to each targ
 (``HeadRotator.latents_for`` + ``decode_moved``), then measure the yaw reached (the face-analysis estimator),
 per-face monotonicity (Spearman), and identity kept (dlib descriptor distance to the source below its 0.6
 same-person threshold). The same latents run through variants: the shipped trajectories, the paper's plain method
-(raw lines, no calibration, clipped decoding), the shipped ones without calibration, and the subset ablations
-(light only, global); optionally the embedding network instead of inversion.
+(raw lines, no calibration, clipped decoding), the shipped ones without calibration, the subset ablations
+(light only, global), one line instead of two when given; optionally the embedding network instead of inversion.
 """
 from __future__ import annotations
 

@@ -8,8 +8,8 @@ Decoding (``decode``). ``clipped``: the paper's G(z + d), with each step's predi
 (unclipped, moved latents of this model decode to colour speckle). ``residual`` (default): the exact reconstruction
 plus the change the move makes under clipped decoding, G(z) + [Gc(z + d) - Gc(z)]: the clipping damage common to
 Gc(z + d) and Gc(z) cancels, so the frames keep the source's detail (measured in docs/EVALUATION.md). The change
-needs fewer DDIM steps than the reconstruction (``residual_steps``: at 6 instead of 12 the frames differ by
-35 dB PSNR and turn as far), which halves the decoding time. All moved latents (and Gc(z)) decode in one batch.
+needs fewer DDIM steps than the reconstruction (``residual_steps``: at 6 instead of 12 the frames are within
+35 dB PSNR of each other and turn as far), which halves the decoding time. All moved latents (and Gc(z)) decode in one batch.
 """
 from __future__ import annotations
 

@@ -5,7 +5,8 @@
 # It reads what scripts/gpu_prepare.sh wrote into .gpu/ (training pack, validation pack, labels, annotations) and
 # diffusers wheels in .whl/ when the machine lacks diffusers. Each stage leaves runs/ in place for the next one and
 # writes its exports as one tar, cut into 15 MiB parts, to $OUT (default out/gpu): `cat result.tar.part-* | tar x`.
-# Then, here (it needs dlib): `python -m headrot_core calibrate --trajectories runs/trajectories`.
+# Then, here (it needs dlib), for runs/trajectories and runs/trajectories-one-line (what build_assets.sh runs):
+#   python -m headrot_core calibrate --trajectories DIR --no-match-gender
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STAGE="${STAGE:?STAGE=model or embed-fit}"
@@ -35,9 +36,9 @@ case "$STAGE" in
         --val-data .gpu/val64.tar.gz --val-n 256 --val-every 1000 --checkpoint-every 2000 --device cuda
     $PY -m headrot_core fit --model runs/ddim64/model --device cuda --data .gpu/train64.tar.gz \
         --labels .gpu/labels.csv --steps "$STEPS" --fixed-point-iters "$FP" --batch 1024 \
-        --out runs/trajectories --one-line-out runs/trajectories_one_line
+        --out runs/trajectories --one-line-out runs/trajectories-one-line
     files=(runs/ddim64/model runs/embedder/embedder runs/embedder/log.jsonl runs/trajectories
-           runs/trajectories_one_line)
+           runs/trajectories-one-line)
     ;;
   *) echo "unknown STAGE $STAGE" >&2; exit 2 ;;
 esac
