@@ -197,8 +197,7 @@ class _UnetProgress:
     forward hook: a real bar on a CPU where one rotation takes seconds."""
 
     def __init__(self, rot: HeadRotator, progress, start: float, end: float, desc: str):
-        inversion = rot.steps * (1 + rot.fixed_point_iters) if rot.embedding == "inversion" else 0
-        self.total = inversion + rot.steps + (rot.residual_steps if rot.decode == "residual" else 0)
+        self.total = rot.embedding_calls + (rot.residual_steps if rot.decode == "residual" else rot.steps)
         self.rot, self.progress, self.start, self.end, self.desc, self.count = rot, progress, start, end, desc, 0
         self.last, self.every = 0.0, 0.5  # seconds between updates: each one costs the browser a re-render
 
@@ -224,13 +223,21 @@ class _UnetProgress:
 
 @gpu
 def _rotate_prepared(prep: FacePrep, light: str, progress=None) -> RotationResult:
+    """The 13 frames, without the reconstruction (no frame needs it: ``_reconstruct`` fetches it after the strip)."""
     def work(rot: HeadRotator) -> RotationResult:
         if progress is None:
-            return rot.rotate_prepared(prep, YAWS, light=light)
+            return rot.rotate_prepared(prep, YAWS, light=light, reconstruct=False)
         with _UnetProgress(rot, progress, 0.15, 0.95, "inverting the face, then decoding 13 views"):
-            return rot.rotate_prepared(prep, YAWS, light=light)
+            return rot.rotate_prepared(prep, YAWS, light=light, reconstruct=False)
 
-    return ENGINE.run(work)
+    result = ENGINE.run(work)
+    log.info("rotated: %s", result.timings)
+    return result
+
+
+@gpu
+def _reconstruct(result: RotationResult) -> Image.Image:
+    return ENGINE.run(lambda rot: rot.reconstruct(result.latent))
 
 
 @gpu
@@ -320,10 +327,10 @@ def run_ui(image, aligned: bool, light: str, yaw: float, progress=gr.Progress())
         progress(0.97, desc="showing the strip")
         if many:
             gr.Info(f"{prep.faces} faces in the photo: the largest one is rotated.")
-        yield (status_ok(note + f"Done in {result.timings.get('total_s', 0):.1f} s. Move the slider to turn "
-                         "the head; the animation follows."),
-               shown(result.source, PANEL_PX), shown(result.reconstruction, PANEL_PX), info_markdown(result),
-               strip_items(result), preview_update(session, yaw), session)
+        done = status_ok(note + f"Done in {result.timings.get('total_s', 0):.1f} s. Move the slider to turn the "
+                         "head; the animation follows.")
+        yield (done, gr.update(), None, info_markdown(result), strip_items(result), preview_update(session, yaw),
+               session)
     except Exception as e:  # every failure becomes a message; the app keeps serving
         if not isinstance(e, (ImageError, ModelUnavailable, ValueError)):
             log.exception("rotation failed")
@@ -371,6 +378,22 @@ def release(yaw: float, session: Session | None):
             gr.Warning(user_message(e))
             return preview_update(session, yaw)
     return preview_update(session, yaw)
+
+
+def reconstruction_for(session: Session | None):
+    """The detected panel's reconstruction, after the strip and the animation: no frame needs G(z), and a slider
+    released meanwhile is decoded first (measured in docs/APP.md)."""
+    if session is None:
+        return None
+    r = session.result
+    if r.reconstruction is None:
+        try:
+            r.reconstruction = _reconstruct(r)
+        except Exception as e:
+            log.exception("reconstruction failed")
+            gr.Warning(user_message(e))
+            return None
+    return shown(r.reconstruction, PANEL_PX)
 
 
 def animation_for(session: Session | None):
@@ -442,9 +465,10 @@ Models*, Electronics 13(15):3091, 2024)**. No network is trained for rotation:
    one for turning left and one for turning right. Their directions are denoised (spatially smoothed, one pattern for the
    three latent channels), and how far a face actually turns along them was measured, so the latent moves by the
    amount that reached *target − source* degrees on average.
-4. **Generation.** The 13 moved latents are decoded in one DDIM batch: each frame is the reconstruction plus the
-   change the move makes to the decoded face (that change needs half the reconstruction's steps). The slider shows
-   the nearest strip frame at once and decodes the exact yaw when released; the light override picks another line.
+4. **Generation.** The 13 moved latents are decoded in one DDIM batch: each frame is the photo plus the change the
+   move makes to the decoded face (so the frame at the photo's own yaw is the photo, and the change needs a third of
+   the reconstruction's steps). The slider shows the nearest strip frame at once and decodes the exact yaw when
+   released; the light override picks another line.
 
 The model is small and trained by this project on CelebA crops at 64×64 (see `docs/`), so faces are soft; frames are
 upscaled with Lanczos for display. Code: `headrot_core` (library and CLI) and `app.py` (this app).
@@ -513,7 +537,9 @@ def build_demo(engine: Engine | None = None) -> gr.Blocks:
                      concurrency_id="model", concurrency_limit=1, api_visibility="private",
                      show_progress_on=[status])
         main.then(animation_for, [session], [animation], concurrency_id="encode", concurrency_limit=2,
-                  api_visibility="private", show_progress="minimal")
+                  api_visibility="private", show_progress="minimal").then(
+            reconstruction_for, [session], [recon], concurrency_id="model", concurrency_limit=1,
+            api_visibility="private", show_progress="hidden")
         lit = light.input(relight, [light, session, yaw], [info, strip, preview, session], concurrency_id="model",
                           concurrency_limit=1, api_visibility="private", show_progress_on=[strip, preview])
         lit.then(animation_for, [session], [animation], concurrency_id="encode", concurrency_limit=2,

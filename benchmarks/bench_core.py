@@ -38,22 +38,24 @@ def main() -> None:
           f"torch {torch.__version__}, {torch.get_num_threads()} threads); model {n_params:.1f} M parameters, "
           f"{model.size} px, bf16 autocast {model.bf16}\n")
     x = model.generate(model.noise(1, seed=0), 10)
-    z15 = model.noise(15, seed=1)  # the engine's latents: 13 frames + G(z) + Gc(z), all at one step count here
+    z15 = model.noise(15, seed=1)  # 13 frames + G(z) + Gc(z), all at one step count here
     fp = args.fixed_point_iters
-    print(f"| DDIM steps | invert 1 face (s) | invert, {fp} fixed-point iterations (s) | generate 13 + 2 frames (s) |")
-    print("| --- | --- | --- | --- |")
+    print(f"| DDIM steps | invert 1 face (s) | invert, {fp} fixed-point iterations (s) | the same, warm start (s) "
+          "| generate 13 + 2 frames (s) |")
+    print("| --- | --- | --- | --- | --- |")
     for s in args.steps:
         inv = timed(lambda: model.invert(x, s), args.repeats)
         inv_fp = timed(lambda: model.invert(x, s, fp), args.repeats)
+        inv_warm = timed(lambda: model.invert(x, s, fp, warm_start=True), args.repeats)
         gen = timed(lambda: model.generate(z15, s), args.repeats)
-        print(f"| {s} | {inv:.3f} | {inv_fp:.3f} | {gen:.3f} |")
+        print(f"| {s} | {inv:.3f} | {inv_fp:.3f} | {inv_warm:.3f} | {gen:.3f} |")
     if args.rotate:
         from headrot_core import HeadRotator
         from headrot_core.diffusion import tensor_to_images
 
         face = tensor_to_images(x)[0].resize((128, 128))
         print(f"\n| DDIM steps | residual steps | rotate(): 1 aligned face -> 13 frames (s) | analysis | embedding | "
-              "generation |\n| --- | --- | --- | --- | --- | --- |")
+              "generation | reconstruction |\n| --- | --- | --- | --- | --- | --- | --- |")
         for s in args.steps:
             for k in args.residual_steps or [None]:
                 rot = HeadRotator.from_pretrained(args.model, device=args.device, steps=s, fixed_point_iters=fp,
@@ -62,7 +64,7 @@ def main() -> None:
                 total = timed(lambda: runs.append(rot.rotate(face, aligned=True).timings), args.repeats)
                 part = {key: sorted(r[key] for r in runs[1:])[len(runs[1:]) // 2] for key in runs[0]}
                 print(f"| {s} | {rot.residual_steps} | {total:.3f} | {part['analysis_s']:.3f} | "
-                      f"{part['embedding_s']:.3f} | {part['generation_s']:.3f} |")
+                      f"{part['embedding_s']:.3f} | {part['generation_s']:.3f} | {part['reconstruction_s']:.3f} |")
 
 
 if __name__ == "__main__":

@@ -136,55 +136,53 @@ class FaceDiffusion:
         return self.scheduler.alphas_cumprod[t] if t >= 0 else self.scheduler.final_alpha_cumprod
 
     @torch.no_grad()
-    def generate(self, latents: torch.Tensor, steps: int = DEFAULT_STEPS, clip: bool | torch.Tensor = False,
+    def generate(self, latents: torch.Tensor, steps: int = DEFAULT_STEPS, clip: bool = False,
                  to_cpu: bool = True) -> torch.Tensor:
         """x_T (N, 3, H, W) -> images (about [-1, 1]), eta = 0, on the model's device; returns a CPU tensor.
 
-        ``clip=False`` (for embedded faces) is the exact inverse of ``invert``; ``clip=True`` (for fresh noise)
-        keeps each step's predicted clean image in [-1, 1], which rescues samples of an imperfect model. A boolean
-        (N,) tensor clips some latents and not others in the same batch: one UNet call a step for both.
-        ``to_cpu=False`` leaves the result on the device (training loops that feed it back)."""
-        mask = torch.as_tensor(clip, dtype=torch.bool).reshape(-1)
-        if mask.numel() == 1:
-            mask = mask.expand(latents.shape[0])
+        ``clip=False`` (for embedded faces) is the exact inverse of ``invert``; ``clip=True`` (for fresh noise and
+        moved latents) keeps each step's predicted clean image in [-1, 1], which rescues samples of an imperfect
+        model. ``to_cpu=False`` leaves the result on the device (training loops that feed it back)."""
         x = latents.to(self.device, torch.float32)
-        groups = []  # (scheduler, rows) per clip setting present in the batch
-        for c in (False, True):
-            rows = mask.to(x.device) == c
-            if rows.any():
-                scheduler = DDIMScheduler.from_config(self.scheduler.config, clip_sample=c)
-                scheduler.set_timesteps(steps)
-                groups.append((scheduler, rows))
-        for t in groups[0][0].timesteps:
-            t = int(t)
-            eps = self._eps(x, t)
-            if len(groups) == 1:
-                x = groups[0][0].step(eps, t, x, eta=0.0).prev_sample
-                continue
-            x = x.clone()
-            for scheduler, rows in groups:
-                x[rows] = scheduler.step(eps[rows], t, x[rows], eta=0.0).prev_sample
+        scheduler = DDIMScheduler.from_config(self.scheduler.config, clip_sample=bool(clip))
+        scheduler.set_timesteps(steps)
+        for t in scheduler.timesteps:
+            x = scheduler.step(self._eps(x, int(t)), int(t), x, eta=0.0).prev_sample
         return x.cpu() if to_cpu else x
 
     @torch.no_grad()
-    def invert(self, images: torch.Tensor, steps: int = DEFAULT_STEPS, fixed_point_iters: int = 0) -> torch.Tensor:
+    def invert(self, images: torch.Tensor, steps: int = DEFAULT_STEPS, fixed_point_iters: int = 0,
+               warm_start: bool = False) -> torch.Tensor:
         """Images in [-1, 1] -> x_T such that ``generate(x_T, steps)`` reproduces them.
 
         Walks the generation's timesteps backwards with the same DDIM update solved for the noisier point. The
         plain step uses the noise predicted at the less noisy point; each fixed-point iteration re-predicts it at
-        the current estimate of the noisier point, which is what generation will see.
+        the current estimate of the noisier point, which is what generation will see. ``warm_start`` starts each
+        step's iterations from the previous step's last prediction instead of a fresh one: one UNet call fewer
+        per step (12 steps, 2 iterations: 25 calls instead of 36, 30.25 instead of 30.62 dB on 16 held-out faces;
+        docs/MODEL.md).
         """
         x = images.to(self.device, torch.float32)
         stride = self.scheduler.config.num_train_timesteps // steps  # what scheduler.step() steps back by
+        eps = None
         for t in reversed(self._timesteps(steps)):
             a_prev, a_t = self._alpha(t - stride).to(x.device), self._alpha(t).to(x.device)
             x0_coef, eps_coef = (a_t / a_prev).sqrt(), (1 - a_t).sqrt() - (a_t * (1 - a_prev) / a_prev).sqrt()
-            eps = self._eps(x, t)
+            if eps is None or not (warm_start and fixed_point_iters):
+                eps = self._eps(x, t)
             x_next = x0_coef * x + eps_coef * eps
             for _ in range(fixed_point_iters):
-                x_next = x0_coef * x + eps_coef * self._eps(x_next, t)
+                eps = self._eps(x_next, t)
+                x_next = x0_coef * x + eps_coef * eps
             x = x_next
         return x.cpu()
+
+    @staticmethod
+    def inversion_calls(steps: int, fixed_point_iters: int, warm_start: bool = False) -> int:
+        """UNet calls of one ``invert`` (the app's progress bar counts them)."""
+        if warm_start and fixed_point_iters:
+            return 1 + steps * fixed_point_iters
+        return steps * (1 + fixed_point_iters)
 
     def sample(self, n: int, seed: int = 0, steps: int = DEFAULT_STEPS) -> torch.Tensor:
         return self.generate(self.noise(n, seed), steps, clip=True)

@@ -76,7 +76,8 @@ def run_variant(name: str, rot: HeadRotator, latents: torch.Tensor, faces: Label
         z = latents[i:i + 1]
         moved, _ = rot.latents_for(z, float(source_yaw[i]), list(targets), faces.light[i] if use_light else None,
                                    (faces.gender[i] or None) if use_gender else None)
-        yaws, desc = measure_frames(tensor_to_images(rot.decode_moved(moved, z)[0]))
+        x = images_to_tensor(faces.images[i:i + 1], rot.model.size)
+        yaws, desc = measure_frames(tensor_to_images(rot.decode_moved(moved, z, x)[0]))
         measured[i] = yaws
         kept[i] = np.linalg.norm(desc - source_desc[i], axis=1) < 0.6
     tg = np.array(targets)
@@ -120,17 +121,25 @@ def evaluate(rot: HeadRotator, n_faces: int = 100, embedder=None, ablations: boo
 
     model, steps = rot.model, rot.steps
     test = labelled_faces(holdout=True, max_faces=n_faces, seed=1)
-    z = embed_faces(model, test, "inversion", steps, rot.fixed_point_iters)  # cached: re-runs skip this
+    z = embed_faces(model, test, "inversion", steps, rot.fixed_point_iters,  # cached: re-runs skip this
+                    warm_start=rot.warm_start)
     t0 = time.perf_counter()
     rot.embed(images_to_tensor(test.images[:1], model.size))  # one face, as the engine embeds it
     inv_s = time.perf_counter() - t0
     p, s = reconstruction_scores(model, z, test, steps)
-    by_method = {f"inversion ({rot.fixed_point_iters} fixed-point iterations)": (p, s, inv_s)}
-    if embedder is not None:
-        t0 = time.perf_counter()
-        zn = embedder.embed(images_to_tensor(test.images, model.size))
-        net_s = (time.perf_counter() - t0) / len(test.ids)
-        by_method["network"] = (*reconstruction_scores(model, zn, test, steps), net_s)
+    warm = ", warm start" if rot.warm_start else ""
+    by_method = {f"inversion ({rot.fixed_point_iters} fixed-point iterations{warm}, "
+                 f"{rot.embedding_calls} UNet calls)": (p, s, inv_s)}
+    zn = None
+    if embedder is not None:  # the paper's alternative: one forward pass, optionally refined with the face model
+        x = images_to_tensor(test.images, model.size)
+        for k in (0, 2):
+            zk = embedder.embed(x, refine_iters=k, model=model, steps=steps)
+            t0 = time.perf_counter()
+            embedder.embed(x[:1], refine_iters=k, model=model, steps=steps)  # one face, as the engine embeds it
+            by_method[f"embedding network, {k} refinement iterations"] = (
+                *reconstruction_scores(model, zk, test, steps), time.perf_counter() - t0)
+            zn = zk if zn is None else zn
 
     source_yaw = np.array([a.yaw for a in analyze_batch(test.images)])
     source_desc = face_descriptors([Image.fromarray(im) for im in test.images])
@@ -143,7 +152,7 @@ def evaluate(rot: HeadRotator, n_faces: int = 100, embedder=None, ablations: boo
         def variant(trajectories, decode):
             return HeadRotator(model, trajectories, steps=steps, embedding="inversion",
                                fixed_point_iters=rot.fixed_point_iters, decode=decode,
-                               residual_steps=rot.residual_steps)
+                               residual_steps=rot.residual_steps, warm_start=rot.warm_start)
 
         variants += [
             (f"paper: raw lines, {subsets} subsets, uncalibrated, clipped decoding", variant(ts.plain(), "clipped"),
@@ -156,7 +165,12 @@ def evaluate(rot: HeadRotator, n_faces: int = 100, embedder=None, ablations: boo
         if one_line is not None:
             variants.append((f"one line instead of two, {subsets} subsets, smoothed, calibrated",
                              variant(one_line, rot.decode), True, rot.match_gender))
-    results = [run_variant(name, r, z, test, source_yaw, source_desc, use_light, use_gender)
+    latents = {name: z for name, *_ in variants}
+    if zn is not None:
+        name = "shipped, latents from the embedding network (no refinement) instead of inversion"
+        variants.append((name, rot, True, rot.match_gender))
+        latents[name] = zn
+    results = [run_variant(name, r, latents[name], test, source_yaw, source_desc, use_light, use_gender)
                for name, r, use_light, use_gender in variants]
     return Evaluation(len(test.ids), steps, rot.residual_steps, p, s, by_method, results, describe(ts), source_yaw)
 

@@ -113,12 +113,13 @@ def embed_cached(embed, images: np.ndarray, ids: list[str], size: int, key: str,
     return np.concatenate(out).astype(np.float32)
 
 
-def make_embed_fn(model: FaceDiffusion, method: str, steps: int, fixed_point_iters: int, embedder=None):
+def make_embed_fn(model: FaceDiffusion, method: str, steps: int, fixed_point_iters: int, embedder=None,
+                  warm_start: bool = False):
     if method == "network":
         if embedder is None:
             raise ValueError("the network embedding needs a trained embedder")
         return embedder.embed
-    return lambda x: model.invert(x, steps, fixed_point_iters)
+    return lambda x: model.invert(x, steps, fixed_point_iters, warm_start)
 
 
 def fit(model: FaceDiffusion, out: Path, faces: LabelledFaces, method: str = "inversion", steps: int = 20,
@@ -142,9 +143,9 @@ def fit(model: FaceDiffusion, out: Path, faces: LabelledFaces, method: str = "in
 
 
 def embed_faces(model: FaceDiffusion, faces: LabelledFaces, method: str, steps: int, fixed_point_iters: int,
-                embedder=None, batch: int = 32) -> torch.Tensor:
+                embedder=None, batch: int = 32, warm_start: bool = False) -> torch.Tensor:
     """Latents of ``faces`` as a (N, 3, S, S) tensor, cached like the fit's."""
-    key = f"{model_fingerprint(model)}-{method}-{steps}-{fixed_point_iters}"
-    z = embed_cached(make_embed_fn(model, method, steps, fixed_point_iters, embedder), faces.images, faces.ids,
-                     model.size, key, batch)
+    key = f"{model_fingerprint(model)}-{method}{'-warm' if warm_start else ''}-{steps}-{fixed_point_iters}"
+    z = embed_cached(make_embed_fn(model, method, steps, fixed_point_iters, embedder, warm_start), faces.images,
+                     faces.ids, model.size, key, batch)
     return torch.from_numpy(z).reshape(len(faces.ids), 3, model.size, model.size)

@@ -5,11 +5,13 @@ Each requested yaw is an absolute angle in degrees: the source latent moves alon
 and the source yaw itself gives back the source.
 
 Decoding (``decode``). ``clipped``: the paper's G(z + d), with each step's predicted clean image clipped to [-1, 1]
-(unclipped, moved latents of this model decode to colour speckle). ``residual`` (default): the exact reconstruction
-plus the change the move makes under clipped decoding, G(z) + [Gc(z + d) - Gc(z)]: the clipping damage common to
-Gc(z + d) and Gc(z) cancels, so the frames keep the source's detail (measured in docs/EVALUATION.md). The change
-needs fewer DDIM steps than the reconstruction (``residual_steps``: at 6 instead of 12 the frames are within
-35 dB PSNR of each other and turn as far), which halves the decoding time. All moved latents (and Gc(z)) decode in one batch.
+(unclipped, moved latents of this model decode to colour speckle). ``residual`` (default): the source crop x plus the
+change the move makes under clipped decoding, x + [Gc(z + d) - Gc(z)]: the clipping damage common to Gc(z + d) and
+Gc(z) cancels, so the frames keep the photo's detail, and the frame at the source's own yaw is the photo itself. The
+change needs fewer DDIM steps than the reconstruction (``residual_steps``, measured in docs/EVALUATION.md), and all
+moved latents (and Gc(z)) decode in one batch. The reconstruction G(z) (unclipped, the exact inverse of the
+inversion) is not part of any frame: it only shows how well the model captured the face, so a caller in a hurry
+(the app, before showing the strip) asks for it afterwards with ``HeadRotator.reconstruct``.
 """
 from __future__ import annotations
 
@@ -53,7 +55,7 @@ class RotationResult:
     frames: list[Image.Image]
     yaws: list[float]
     source: Image.Image
-    reconstruction: Image.Image
+    reconstruction: Image.Image | None  # G(z); None when rotate_prepared(reconstruct=False)
     source_yaw: float
     light: str  # the light class used for the trajectory (detected unless overridden)
     light_detected: str
@@ -66,7 +68,7 @@ class RotationResult:
     steps: int
     timings: dict[str, float] = field(default_factory=dict)
     latent: torch.Tensor | None = None  # the source's x_T (1, 3, H, W): ``HeadRotator.frames_at`` reuses it
-    base: torch.Tensor | None = None    # decoded G(z) (and Gc(z) when residual): what ``frames_at`` builds on
+    base: torch.Tensor | None = None    # Gc(z) at residual_steps when residual: what ``frames_at`` builds on
     decode: str = "residual"
     residual_steps: int | None = None
 
@@ -85,7 +87,8 @@ class RotationResult:
         for yaw, frame in zip(self.yaws, self.frames):
             frame.save(folder / f"frame_{yaw:+03.0f}.png")
         self.source.save(folder / "source.png")
-        self.reconstruction.save(folder / "reconstruction.png")
+        if self.reconstruction is not None:
+            self.reconstruction.save(folder / "reconstruction.png")
         self.strip().save(folder / "strip.png")
         save_animation(self.frames, folder / animation)
         (folder / "result.json").write_text(json.dumps(self.summary(), indent=1) + "\n")
@@ -104,7 +107,7 @@ class HeadRotator:
 
     def __init__(self, model: FaceDiffusion, trajectories: TrajectorySet, embedder=None, steps: int = DEFAULT_STEPS,
                  embedding: str = "auto", fixed_point_iters: int = 1, decode: str = "residual",
-                 match_gender: bool = True, residual_steps: int | None = None):
+                 match_gender: bool = True, residual_steps: int | None = None, warm_start: bool = False):
         if embedding not in ("auto", "inversion", "network"):
             raise ValueError("embedding must be 'auto', 'inversion' or 'network'")
         if decode not in DECODES:
@@ -114,7 +117,7 @@ class HeadRotator:
         if embedding == "network" and embedder is None:
             raise ValueError("embedding='network' needs a trained embedder (assets/embedder)")
         self.model, self.trajectories, self.embedder = model, trajectories, embedder
-        self.steps, self.fixed_point_iters = steps, fixed_point_iters
+        self.steps, self.fixed_point_iters, self.warm_start = steps, fixed_point_iters, warm_start
         self.residual_steps = min(residual_steps or steps, steps)  # DDIM steps of the change Gc(z + d) - Gc(z)
         self.embedding = ("network" if embedder is not None and embedding != "inversion" else "inversion")
 
@@ -122,12 +125,13 @@ class HeadRotator:
     def from_pretrained(cls, model: str | Path | None = None, trajectories: str | Path | None = None,
                         device: str | None = None, embedding: str = "auto", steps: int | None = None,
                         fixed_point_iters: int | None = None, decode: str | None = None,
-                        residual_steps: int | None = None) -> "HeadRotator":
+                        residual_steps: int | None = None, warm_start: bool | None = None) -> "HeadRotator":
         """The embedded default, or a model folder / Hub id whose fitted trajectories are in ``trajectories``
         (default: ``<model>/trajectories`` for a folder, ``assets/trajectories`` for the default).
 
-        ``steps``, ``fixed_point_iters``, ``decode`` and ``residual_steps`` default to those the trajectories were
-        calibrated with (the calibration holds for that setting), else to those their latents were embedded with."""
+        ``steps``, ``fixed_point_iters``, ``warm_start``, ``decode`` and ``residual_steps`` default to those the
+        trajectories were calibrated with (the calibration holds for that setting), else to those their latents were
+        embedded with."""
         folder = resolve_model_dir(model)
         diffusion = FaceDiffusion.from_pretrained(folder, device)
         is_default = folder.resolve() == DEFAULT_MODEL_DIR.resolve()
@@ -144,9 +148,11 @@ class HeadRotator:
         if fixed_point_iters is None:
             fixed_point_iters = int(setting.get("fixed_point_iters", 1))
         residual_steps = residual_steps or int(setting.get("residual_steps") or steps)
+        if warm_start is None:
+            warm_start = bool(setting.get("warm_start", False))
         return cls(diffusion, traj, embedder, steps, embedding, fixed_point_iters,
                    decode or setting.get("decode", "residual"), bool(traj.meta.get("match_gender", True)),
-                   residual_steps)
+                   residual_steps, warm_start)
 
     @cached_property
     def _gender(self):
@@ -179,7 +185,14 @@ class HeadRotator:
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         if self.embedding == "network":
             return self.embedder.embed(x)
-        return self.model.invert(x, self.steps, self.fixed_point_iters)
+        return self.model.invert(x, self.steps, self.fixed_point_iters, self.warm_start)
+
+    @property
+    def embedding_calls(self) -> int:
+        """UNet calls to embed one face (0 for the network, which is not the face model)."""
+        if self.embedding == "network":
+            return 0
+        return self.model.inversion_calls(self.steps, self.fixed_point_iters, self.warm_start)
 
     def latents_for(self, z: torch.Tensor, source_yaw: float, yaws: list[float], light: str | None,
                     gender: str | None) -> tuple[torch.Tensor, str]:
@@ -195,14 +208,14 @@ class HeadRotator:
         prep = self.prepare(image, aligned)
         t1 = time.perf_counter()
         result = self.rotate_prepared(prep, yaws, light, gender)
-        result.timings = {"analysis_s": round(t1 - t0, 3), "embedding_s": result.timings["embedding_s"],
-                          "generation_s": result.timings["generation_s"], "total_s": round(time.perf_counter() - t0, 3)}
+        result.timings = {"analysis_s": round(t1 - t0, 3), **result.timings,
+                          "total_s": round(time.perf_counter() - t0, 3)}
         return result
 
     def rotate_prepared(self, prep: FacePrep, yaws: Iterable[float] = DEFAULT_YAWS, light: str = "auto",
-                        gender: str = "auto") -> RotationResult:
+                        gender: str = "auto", reconstruct: bool = True) -> RotationResult:
         """``rotate`` after ``prepare``: embedding, trajectory offsets and one batched decode (lets a caller report
-        progress between the stages)."""
+        progress between the stages). ``reconstruct=False`` leaves ``reconstruction`` None (no frame needs it)."""
         _check_choices(light, gender)
         yaws = [float(y) for y in yaws]
         t1 = time.perf_counter()
@@ -212,32 +225,34 @@ class HeadRotator:
         use_light = prep.light if light == "auto" else light
         use_gender = prep.gender if gender == "auto" else (None if gender == "any" else gender)
         batch, subset = self.latents_for(z, prep.source_yaw, yaws, use_light, use_gender)
-        frames, base = self.decode_moved(batch, z)
+        frames, base = self.decode_moved(batch, z, x)
         t3 = time.perf_counter()
-        return RotationResult(tensor_to_images(frames), yaws, prep.source, tensor_to_images(base[:1])[0],
-                              prep.source_yaw, use_light, prep.light, prep.light_score, use_gender, subset, prep.faces,
-                              prep.crop_quad, self.embedding, self.steps,
+        recon = self.reconstruct(z) if reconstruct else None
+        t4 = time.perf_counter()
+        return RotationResult(tensor_to_images(frames), yaws, prep.source, recon, prep.source_yaw, use_light,
+                              prep.light, prep.light_score, use_gender, subset, prep.faces, prep.crop_quad,
+                              self.embedding, self.steps,
                               {"embedding_s": round(t2 - t1, 3), "generation_s": round(t3 - t2, 3),
-                               "total_s": round(t3 - t1, 3)}, latent=z, base=base, decode=self.decode,
-                              residual_steps=self.residual_steps)
+                               "reconstruction_s": round(t4 - t3, 3), "total_s": round(t4 - t1, 3)},
+                              latent=z, base=base, decode=self.decode, residual_steps=self.residual_steps)
 
-    def decode_moved(self, moved: torch.Tensor, z: torch.Tensor, base: torch.Tensor | None = None
-                     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(frames, base) for moved latents of the source latent ``z``. ``base`` holds the reconstruction G(z)
-        (never clipped: it is the exact inverse of the inversion) and, when residual, Gc(z) at ``residual_steps``
-        decoded in the moved latents' batch; it is computed unless given (the slider reuses it)."""
-        n = moved.shape[0]
+    def reconstruct(self, z: torch.Tensor) -> Image.Image:
+        """G(z) without clipping: the exact inverse of the inversion, i.e. what the model kept of the face."""
+        return tensor_to_images(self.model.generate(z, self.steps))[0]
+
+    def decode_moved(self, moved: torch.Tensor, z: torch.Tensor, source: torch.Tensor,
+                     base: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(frames, base) for moved latents of the latent ``z`` of ``source`` (1, 3, H, W in [-1, 1]). Residual:
+        ``base`` is Gc(z) at ``residual_steps``, decoded in the moved latents' batch unless given (the slider
+        reuses it). Clipped: Gc(z + d) at ``steps``, no base."""
         if self.decode == "clipped":
-            if base is None:
-                out = self.model.generate(torch.cat([moved, z]), self.steps, clip=torch.tensor([True] * n + [False]))
-                return out[:n], out[n:]
-            return self.model.generate(moved, self.steps, clip=True), base
+            return self.model.generate(moved, self.steps, clip=True), None
         if base is None:
             out = self.model.generate(torch.cat([moved, z]), self.residual_steps, clip=True)
-            moved_dec, base = out[:n], torch.cat([self.model.generate(z, self.steps), out[n:]])
+            moved_dec, base = out[:-1], out[-1:]
         else:
             moved_dec = self.model.generate(moved, self.residual_steps, clip=True)
-        return moved_dec - base[1:2] + base[:1], base
+        return source + moved_dec - base, base
 
     def frames_at(self, result: RotationResult, yaws: Iterable[float], light: str | None = None) -> list[Image.Image]:
         """More frames of an earlier result's face from its cached latent: no detection, no embedding, one batched
@@ -249,4 +264,5 @@ class HeadRotator:
         batch, _ = self.latents_for(result.latent, result.source_yaw, [float(y) for y in yaws],
                                     light or result.light, result.gender)
         base = result.base if (result.decode, result.residual_steps) == (self.decode, self.residual_steps) else None
-        return tensor_to_images(self.decode_moved(batch, result.latent, base)[0])
+        x = images_to_tensor([result.source], self.model.size)
+        return tensor_to_images(self.decode_moved(batch, result.latent, x, base)[0])

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 PY="${PY:-.venv/bin/python}"
 RUN="${RUN:-$HOME/.cache/headrot/runs/ddim64}"
 FIT_STEPS="${FIT_STEPS:-20}"; FIT_FP="${FIT_FP:-1}"; FIT_FACES="${FIT_FACES:-2000}"
-STEPS="${STEPS:-12}"; FP="${FP:-2}"; RESIDUAL_STEPS="${RESIDUAL_STEPS:-6}"
+STEPS="${STEPS:-12}"; FP="${FP:-2}"; RESIDUAL_STEPS="${RESIDUAL_STEPS:-4}"
 SIGMA="${SIGMA:-2}"; CAL_FACES="${CAL_FACES:-32}"; EVAL_FACES="${EVAL_FACES:-100}"
 ONE_LINE="${ONE_LINE:-runs/trajectories-one-line}"  # the one-line ablation (not shipped)
 
@@ -19,7 +19,7 @@ rm -rf assets/model && cp -r "$RUN/model" assets/model                       # E
     --one-line-out "$ONE_LINE"                                                # latents -> yaw lines (the paper)
 for T in assets/trajectories "$ONE_LINE"; do                                 # smoothing + measured response
     "$PY" -m headrot_core calibrate --trajectories "$T" --faces "$CAL_FACES" --sigma "$SIGMA" --steps "$STEPS" \
-        --fixed-point-iters "$FP" --decode residual --residual-steps "$RESIDUAL_STEPS" --no-match-gender
+        --fixed-point-iters "$FP" --warm-start --decode residual --residual-steps "$RESIDUAL_STEPS" --no-match-gender
 done
 "$PY" scripts/make_examples.py --steps "$STEPS"                               # app examples: model samples
 "$PY" -m headrot_core model-card --run "$RUN" --notes docs/model_notes.md --out docs/MODEL.md

@@ -66,21 +66,25 @@ def test_shipped_examples_are_marked_samples():
     assert (ROOT / "assets" / "examples" / "examples.json").is_file()
 
 
-def test_photo_yields_the_panel_then_the_strip(engine):
+def test_photo_yields_the_panel_then_the_strip_then_the_reconstruction(engine):
     first, last = run(str(photo()), yaw=12)
     status, crop, recon, info, strip, preview, session = first
     assert "Face found" in status and Path(crop).is_file() and recon is None and "Estimated yaw" in info
     assert Image.open(crop).size == (app.PANEL_PX, app.PANEL_PX)
     status, crop, recon, info, strip, preview, session = last
-    assert "Done" in status and "hr-error" not in status
+    assert "Done" in status and "hr-error" not in status and recon is None  # the strip does not wait for G(z)
     assert [c for _, c in strip] == ["-30°", "-25°", "-20°", "-15°", "-10°", "-5°", "+0°", "+5°", "+10°", "+15°",
                                      "+20°", "+25°", "+30°"]
     assert all(Image.open(p).size == (app.STRIP_PX, app.STRIP_PX) for p, _ in strip)
-    assert Image.open(recon).size == (app.PANEL_PX, app.PANEL_PX)
     assert "nearest strip frame +10°" in preview["label"]
     assert Image.open(preview["value"]).size == (app.PREVIEW_PX, app.PREVIEW_PX)
     assert session.result.faces == 1 and session.result.latent.shape == (1, 3, 32, 32)
     assert "Light:" in info and "Faces:** 1" in info
+    recon = app.reconstruction_for(session)  # chained after the strip and the animation
+    assert Image.open(recon).size == (app.PANEL_PX, app.PANEL_PX)
+    expected = app.ENGINE.get().reconstruct(session.result.latent)
+    assert np.array_equal(np.asarray(session.result.reconstruction), np.asarray(expected))
+    assert app.reconstruction_for(None) is None
 
 
 def test_marked_example_skips_detection(engine, examples):

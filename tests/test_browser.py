@@ -112,6 +112,7 @@ def test_upload_strip_slider_screenshot(browser, url, tmp_path):
         exact_s = time.perf_counter() - t2
         page.wait_for_function(IMG_LOADED, arg="#preview", timeout=30_000)
         page.wait_for_function(IMG_LOADED, arg="#animation", timeout=120_000)
+        page.wait_for_function(IMG_LOADED, arg="#reconstruction", timeout=60_000)  # chained after the animation
         page.wait_for_timeout(300)
         shot = _shot(page, tmp_path, "strip")
         assert shot.stat().st_size > 50_000

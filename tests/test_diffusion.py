@@ -94,9 +94,28 @@ def test_tensor_image_roundtrip():
     assert np.array_equal(back, arr)
 
 
-def test_generate_clips_per_latent_in_one_batch(tiny_model):
-    z = tiny_model.noise(4, seed=3) * 3
+def test_generate_clips_only_when_asked(tiny_model):
+    z = tiny_model.noise(2, seed=3) * 3
     plain, clipped = tiny_model.generate(z, 3), tiny_model.generate(z, 3, clip=True)
     assert not torch.allclose(plain, clipped)
-    mixed = tiny_model.generate(z, 3, clip=torch.tensor([True, False, True, False]))
-    assert torch.allclose(mixed[[0, 2]], clipped[[0, 2]]) and torch.allclose(mixed[[1, 3]], plain[[1, 3]])
+    assert torch.equal(tiny_model.generate(z, 3), plain)  # deterministic (eta = 0)
+
+
+def test_warm_started_inversion_saves_a_call_a_step(tiny_model):
+    """Warm start reuses the previous step's last noise prediction as the first guess: 1 + steps * iterations UNet
+    calls instead of steps * (1 + iterations), and a different (not a broken) latent; without fixed-point
+    iterations there is nothing to warm-start, so it is the plain inversion."""
+    x = tiny_model.generate(tiny_model.noise(2, seed=5), 4)
+    calls = []
+    handle = tiny_model.unet.register_forward_hook(lambda *_: calls.append(1))
+    try:
+        for warm in (False, True):
+            calls.clear()
+            z = tiny_model.invert(x, 4, 2, warm_start=warm)
+            assert len(calls) == tiny_model.inversion_calls(4, 2, warm) == (9 if warm else 12)
+            assert torch.isfinite(z).all() and z.std() > 0.5
+    finally:
+        handle.remove()
+    assert not torch.equal(tiny_model.invert(x, 4, 2, warm_start=True), tiny_model.invert(x, 4, 2))
+    assert torch.equal(tiny_model.invert(x, 4, 0, warm_start=True), tiny_model.invert(x, 4, 0))
+    assert tiny_model.inversion_calls(4, 0, True) == 4

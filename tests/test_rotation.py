@@ -6,7 +6,7 @@ import torch
 
 from conftest import DATA, real_crop, shared_data_or_skip
 from headrot_core import HeadRotator
-from headrot_core.diffusion import tensor_to_images
+from headrot_core.diffusion import images_to_tensor, tensor_to_images
 from headrot_core.imaging import ImageError
 
 
@@ -30,8 +30,8 @@ def test_rotate_aligned_crop_contract(rot):
 
 
 def test_frame_at_source_yaw_gives_back_the_source(rot, tiny_rotator_dir):
-    """Offsets are zero at the source's own yaw. Residual decoding, G(z) + Gc(z + d) - Gc(z), then returns the exact
-    reconstruction G(z); clipped decoding returns Gc(z). A frame 20 degrees away differs in both."""
+    """Offsets are zero at the source's own yaw. Residual decoding, x + Gc(z + d) - Gc(z), then returns the source
+    crop itself; clipped decoding returns Gc(z). A frame 20 degrees away differs in both."""
     crop = real_crop()
     yaw = rot.prepare(crop, aligned=True).source_yaw
     clipped_rot = HeadRotator.from_pretrained(tiny_rotator_dir, device="cpu", steps=4, decode="clipped")
@@ -41,7 +41,7 @@ def test_frame_at_source_yaw_gives_back_the_source(rot, tiny_rotator_dir):
         assert r.decode == r_.decode
         assert np.array_equal(np.asarray(r.reconstruction), tensor_to_images(
             r_.model.generate(r.latent, r_.steps))[0]), "the reconstruction decodes without clipping"
-        expected = (np.asarray(r.reconstruction, float) if r_.decode == "residual" else
+        expected = (np.asarray(r.source, float) if r_.decode == "residual" else
                     np.asarray(tensor_to_images(r_.model.generate(r.latent, r_.steps, clip=True))[0], float))
         same, moved = (np.abs(np.asarray(f, float) - expected).mean() for f in r.frames)
         assert same < 0.5 < moved, (r_.decode, same, moved)
@@ -50,8 +50,8 @@ def test_frame_at_source_yaw_gives_back_the_source(rot, tiny_rotator_dir):
 
 
 def test_residual_change_decodes_at_its_own_step_count(rot):
-    """residual_steps < steps: the reconstruction keeps all steps, the clipped change Gc(z + d) - Gc(z) uses fewer,
-    and the slider's frames_at reuses that base."""
+    """residual_steps < steps: the reconstruction keeps all steps, the clipped change Gc(z + d) - Gc(z) uses fewer
+    and is added to the source crop; the slider's frames_at reuses Gc(z)."""
     crop = real_crop()
     yaw = rot.prepare(crop, aligned=True).source_yaw
     fast = HeadRotator(rot.model, rot.trajectories, steps=4, fixed_point_iters=1, residual_steps=2)
@@ -59,14 +59,26 @@ def test_residual_change_decodes_at_its_own_step_count(rot):
     assert r.residual_steps == 2 and r.summary()["residual_steps"] == 2
     moved, _ = fast.latents_for(r.latent, yaw, [yaw + 20], r.light, r.gender)
     change = rot.model.generate(moved, 2, clip=True) - rot.model.generate(r.latent, 2, clip=True)
-    expected = tensor_to_images(rot.model.generate(r.latent, 4) + change)[0]
+    expected = tensor_to_images(images_to_tensor([r.source], 32) + change)[0]
     assert np.abs(np.asarray(r.frames[1], float) - np.asarray(expected, float)).mean() < 0.5
-    assert np.abs(np.asarray(r.frames[0], float) - np.asarray(r.reconstruction, float)).mean() < 0.5
+    assert np.abs(np.asarray(r.frames[0], float) - np.asarray(r.source, float)).mean() < 0.5
+    assert np.array_equal(np.asarray(r.reconstruction), np.asarray(fast.reconstruct(r.latent)))
     full = HeadRotator(rot.model, rot.trajectories, steps=4, fixed_point_iters=1).rotate(
         crop, yaws=[yaw + 20], aligned=True)
     assert np.abs(np.asarray(full.frames[0], float) - np.asarray(r.frames[1], float)).mean() > 0.5
     again = fast.frames_at(r, [yaw + 20])[0]
     assert np.abs(np.asarray(again, float) - np.asarray(r.frames[1], float)).mean() < 0.5
+
+
+def test_reconstruction_can_wait(rot):
+    """No frame depends on G(z): without it the frames are the same, and ``reconstruct`` gives it later."""
+    prep = rot.prepare(real_crop(), aligned=True)
+    quick = rot.rotate_prepared(prep, yaws=[-10, 10], reconstruct=False)
+    full = rot.rotate_prepared(prep, yaws=[-10, 10])
+    assert quick.reconstruction is None and full.reconstruction is not None
+    for a, b in zip(quick.frames, full.frames):
+        assert np.array_equal(np.asarray(a), np.asarray(b))
+    assert np.array_equal(np.asarray(rot.reconstruct(quick.latent)), np.asarray(full.reconstruction))
 
 
 def test_latents_follow_the_selected_trajectory(rot):
@@ -120,3 +132,20 @@ def test_frames_at_reuses_the_cached_latent(rot):
     assert np.abs(np.asarray(staged.frames[0], float) - np.asarray(r.frames[1], float)).mean() < 0.5
     with pytest.raises(ValueError, match="light must be"):
         rot.frames_at(r, [0], light="top")
+
+
+def test_warm_start_is_the_calibrated_setting(tiny_rotator_dir, rot):
+    """The embedding runs with the setting the calibration was measured with (``warm_start`` in its meta)."""
+    from headrot_core.trajectory import TrajectorySet
+
+    assert rot.warm_start is False and rot.embedding_calls == 4 * (1 + rot.fixed_point_iters)
+    ts = TrajectorySet.load(tiny_rotator_dir / "trajectories")
+    cal = {**(ts.meta.get("calibration") or {}), "warm_start": True, "fixed_point_iters": 2}
+    folder = tiny_rotator_dir.parent / "warm_rotator"
+    if not folder.exists():
+        import shutil
+
+        shutil.copytree(tiny_rotator_dir, folder)
+        ts.with_meta(calibration=cal).save(folder / "trajectories")
+    warm = HeadRotator.from_pretrained(folder, device="cpu", steps=4)
+    assert warm.warm_start is True and warm.fixed_point_iters == 2 and warm.embedding_calls == 1 + 4 * 2
