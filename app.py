@@ -46,6 +46,7 @@ import gradio as gr
 from PIL import Image
 
 from headrot_core.animation import save_animation, upscale
+from headrot_core.diffusion import tensor_to_images
 from headrot_core.imaging import ImageError
 from headrot_core.loading import ModelNotFoundError
 from headrot_core.rotation import DEFAULT_YAWS, FacePrep, HeadRotator, RotationResult
@@ -236,8 +237,20 @@ def _rotate_prepared(prep: FacePrep, light: str, progress=None) -> RotationResul
 
 
 @gpu
-def _reconstruct(result: RotationResult) -> Image.Image:
+def _reconstruct_at_once(result: RotationResult) -> Image.Image:
     return ENGINE.run(lambda rot: rot.reconstruct(result.latent))
+
+
+def _reconstruct(result: RotationResult) -> Image.Image:
+    """G(z) one DDIM step per model-thread job, so a slider released meanwhile is decoded after at most one step
+    instead of after the whole reconstruction (measured in docs/APP.md). Under ZeroGPU: one call."""
+    if ZERO_GPU:
+        return _reconstruct_at_once(result)
+    steps = ENGINE.run(lambda rot: rot.model.denoise(result.latent, rot.steps))
+    x = None
+    while (step := ENGINE.run(lambda rot: next(steps, None))) is not None:
+        x = step
+    return tensor_to_images(x.cpu())[0]
 
 
 @gpu
@@ -381,8 +394,8 @@ def release(yaw: float, session: Session | None):
 
 
 def reconstruction_for(session: Session | None):
-    """The detected panel's reconstruction, after the strip and the animation: no frame needs G(z), and a slider
-    released meanwhile is decoded first (measured in docs/APP.md)."""
+    """The detected panel's reconstruction, after the strip and the animation: no frame needs G(z). Its own
+    concurrency group, so the slider's events (group "model") start at once and interleave with its steps."""
     if session is None:
         return None
     r = session.result
@@ -538,7 +551,7 @@ def build_demo(engine: Engine | None = None) -> gr.Blocks:
                      show_progress_on=[status])
         main.then(animation_for, [session], [animation], concurrency_id="encode", concurrency_limit=2,
                   api_visibility="private", show_progress="minimal").then(
-            reconstruction_for, [session], [recon], concurrency_id="model", concurrency_limit=1,
+            reconstruction_for, [session], [recon], concurrency_id="reconstruct", concurrency_limit=1,
             api_visibility="private", show_progress="hidden")
         lit = light.input(relight, [light, session, yaw], [info, strip, preview, session], concurrency_id="model",
                           concurrency_limit=1, api_visibility="private", show_progress_on=[strip, preview])

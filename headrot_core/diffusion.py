@@ -9,6 +9,7 @@ from __future__ import annotations
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -143,12 +144,21 @@ class FaceDiffusion:
         ``clip=False`` (for embedded faces) is the exact inverse of ``invert``; ``clip=True`` (for fresh noise and
         moved latents) keeps each step's predicted clean image in [-1, 1], which rescues samples of an imperfect
         model. ``to_cpu=False`` leaves the result on the device (training loops that feed it back)."""
+        for x in self.denoise(latents, steps, clip):
+            pass
+        return x.cpu() if to_cpu else x
+
+    @torch.no_grad()
+    def denoise(self, latents: torch.Tensor, steps: int = DEFAULT_STEPS, clip: bool = False
+                ) -> Iterator[torch.Tensor]:
+        """``generate`` one DDIM step at a time, yielding x after each (on the device): a caller can run other
+        model work between steps (the app's slider does not wait for a whole reconstruction)."""
         x = latents.to(self.device, torch.float32)
         scheduler = DDIMScheduler.from_config(self.scheduler.config, clip_sample=bool(clip))
         scheduler.set_timesteps(steps)
         for t in scheduler.timesteps:
             x = scheduler.step(self._eps(x, int(t)), int(t), x, eta=0.0).prev_sample
-        return x.cpu() if to_cpu else x
+            yield x
 
     @torch.no_grad()
     def invert(self, images: torch.Tensor, steps: int = DEFAULT_STEPS, fixed_point_iters: int = 0,

@@ -317,3 +317,23 @@ def test_model_calls_run_on_one_thread_in_the_callers_context(engine):
         w.join()
     assert len({name for name, _, _ in out}) == 1 and out[0][0].startswith("headrot-model")
     assert sorted(tag for _, tag, _ in out) == ["user0", "user1", "user2"] and all(same for _, _, same in out)
+
+
+def test_reconstruction_lets_other_model_work_in_between_its_steps(engine, examples):
+    """The panel's reconstruction runs one DDIM step per model-thread job: a slider's decode submitted while it
+    runs is served after one step, not after all of them; the result is still exactly G(z)."""
+    session = run(str(examples[0]))[-1][6]
+    rot, order = engine.get(), []
+
+    def on_step(*_):
+        order.append("step")
+        if len(order) == 1:  # on the model thread, during the first step: a slider's decode arrives
+            engine._thread.submit(lambda: order.append("slider"))
+
+    handle = rot.model.unet.register_forward_hook(on_step)
+    try:
+        recon = app._reconstruct(session.result)
+    finally:
+        handle.remove()
+    assert order[:3] == ["step", "slider", "step"] and order.count("step") == rot.steps
+    assert np.array_equal(np.asarray(recon), np.asarray(rot.reconstruct(session.result.latent)))
