@@ -137,8 +137,9 @@ def evaluate(rot: HeadRotator, n_faces: int = 100, embedder=None, ablations: boo
             zk = embedder.embed(x, refine_iters=k, model=model, steps=steps)
             t0 = time.perf_counter()
             embedder.embed(x[:1], refine_iters=k, model=model, steps=steps)  # one face, as the engine embeds it
+            seconds = time.perf_counter() - t0
             by_method[f"embedding network, {k} refinement iterations"] = (
-                *reconstruction_scores(model, zk, test, steps), time.perf_counter() - t0)
+                *reconstruction_scores(model, zk, test, steps), seconds)
             zn = zk if zn is None else zn
 
     source_yaw = np.array([a.yaw for a in analyze_batch(test.images)])

@@ -161,6 +161,9 @@ def test_example_click_rotates_a_sampled_face(browser, url, tmp_path):
         _wait_strip(page)
         page.wait_for_function(DONE, timeout=30_000)
         assert "aligned crop (no detection)" in page.inner_text("#info")
+        for after_the_strip in ("#animation", "#reconstruction"):
+            page.wait_for_function(IMG_LOADED, arg=after_the_strip, timeout=60_000)
+        page.wait_for_timeout(300)
         _shot(page, tmp_path, "example")
     except Exception:
         print(log_of(url))
