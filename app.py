@@ -575,6 +575,17 @@ def serve(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = 7860, sha
                                           css=CSS, footer_links=["api", "gradio"], **kwargs)
 
 
+def warm_up(rot: HeadRotator) -> None:
+    """Start-up: the face models load and one example is rotated, so the first visitor (on stage: the first photo
+    of the talk) does not pay for them: the browser test's first upload took 4.6–6.7 s without it, 3.7–4.1 s with
+    it (docs/APP.md)."""
+    from headrot_core.face import load_models
+
+    load_models()
+    for path in example_paths()[:1]:
+        rot.rotate(path, yaws=YAWS, aligned=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="HeadRot app: rotate the head in a face photo (-30..+30 degrees)")
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
@@ -584,7 +595,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:  # load now so the first photo is fast; a missing model is shown in the UI and the app still serves
-        ENGINE.run(lambda rot: None)  # loads on the model thread, where every model call will run
+        ENGINE.run(warm_up)  # loads on the model thread, where every model call will run
         log.info("model: %s", ENGINE.describe())
     except ModelUnavailable as e:
         log.error("%s", e)

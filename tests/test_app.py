@@ -337,3 +337,18 @@ def test_reconstruction_lets_other_model_work_in_between_its_steps(engine, examp
         handle.remove()
     assert order[:3] == ["step", "slider", "step"] and order.count("step") == rot.steps
     assert np.array_equal(np.asarray(recon), np.asarray(rot.reconstruct(session.result.latent)))
+
+
+def test_warm_up_loads_the_face_models_and_rotates_an_example(engine):
+    """``python app.py`` warms up before serving, so the first visitor is not the slow one."""
+    from headrot_core import face
+
+    face._predictor.cache_clear()
+    calls = []
+    handle = engine.get().model.unet.register_forward_hook(lambda *_: calls.append(1))
+    try:
+        app.warm_up(engine.get())
+    finally:
+        handle.remove()
+    assert face._predictor.cache_info().currsize == 1 and face._detector.cache_info().currsize == 1
+    assert len(calls) > 0 if app.example_paths() else len(calls) == 0
