@@ -130,7 +130,7 @@ def evaluate(rot: HeadRotator, n_faces: int = 100, embedder=None, ablations: boo
     warm = ", warm start" if rot.warm_start else ""
     by_method = {f"inversion ({rot.fixed_point_iters} fixed-point iterations{warm}, "
                  f"{rot.embedding_calls} UNet calls)": (p, s, inv_s)}
-    zn = None
+    zn = None  # the network's unrefined latents, rotated below like the inversion's
     if embedder is not None:  # the paper's alternative: one forward pass, optionally refined with the face model
         x = images_to_tensor(test.images, model.size)
         for k in (0, 2):
@@ -140,7 +140,8 @@ def evaluate(rot: HeadRotator, n_faces: int = 100, embedder=None, ablations: boo
             seconds = time.perf_counter() - t0
             by_method[f"embedding network, {k} refinement iterations"] = (
                 *reconstruction_scores(model, zk, test, steps), seconds)
-            zn = zk if zn is None else zn
+            if k == 0:
+                zn = zk
 
     source_yaw = np.array([a.yaw for a in analyze_batch(test.images)])
     source_desc = face_descriptors([Image.fromarray(im) for im in test.images])
