@@ -5,11 +5,14 @@ less (on the shipped model, about a quarter of the way with the raw directions, 
 So: embed training-identity faces, move each along its subset's (smoothed) line by nominal changes of yaw on both
 sides, decode as the engine does, and measure the yaw reached with the same estimator that measures the source.
 The mean change per nominal move, made monotone with scikit-learn's isotonic regression, is the ``Calibration``
-that ``Trajectory.offset`` inverts. Held-out identities are never used: the evaluation runs on them.
+that ``Trajectory.offset`` inverts; it is measured per source yaw (faces of all yaws, each curve a Gaussian-weighted
+mean over the faces near its yaw), because a face turning back towards frontal turns much further than one turning
+away. Held-out identities are never used: the evaluation runs on them.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -33,15 +36,32 @@ class Response:
     source_yaw: np.ndarray
     change: np.ndarray
 
-    def calibration(self) -> Calibration:
-        """Mean |change| per nominal move and side, isotonic (non-decreasing from 0)."""
-        curves = []
-        for side, sign in ((0, -1.0), (1, 1.0)):
-            mean = np.nanmean(sign * self.change[:, :, side], axis=0)
-            x = np.concatenate([[0.0], self.nominal])
-            fit = IsotonicRegression(increasing=True, y_min=0.0).fit(x, np.concatenate([[0.0], mean]))
-            curves.append(tuple(round(float(v), 3) for v in fit.predict(x)[1:]))
-        return Calibration(tuple(self.nominal), curves[0], curves[1])
+    def calibration(self, sources: tuple[float, ...] = (), bandwidth: float = 7.0) -> Calibration:
+        """Mean |change| per nominal move and side, isotonic (non-decreasing from 0); with ``sources``, one curve
+        per source yaw, each face weighted by a Gaussian (``bandwidth`` degrees) of its distance to that yaw."""
+        x = np.concatenate([[0.0], self.nominal])
+        rows = {0: [], 1: []}
+        for centre in sources or (None,):
+            w = np.ones(len(self.source_yaw)) if centre is None else \
+                np.exp(-0.5 * ((self.source_yaw - centre) / bandwidth) ** 2)
+            for side, sign in ((0, -1.0), (1, 1.0)):
+                values = sign * self.change[:, :, side]
+                weights = np.where(np.isfinite(values), w[:, None], 0.0)
+                mean = np.nansum(values * weights, axis=0) / np.maximum(weights.sum(0), 1e-12)
+                fit = IsotonicRegression(increasing=True, y_min=0.0).fit(x, np.concatenate([[0.0], mean]))
+                rows[side].append(tuple(round(float(v), 3) for v in fit.predict(x)[1:]))
+        return Calibration(tuple(self.nominal), tuple(rows[0]), tuple(rows[1]), tuple(float(s) for s in sources))
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(path, nominal=np.asarray(self.nominal), source_yaw=self.source_yaw, change=self.change)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Response":
+        with np.load(path) as f:
+            return cls(tuple(float(v) for v in f["nominal"]), f["source_yaw"], f["change"])
 
 
 def measure_response(rot: HeadRotator, faces: LabelledFaces, nominal=NOMINAL) -> Response:

@@ -129,7 +129,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
-    from .calibration import measure_response
+    from .calibration import Response, measure_response
     from .diffusion import FaceDiffusion
     from .fitting import labelled_faces
     from .rotation import HeadRotator
@@ -144,22 +144,29 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     rot = HeadRotator(model, ts, steps=args.steps, embedding="inversion", fixed_point_iters=args.fixed_point_iters,
                       decode=args.decode, residual_steps=args.residual_steps, match_gender=match_gender,
                       warm_start=args.warm_start)
-    pool = labelled_faces(holdout=False, max_faces=args.pool, seed=args.seed)
-    faces = pool.take(np.flatnonzero(np.abs(pool.yaw) <= args.max_source_yaw)[:args.faces])
-    response = measure_response(rot, faces, tuple(float(v) for v in args.nominal.split(",")))
-    cal = response.calibration()
+    if args.from_response:
+        response = Response.load(args.from_response)
+    else:
+        pool = labelled_faces(holdout=False, max_faces=args.pool, seed=args.seed)
+        faces = pool.take(np.flatnonzero(np.abs(pool.yaw) <= args.max_source_yaw)[:args.faces])
+        response = measure_response(rot, faces, tuple(float(v) for v in args.nominal.split(",")))
+        if args.response_out:
+            response.save(args.response_out)
+    sources = tuple(float(v) for v in args.source_yaws.split(",") if v.strip())
+    cal = response.calibration(sources, args.bandwidth)
     setting = {"steps": args.steps, "fixed_point_iters": args.fixed_point_iters, "warm_start": args.warm_start,
                "decode": args.decode,
                "residual_steps": rot.residual_steps,
                "measured_with": "light x gender lines" if rot.match_gender else "light lines",
-               "faces": len(faces.ids), "max_source_yaw": args.max_source_yaw,
+               "faces": len(response.source_yaw), "max_source_yaw": args.max_source_yaw, "bandwidth": args.bandwidth,
                "faces_from": "training identities, HopeNet |yaw| <= max_source_yaw"}
     ts.with_meta(calibration={**cal.to_dict(), **setting}).save(folder)
     print("| nominal change (deg) | " + " | ".join(f"{n:g}" for n in cal.nominal) + " |")
     print("| --- |" + " --- |" * len(cal.nominal))
-    print("| measured, towards negative yaw | " + " | ".join(f"{v:.1f}" for v in cal.negative) + " |")
-    print("| measured, towards positive yaw | " + " | ".join(f"{v:.1f}" for v in cal.positive) + " |")
-    print(f"wrote the calibration ({len(faces.ids)} faces, sigma {args.sigma}, shared channels "
+    for side in ("negative", "positive"):
+        for source, row in zip(sources or ("any",), np.atleast_2d(getattr(cal, side))):
+            print(f"| source {source}, towards {side} yaw | " + " | ".join(f"{v:.1f}" for v in row) + " |")
+    print(f"wrote the calibration ({len(response.source_yaw)} faces, sigma {args.sigma}, shared channels "
           f"{args.shared_channels}) into {folder / 'trajectories.json'}")
     return 0
 
@@ -381,9 +388,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     ca = sub.add_parser("calibrate", help="measure the yaw that moves along the lines reach; store the inverse")
     ca.add_argument("--trajectories", default="assets/trajectories", help="fitted trajectories folder (updated)")
-    ca.add_argument("--faces", type=int, default=32, help="training-identity faces measured")
+    ca.add_argument("--faces", type=int, default=96, help="training-identity faces measured")
     ca.add_argument("--pool", type=int, default=600, help="yaw-balanced annotated faces they are drawn from")
-    ca.add_argument("--max-source-yaw", type=float, default=20.0)
+    ca.add_argument("--max-source-yaw", type=float, default=40.0)
+    ca.add_argument("--source-yaws", default="-30,-20,-10,0,10,20,30",
+                    help="source yaws with a curve of their own (--source-yaws=-30,0,30; empty: one curve for all)")
+    ca.add_argument("--bandwidth", type=float, default=7.0,
+                    help="Gaussian weight of a face on a source yaw's curve (degrees)")
+    ca.add_argument("--response-out", default=None, help="also save the raw measurements (.npz)")
+    ca.add_argument("--from-response", default=None,
+                    help="refit from measurements saved with --response-out instead of measuring again")
     ca.add_argument("--sigma", type=float, default=2.0,
                     help="Gaussian smoothing of the directions (latent px; 0: none)")
     ca.add_argument("--shared-channels", action=argparse.BooleanOptionalAction, default=True,

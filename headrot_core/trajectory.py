@@ -87,27 +87,63 @@ def smooth_direction(direction: np.ndarray, sigma: float, shared_channels: bool 
     return grid.reshape(-1)
 
 
+def _rows(curves) -> np.ndarray:
+    return np.atleast_2d(np.asarray(curves, float))
+
+
+def _as_tuples(curves) -> tuple:
+    rows = _rows(curves)
+    return tuple(float(v) for v in rows[0]) if rows.shape[0] == 1 else tuple(tuple(float(v) for v in r) for r in rows)
+
+
 @dataclass(frozen=True)
 class Calibration:
     """Measured mean yaw change (degrees, magnitude) of nominal moves along each side's line, from
     ``headrot_core.calibration``; ``nominal_change`` inverts it. Beyond the largest measured change the largest
-    measured move is used: the engine never extrapolates into moves it has not seen."""
+    measured move is used: the engine never extrapolates into moves it has not seen.
+
+    The response depends on where the face starts: a face turning back towards frontal turns several times further
+    per unit of move than one turning away from it (docs/EVALUATION.md). So a calibration may hold one curve per
+    source yaw in ``sources`` (row k of ``negative`` / ``positive`` measured on faces whose own yaw is near
+    ``sources[k]``); the nominal move is interpolated between rows, and the outer rows hold beyond them. Without
+    ``sources`` one curve serves every source yaw."""
 
     nominal: tuple[float, ...]    # nominal move sizes in degrees (> 0, increasing)
-    negative: tuple[float, ...]   # measured |yaw change| of moves towards negative yaw (non-decreasing)
-    positive: tuple[float, ...]   # and towards positive yaw
+    negative: tuple               # measured |yaw change| of moves towards negative yaw (non-decreasing), or rows
+    positive: tuple               # and towards positive yaw
+    sources: tuple[float, ...] = ()  # source yaw of each row (increasing); () for a single curve
 
-    def nominal_change(self, delta: float) -> float:
-        measured = np.asarray(self.negative if delta < 0 else self.positive, float)
-        xs = np.concatenate([[0.0], measured + 1e-6 * np.arange(1, len(measured) + 1)])  # strictly increasing
-        return float(np.sign(delta) * np.interp(abs(delta), xs, np.concatenate([[0.0], self.nominal])))
+    def __post_init__(self):
+        if list(self.sources) != sorted(set(self.sources)):
+            raise ValueError(f"calibration sources must increase, got {self.sources}")
+        rows = len(self.sources) or 1
+        for side in ("negative", "positive"):
+            shape = _rows(getattr(self, side)).shape
+            if shape != (rows, len(self.nominal)):
+                raise ValueError(f"{side} calibration curves must be {rows} x {len(self.nominal)}, got {shape}")
+            object.__setattr__(self, side, _as_tuples(getattr(self, side)))  # one form, so equal ones compare equal
+
+    def nominal_change(self, delta: float, source_yaw: float = 0.0) -> float:
+        rows = _rows(self.negative if delta < 0 else self.positive)
+        nominal = np.concatenate([[0.0], self.nominal])
+        moves = []
+        for measured in rows:
+            xs = np.concatenate([[0.0], measured + 1e-6 * np.arange(1, len(measured) + 1)])  # strictly increasing
+            moves.append(np.interp(abs(delta), xs, nominal))
+        move = np.interp(source_yaw, self.sources, moves) if self.sources else moves[0]
+        return float(np.sign(delta) * move)
 
     def to_dict(self) -> dict:
-        return {"nominal": list(self.nominal), "negative": list(self.negative), "positive": list(self.positive)}
+        d = {"nominal": list(self.nominal)}
+        for side in ("negative", "positive"):
+            rows = _rows(getattr(self, side))
+            d[side] = rows.tolist() if self.sources else rows[0].tolist()
+        return {**d, "sources": list(self.sources)} if self.sources else d
 
     @classmethod
     def from_dict(cls, d: dict) -> "Calibration":
-        return cls(tuple(d["nominal"]), tuple(d["negative"]), tuple(d["positive"]))
+        return cls(tuple(d["nominal"]), _as_tuples(d["negative"]), _as_tuples(d["positive"]),
+                   tuple(float(s) for s in d.get("sources", ())))
 
 
 @dataclass(frozen=True)
@@ -129,7 +165,7 @@ class Trajectory:
         """Latent displacement taking a face from ``source_yaw`` to ``target_yaw`` along the piecewise line:
         continuous, zero at the source, and crossing yaw 0 switches lines at the joint."""
         if self.calibration is not None:
-            target_yaw = source_yaw + self.calibration.nominal_change(target_yaw - source_yaw)
+            target_yaw = source_yaw + self.calibration.nominal_change(target_yaw - source_yaw, source_yaw)
         lo, hi = sorted((source_yaw, target_yaw))
         sign = 1.0 if target_yaw >= source_yaw else -1.0
         neg_span = max(0.0, min(hi, 0.0) - lo) if lo < 0 else 0.0

@@ -9,7 +9,7 @@ PY="${PY:-.venv/bin/python}"
 RUN="${RUN:-$HOME/.cache/headrot/runs/ddim64}"
 FIT_STEPS="${FIT_STEPS:-20}"; FIT_FP="${FIT_FP:-1}"; FIT_FACES="${FIT_FACES:-2000}"
 STEPS="${STEPS:-12}"; FP="${FP:-2}"; RESIDUAL_STEPS="${RESIDUAL_STEPS:-4}"
-SIGMA="${SIGMA:-2}"; CAL_FACES="${CAL_FACES:-32}"; EVAL_FACES="${EVAL_FACES:-100}"
+SIGMA="${SIGMA:-2}"; CAL_FACES="${CAL_FACES:-96}"; EVAL_FACES="${EVAL_FACES:-100}"
 ONE_LINE="${ONE_LINE:-runs/trajectories-one-line}"  # the one-line ablation (not shipped)
 
 rm -rf assets/model && cp -r "$RUN/model" assets/model                       # EMA weights, fp16

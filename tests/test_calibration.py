@@ -19,6 +19,22 @@ def test_response_becomes_a_monotone_calibration():
     assert cal.nominal_change(-2.0) == pytest.approx(-20.0, abs=1e-3)
 
 
+def test_response_per_source_yaw_weights_the_faces_near_each_source():
+    nominal = (10.0, 20.0)
+    # a face at -30 turning back to frontal (positive side) turns far, one at +30 turning further away barely
+    change = np.array([[[-1.0, 8.0], [-2.0, 16.0]],
+                       [[-6.0, 1.0], [-12.0, 2.0]]])
+    cal = Response(nominal, np.array([-30.0, 30.0]), change).calibration(sources=(-30.0, 30.0), bandwidth=5.0)
+    assert cal.sources == (-30.0, 30.0)
+    assert cal.positive[0] == pytest.approx((8.0, 16.0), abs=1e-3) and cal.positive[1] == pytest.approx((1.0, 2.0),
+                                                                                                          abs=1e-3)
+    assert cal.nominal_change(8.0, source_yaw=-30.0) == pytest.approx(10.0, abs=1e-3)
+    assert cal.nominal_change(2.0, source_yaw=30.0) == pytest.approx(20.0, abs=1e-3)
+    assert cal.nominal_change(-6.0, source_yaw=30.0) == pytest.approx(-10.0, abs=1e-3)
+    single = Response(nominal, np.array([-30.0, 30.0]), change).calibration()
+    assert single.sources == () and single.positive == pytest.approx((4.5, 9.0))
+
+
 def test_measure_response_moves_and_measures_every_face(tiny_rotator_dir):
     from headrot_core.rotation import HeadRotator
 
@@ -32,3 +48,21 @@ def test_measure_response_moves_and_measures_every_face(tiny_rotator_dir):
     assert resp.source_yaw.shape == (2,)
     cal = resp.calibration()
     assert len(cal.negative) == len(cal.positive) == 2 and min(cal.negative + cal.positive) >= 0
+
+
+def test_calibrate_refits_from_saved_measurements(tiny_rotator_dir, tmp_path):
+    import shutil
+
+    from headrot_core.cli import main
+    from headrot_core.trajectory import TrajectorySet
+
+    traj = shutil.copytree(tiny_rotator_dir / "trajectories", tmp_path / "traj")
+    change = np.array([[[-1.0, 8.0], [-2.0, 16.0]],
+                       [[-6.0, 1.0], [-12.0, 2.0]]])
+    saved = Response((10.0, 20.0), np.array([-30.0, 30.0]), change).save(tmp_path / "response.npz")
+    assert Response.load(saved).change == pytest.approx(change)
+    assert main(["calibrate", "--trajectories", str(traj), "--from-response", str(saved), "--source-yaws=-30,30",
+                 "--bandwidth", "5", "--model", str(tiny_rotator_dir), "--device", "cpu"]) == 0
+    cal = TrajectorySet.load(traj).calibration
+    assert cal.sources == (-30.0, 30.0) and cal.positive[0] == pytest.approx((8.0, 16.0), abs=1e-3)
+    assert TrajectorySet.load(traj).meta["calibration"]["faces"] == 2

@@ -102,6 +102,22 @@ def test_calibration_inverts_the_measured_response():
     assert 0 < flat.nominal_change(4.0) <= 20.0
 
 
+def test_calibration_per_source_yaw_interpolates_between_rows_and_round_trips():
+    cal = Calibration(nominal=(10.0, 20.0), negative=((2.0, 4.0), (8.0, 16.0)), positive=((8.0, 16.0), (2.0, 4.0)),
+                      sources=(-20.0, 20.0))
+    assert cal.nominal_change(4.0, source_yaw=-20.0) == pytest.approx(5.0, abs=1e-3)   # back towards frontal: far
+    assert cal.nominal_change(4.0, source_yaw=20.0) == pytest.approx(20.0, abs=1e-3)   # further away: little
+    assert cal.nominal_change(4.0, source_yaw=0.0) == pytest.approx(12.5, abs=1e-3)    # half-way between the rows
+    assert cal.nominal_change(4.0, source_yaw=40.0) == pytest.approx(20.0, abs=1e-3)   # the outer row holds beyond
+    assert cal.nominal_change(-8.0, source_yaw=20.0) == pytest.approx(-10.0, abs=1e-3)
+    assert Calibration.from_dict(cal.to_dict()) == cal
+    assert "sources" not in Calibration((10.0,), (1.0,), (1.0,)).to_dict()
+    with pytest.raises(ValueError, match="2 x 2"):
+        Calibration((10.0, 20.0), ((1.0, 2.0),), ((1.0, 2.0),), sources=(-20.0, 20.0))
+    with pytest.raises(ValueError, match="increase"):
+        Calibration((10.0,), ((1.0,), (2.0,)), ((1.0,), (2.0,)), sources=(20.0, -20.0))
+
+
 def test_select_applies_smoothing_and_calibration_and_plain_undoes_them(tmp_path):
     z, yaw, *_ = _synthetic()
     d = 3 * 8 * 8
