@@ -15,7 +15,8 @@ raw regression, so ``plain()`` gives the method as published):
   shipped model: the channel-specific part is more than half of the smoothed direction's norm, turns the head no
   further (same yaw reached) and decodes as colour blobs.
 * ``calibration``: the measured yaw response of moves along the lines (``headrot_core.calibration``), inverted so
-  that a requested change of yaw asks for the move that produced that change on average.
+  that a requested change of yaw asks for the move that produced that change on average for faces starting near
+  the source's own yaw (one curve per source yaw: turning back towards frontal goes much further than turning away).
 """
 from __future__ import annotations
 
