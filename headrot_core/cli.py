@@ -281,6 +281,18 @@ def _cmd_label(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train_yaw_net(args: argparse.Namespace) -> int:
+    from .data import annotated_split
+    from .yaw_net import train_yaw_net
+
+    train, val = annotated_split(args.data, size=64)
+    report = train_yaw_net(train.images, train.yaw, val.images, val.yaw, args.out, args.work, epochs=args.epochs,
+                           batch=args.batch_size, lr=args.lr, seed=args.seed)
+    print(f"{report.train_faces} training crops, {report.val_faces} held-out: MAE {report.val_mae:.2f} deg "
+          f"(median {report.val_median:.2f}); wrote {args.out}")
+    return 0
+
+
 def _cmd_fit_gender(args: argparse.Namespace) -> int:
     from .identity import fit_gender
 
@@ -422,6 +434,17 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--test", type=int, default=600)
     g.add_argument("--out", default="assets/gender.json")
     g.set_defaults(func=_cmd_fit_gender)
+
+    yn = sub.add_parser("train-yaw-net", help="train the appearance yaw estimator the engine's feedback uses "
+                        "(resumes from WORK/checkpoint.pt)")
+    yn.add_argument("--data", default=None, help="annotated crops (default: ../shared/data/celeba128)")
+    yn.add_argument("--out", default="assets/yaw_net")
+    yn.add_argument("--work", default="runs/yaw_net", help="checkpoint folder (outside git)")
+    yn.add_argument("--epochs", type=int, default=30)
+    yn.add_argument("--batch-size", type=int, default=64)
+    yn.add_argument("--lr", type=float, default=2e-3)
+    yn.add_argument("--seed", type=int, default=0)
+    yn.set_defaults(func=_cmd_train_yaw_net)
 
     ro = sub.add_parser("rotate", help="rotate the face in each image; writes frames, strip.png, animation, result.json")
     ro.add_argument("images", nargs="+")

@@ -146,6 +146,31 @@ def training_split(images: ImageSet, annotations: dict[str, Annotation] | None) 
     return images.select(~held), images.select(held)
 
 
+@dataclass(frozen=True)
+class AnnotatedCrops:
+    """Crops with HopeNet yaw (degrees) from one side of the identity split."""
+
+    ids: list[str]
+    images: np.ndarray
+    yaw: np.ndarray
+
+
+def annotated_split(source: Path | str, size: int = 64,
+                    annotations: dict[str, Annotation] | None = None) -> tuple[AnnotatedCrops, AnnotatedCrops]:
+    """(training identities, held-out identities) of the crops under ``source`` that have an annotated yaw."""
+    source = Path(source)
+    ann = annotations if annotations is not None else load_annotations(source.parent / "annotations.csv")
+    images = load_images(source, size)
+    sides = ([], [])
+    for i, image_id in enumerate(images.ids):
+        a = ann.get(image_id)
+        if a is not None and a.yaw is not None:
+            sides[int(is_holdout(a.identity))].append(i)
+    return tuple(AnnotatedCrops([images.ids[i] for i in idx], images.images[idx],
+                                np.array([ann[images.ids[i]].yaw for i in idx], np.float32))
+                 for idx in (np.array(s, int) for s in sides))
+
+
 def write_pack(images: ImageSet, out: Path | str, quality: int = 80, max_bytes: int | None = None) -> Path:
     """Writes a compact gzipped WebP tar (to carry to a GPU machine); stops before ``max_bytes`` if given.
 

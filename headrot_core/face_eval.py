@@ -166,6 +166,39 @@ def eval_yaw(sizes=(64, 128), limit: int | None = None) -> dict:
     return out
 
 
+def eval_yaw_net() -> dict:
+    """The appearance network against HopeNet on the held-out crops of ``eval_yaw`` (|yaw| <= 40, 64 px), by
+    |yaw|; its agreement with the landmark estimator; seconds for 13 frames."""
+    import time
+
+    import torch
+
+    from .analysis import analyze_crop
+    from .data import annotated_split
+    from .diffusion import images_to_tensor
+    from .yaw_net import load_yaw_net
+
+    _, held = annotated_split(default_data_root() / "celeba128", size=128)
+    keep = np.abs(held.yaw) <= 40
+    images, true = held.images[keep], held.yaw[keep]
+    net = load_yaw_net()
+    by_net = np.concatenate([net.yaw(images_to_tensor(images[i:i + 64], 64)).numpy()
+                             for i in range(0, len(images), 64)])
+    by_landmarks = np.array([analyze_crop(im).yaw for im in images])
+    err = np.abs(by_net - true)
+    bins = {f"{lo}-{hi}": float(err[(np.abs(true) >= lo) & (np.abs(true) < hi)].mean())
+            for lo, hi in ((0, 10), (10, 20), (20, 30), (30, 41))}
+    x = images_to_tensor(images[:13], 64)
+    with torch.no_grad():
+        net.yaw(x)
+        t0 = time.perf_counter()
+        net.yaw(x)
+    return {"n": int(len(err)), "mae": float(err.mean()), "median_ae": float(np.median(err)), "mae_by_abs_yaw": bins,
+            "landmarks_mae": float(np.abs(by_landmarks - true).mean()),
+            "network_vs_landmarks": float(np.abs(by_net - by_landmarks).mean()),
+            "seconds_13_frames": round(time.perf_counter() - t0, 4)}
+
+
 def eval_light(n: int = 1000, seed: int = 0) -> dict:
     """Mirror flip rate and ramp monotonicity on held-out crops."""
     from .analysis import analyze_crop
@@ -254,6 +287,9 @@ def main(argv: list[str] | None = None) -> int:
     if "yaw" in what:
         res["yaw"] = eval_yaw()
         print(json.dumps(res["yaw"]), flush=True)
+    if "yaw_net" in what:
+        res["yaw_net"] = eval_yaw_net()
+        print(json.dumps(res["yaw_net"]), flush=True)
     if "light" in what:
         res["light"] = eval_light()
         print(json.dumps(res["light"]), flush=True)

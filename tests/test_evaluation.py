@@ -31,19 +31,29 @@ def test_run_variant_measures_every_frame(tiny_rotator_dir):
     assert set(res.pose_abs_err) == {-30.0, 0.0, 30.0}
     assert 0.0 <= res.identity_near <= 1.0 and np.isfinite(res.mean_abs_err)
     assert res.identity_far == res.identity_far  # not NaN: +-30 are beyond 15 deg of both sources
+    from headrot_core.yaw_net import yaw_net_available
+
+    if yaw_net_available():  # shipped in assets/yaw_net: the frames are measured by it too
+        assert res.measured_net.shape == (2, 3) and np.isfinite(res.measured_net).all()
 
 
 def test_report_has_every_section(tmp_path):
     from headrot_core.evaluation import Evaluation, VariantResult
 
+    by_net = np.array(TARGETS)[None, :] / 2  # the network sees half the turn the landmarks see
     v = VariantResult("two lines, light x gender", {t: 1.0 for t in TARGETS}, 1.0, 0.95, 0.9, 0.7, 7, 1.0,
-                      np.tile(np.array(TARGETS), (1, 1)))
+                      np.tile(np.array(TARGETS), (1, 1)), by_net)
+    assert v.net_mean_abs_err == pytest.approx(np.mean(np.abs(TARGETS)) / 2)
+    assert v.estimator_gap == pytest.approx(np.mean(np.abs(TARGETS)) / 2)
     ev = Evaluation(1, 20, 6, 29.0, 0.9, {"inversion": (29.0, 0.9, 0.5)}, [v],
                     [{"subset": "light=any,gender=any", "faces": 10, "neg_bins": 5, "neg_r2": 0.9, "pos_bins": 5,
-                      "pos_r2": 0.9}], np.array([25.0]))
+                      "pos_r2": 0.9}], np.array([25.0]), {"landmarks vs network": 3.25})
     text = write_report(ev, tmp_path / "E.md").read_text()
     for heading in ("## Reconstruction", "## Pose and identity by variant", "## Yaw reached per target",
-                    "## Fitted trajectories", "## Pose error by the source's own yaw"):
+                    "## Fitted trajectories", "## Pose error by the source's own yaw",
+                    "## The same frames measured by an independent estimator"):
         assert heading in text
+    assert "landmarks vs network 3.2°" in text or "landmarks vs network 3.3°" in text
+    assert "| two lines, light x gender | 1.0 | 8.6 | 1.00 | 8.6 |" in text
     assert "| 20–30° | 1 | 0.0 |" in text  # the one face (|yaw| 25) reached every target exactly
     assert "| inversion | 29.00 | 0.900 |" in text
