@@ -108,7 +108,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(d['src_yaw'])} held-out faces. Source photos: landmarks vs HopeNet "
           f"{np.abs(d['src_yaw'] - d['hopenet']).mean():.2f}°, network vs HopeNet {np.abs(n_src - d['hopenet']).mean():.2f}°, "
           f"landmarks vs network {np.abs(d['src_yaw'] - n_src).mean():.2f}°; probe frames: landmarks vs network "
-          f"{np.abs(d['lyaw'] - probes_n).mean():.2f}°\n")
+          f"{np.abs(d['lyaw'] - probes_n).mean():.2f}°")
+    turn_l, turn_n = np.abs(d["lyaw"] - d["src_yaw"][:, None]), np.abs(probes_n - n_src[:, None])
+    print(f"Probe turn (|yaw change|): landmarks {turn_l.mean():.1f}°, network {turn_n.mean():.1f}°; the landmarks "
+          f"read more than 5° further for {np.mean(turn_l - turn_n > 5):.0%} of the probes, the network for "
+          f"{np.mean(turn_n - turn_l > 5):.0%}\n")
     print("| frames | mean abs error, landmarks | mean abs error, network | median Spearman, landmarks |")
     print("| --- | --- | --- | --- |")
     rho = np.nanmedian([spearmanr(targets, c).statistic for c in d["cal_lyaw"]])
