@@ -435,12 +435,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--out", default="assets/gender.json")
     g.set_defaults(func=_cmd_fit_gender)
 
-    yn = sub.add_parser("train-yaw-net", help="train the appearance yaw estimator the engine's feedback uses "
+    yn = sub.add_parser("train-yaw-net", help="train the appearance yaw estimator, the evaluation's second opinion "
                         "(resumes from WORK/checkpoint.pt)")
     yn.add_argument("--data", default=None, help="annotated crops (default: ../shared/data/celeba128)")
     yn.add_argument("--out", default="assets/yaw_net")
     yn.add_argument("--work", default="runs/yaw_net", help="checkpoint folder (outside git)")
-    yn.add_argument("--epochs", type=int, default=30)
+    yn.add_argument("--epochs", type=int, default=24)
     yn.add_argument("--batch-size", type=int, default=64)
     yn.add_argument("--lr", type=float, default=2e-3)
     yn.add_argument("--seed", type=int, default=0)

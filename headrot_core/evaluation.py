@@ -85,7 +85,8 @@ def network_yaws(images) -> np.ndarray | None:
 
     if not yaw_net_available():
         return None
-    return load_yaw_net().yaw(images_to_tensor(images if isinstance(images, np.ndarray) else list(images), 64)).numpy()
+    x = images_to_tensor(images if isinstance(images, np.ndarray) else list(images), 64)
+    return load_yaw_net().yaw(x).numpy()
 
 
 def run_variant(name: str, rot: HeadRotator, latents: torch.Tensor, faces: LabelledFaces, source_yaw: np.ndarray,

@@ -8,7 +8,8 @@ contrast, side-light and blur jitter so that light is not read as pose). Where t
 where they disagree, neither number is. Like the landmark estimator it is made exactly mirror-antisymmetric:
 ``yaw(x) = (f(x) - f(mirror x)) / 2``.
 
-``python -m headrot_core train-yaw-net`` trains it (resumable; 24 epochs took about 30 minutes on two cores) into ``assets/yaw_net``.
+``python -m headrot_core train-yaw-net`` trains it into ``assets/yaw_net`` (resumable; its 24 epochs took about 30
+minutes on two cores).
 """
 from __future__ import annotations
 
@@ -137,7 +138,7 @@ def evaluate_yaw_net(net: YawNet, images: np.ndarray, yaws: np.ndarray, batch: i
 
 
 def train_yaw_net(train_images: np.ndarray, train_yaws: np.ndarray, val_images: np.ndarray, val_yaws: np.ndarray,
-                  out: str | Path, work: str | Path, epochs: int = 30, batch: int = 64, lr: float = 2e-3,
+                  out: str | Path, work: str | Path, epochs: int = 24, batch: int = 64, lr: float = 2e-3,
                   seed: int = 0, widths: tuple[int, ...] = (32, 64, 128, 256)) -> YawNetReport:
     """Trains on uint8 64 px crops (yaw in degrees), resuming from ``work/checkpoint.pt``; writes ``out``."""
     torch.manual_seed(seed)

@@ -106,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     cal_n = np.stack([network_yaws(f) for f in d["cal_frames"]])
     probes_n = np.stack([network_yaws(f) for f in d["frames"]])
     print(f"{len(d['src_yaw'])} held-out faces. Source photos: landmarks vs HopeNet "
-          f"{np.abs(d['src_yaw'] - d['hopenet']).mean():.2f}°, network vs HopeNet {np.abs(n_src - d['hopenet']).mean():.2f}°, "
+          f"{np.abs(d['src_yaw'] - d['hopenet']).mean():.2f}°, network vs HopeNet "
+          f"{np.abs(n_src - d['hopenet']).mean():.2f}°, "
           f"landmarks vs network {np.abs(d['src_yaw'] - n_src).mean():.2f}°; probe frames: landmarks vs network "
           f"{np.abs(d['lyaw'] - probes_n).mean():.2f}°")
     turn_l, turn_n = np.abs(d["lyaw"] - d["src_yaw"][:, None]), np.abs(probes_n - n_src[:, None])
