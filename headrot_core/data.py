@@ -161,14 +161,9 @@ def annotated_split(source: Path | str, size: int = 64,
     source = Path(source)
     ann = annotations if annotations is not None else load_annotations(source.parent / "annotations.csv")
     images = load_images(source, size)
-    sides = ([], [])
-    for i, image_id in enumerate(images.ids):
-        a = ann.get(image_id)
-        if a is not None and a.yaw is not None:
-            sides[int(is_holdout(a.identity))].append(i)
-    return tuple(AnnotatedCrops([images.ids[i] for i in idx], images.images[idx],
-                                np.array([ann[images.ids[i]].yaw for i in idx], np.float32))
-                 for idx in (np.array(s, int) for s in sides))
+    labelled = images.select(np.array([(a := ann.get(i)) is not None and a.yaw is not None for i in images.ids]))
+    return tuple(AnnotatedCrops(side.ids, side.images, np.array([ann[i].yaw for i in side.ids], np.float32))
+                 for side in training_split(labelled, ann))
 
 
 def write_pack(images: ImageSet, out: Path | str, quality: int = 80, max_bytes: int | None = None) -> Path:

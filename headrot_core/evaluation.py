@@ -175,7 +175,7 @@ def evaluate(rot: HeadRotator, n_faces: int = 100, embedder=None, ablations: boo
 
     source_yaw = np.array([a.yaw for a in analyze_batch(test.images)])
     source_desc = face_descriptors([Image.fromarray(im) for im in test.images])
-    net_yaw = network_yaws([Image.fromarray(im) for im in test.images])
+    net_yaw = network_yaws(test.images)
     agreement = {"landmarks vs HopeNet": float(np.mean(np.abs(source_yaw - test.yaw)))}
     if net_yaw is not None:
         agreement.update({"network vs HopeNet": float(np.mean(np.abs(net_yaw - test.yaw))),

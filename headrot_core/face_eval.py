@@ -171,8 +171,6 @@ def eval_yaw_net() -> dict:
     |yaw|; its agreement with the landmark estimator; seconds for 13 frames."""
     import time
 
-    import torch
-
     from .analysis import analyze_crop
     from .data import annotated_split
     from .diffusion import images_to_tensor
@@ -189,10 +187,9 @@ def eval_yaw_net() -> dict:
     bins = {f"{lo}-{hi}": float(err[(np.abs(true) >= lo) & (np.abs(true) < hi)].mean())
             for lo, hi in ((0, 10), (10, 20), (20, 30), (30, 41))}
     x = images_to_tensor(images[:13], 64)
-    with torch.no_grad():
-        net.yaw(x)
-        t0 = time.perf_counter()
-        net.yaw(x)
+    net.yaw(x)  # warm-up
+    t0 = time.perf_counter()
+    net.yaw(x)
     return {"n": int(len(err)), "mae": float(err.mean()), "median_ae": float(np.median(err)), "mae_by_abs_yaw": bins,
             "landmarks_mae": float(np.abs(by_landmarks - true).mean()),
             "network_vs_landmarks": float(np.abs(by_net - by_landmarks).mean()),
