@@ -44,7 +44,8 @@ def _download(repo_id: str) -> Path:
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError
 
     try:
-        return Path(snapshot_download(repo_id, allow_patterns=["model_index.json", "unet/*", "scheduler/*", "trajectories/*"]))
+        files = ["model_index.json", "training.json", "unet/*", "scheduler/*", "trajectories/*"]
+        return Path(snapshot_download(repo_id, allow_patterns=files))
     except RepositoryNotFoundError as e:
         raise ModelNotFoundError(f"Hub repository {repo_id!r} does not exist or is private") from e
     except LocalEntryNotFoundError as e:

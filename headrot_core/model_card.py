@@ -20,6 +20,7 @@ from .data import default_data_root, is_holdout, load_annotations, load_images
 from .diffusion import DEFAULT_STEPS, FaceDiffusion, images_to_tensor, tensor_to_images
 from .evaluation import psnr, ssim
 from .imaging import save_grid
+from .training import read_training_record
 
 
 def face_rate(model: FaceDiffusion, n: int = 256, steps: int = DEFAULT_STEPS, seed: int = 1234,
@@ -84,6 +85,27 @@ def cpu_times(model: FaceDiffusion, steps: int) -> tuple[float, float]:
     return best(lambda: model.invert(x, steps)), best(lambda: model.generate(z, steps))
 
 
+def training_rows(model_dir: Path, run_dir: Path | None) -> list[str]:
+    """Provenance rows: every run in the model's training record, else the last line of the run's log."""
+    runs = read_training_record(model_dir).get("runs", [])
+    if not runs:
+        log = []
+        if run_dir and (run_dir / "log.jsonl").exists():
+            log = [json.loads(x) for x in (run_dir / "log.jsonl").read_text().splitlines() if x.strip()]
+        last = log[-1] if log else {}
+        return [f"| steps / images seen | {last.get('step', 'n/a')} / {last.get('images_seen', 'n/a')} |",
+                "| hardware and optimiser | not recorded with these weights (see the notes below) |"]
+    rows = [f"| steps / images seen | {sum(r['steps'] for r in runs):,} / {sum(r['images_seen'] for r in runs):,} "
+            f"over {len(runs)} run(s) |"]
+    for i, r in enumerate(runs, 1):
+        c = r.get("config", {})
+        rows.append(f"| run {i} | {r['steps']:,} steps, {r['images_seen']:,} images on {r.get('hardware', 'n/a')}; "
+                    f"AdamW lr {c.get('lr')}, {c.get('warmup_steps')} warmup steps, {c.get('lr_schedule')} schedule "
+                    f"over {c.get('max_steps')} steps, batch {c.get('batch_size')}, EMA {c.get('ema_decay')}, "
+                    f"min-SNR {c.get('min_snr_gamma')} |")
+    return rows
+
+
 def write_model_card(model: FaceDiffusion, model_dir: Path, run_dir: Path | None, out: Path, n: int = 256,
                      steps_list=(10, 20, 50), training_notes: str = "") -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -94,10 +116,6 @@ def write_model_card(model: FaceDiffusion, model_dir: Path, run_dir: Path | None
     rows += [reconstruction(model, crops[:64], s, 2) for s in steps_list if s != DEFAULT_STEPS]
     times = {s: cpu_times(model, s) for s in steps_list}
     n_params = sum(p.numel() for p in model.unet.parameters())
-    log = []
-    if run_dir and (run_dir / "log.jsonl").exists():
-        log = [json.loads(x) for x in (run_dir / "log.jsonl").read_text().splitlines() if x.strip()]
-    last = log[-1] if log else {}
     cfg = model.unet.config
     lines = [
         "# The embedded default model", "",
@@ -109,11 +127,9 @@ def write_model_card(model: FaceDiffusion, model_dir: Path, run_dir: Path | None
         f"| architecture | diffusers `UNet2DModel`, widths {list(cfg.block_out_channels)}, {cfg.layers_per_block} "
         f"residual block(s) a level, attention in {[b for b in cfg.down_block_types if 'Attn' in b]} "
         f"(8x8), {n_params / 1e6:.2f} M parameters |",
-        "| objective | epsilon prediction, linear betas 1e-4..0.02 over 1000 steps, min-SNR-5 loss weighting |",
+        "| objective | epsilon prediction, linear betas 1e-4..0.02 over 1000 steps, min-SNR loss weighting |",
         "| sampler | `DDIMScheduler`, eta 0, trailing timestep spacing (x_T at t = 999) |",
-        "| optimiser | AdamW lr 2e-4, 200 warmup steps, cosine schedule, batch 32, EMA 0.9999 (with warm-up) |",
-        f"| steps / images seen | {last.get('step', 'n/a')} / {last.get('images_seen', 'n/a')} |",
-        f"| hardware | {platform.machine()} CPU, 2 cores (no GPU was available) |",
+        *training_rows(model_dir, run_dir),
         f"| file size | {sum(f.stat().st_size for f in model_dir.rglob('*') if f.is_file()) / 2**20:.1f} MiB |",
         "", training_notes, "",
         "## Measured quality", "",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import platform
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -43,6 +44,30 @@ class TrainConfig:
     seed: int = 0
     device: str | None = None
     extra: dict = field(default_factory=dict)
+
+
+TRAINING_RECORD = "training.json"
+
+
+def hardware_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{platform.machine()} CPU, {torch.get_num_threads()} threads"
+
+
+def read_training_record(model_dir: str | Path) -> dict:
+    """The exported model's provenance (runs, steps, images seen); empty for models exported without one."""
+    path = Path(model_dir) / TRAINING_RECORD
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def write_training_record(model_dir: Path, runs: list[dict]) -> Path:
+    """Totals over every run that trained these weights, so a continued model's card counts all of them."""
+    record = {"steps": sum(r["steps"] for r in runs), "images_seen": sum(r["images_seen"] for r in runs),
+              "runs": runs}
+    path = Path(model_dir) / TRAINING_RECORD
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    return path
 
 
 @dataclass
@@ -142,6 +167,7 @@ class Trainer(ResumableTrainer):
         self.step = 0
         self.images_seen = 0
         self.gen = torch.Generator(device=self.device).manual_seed(cfg.seed)
+        self.history: list[dict] = []  # the runs that trained the weights this run started from (init_from)
         self.alphas = self.model.scheduler.alphas_cumprod.to(self.device)
 
     def init_from(self, model_dir: str | Path) -> None:
@@ -151,6 +177,13 @@ class Trainer(ResumableTrainer):
         self.ema = EMAModel(self.unet.parameters(), decay=self.cfg.ema_decay, use_ema_warmup=False,
                             model_cls=UNet2DModel, model_config=self.unet.config)
         self.ema.to(self.device)
+        self.history = read_training_record(model_dir).get("runs", [])
+
+    def extra_state(self) -> dict:
+        return {"history": self.history}
+
+    def load_extra_state(self, state: dict) -> None:
+        self.history = state.get("history", [])
 
     def ema_model(self) -> FaceDiffusion:
         unet = UNet2DModel.from_config(self.unet.config).to(self.device)
@@ -158,7 +191,12 @@ class Trainer(ResumableTrainer):
         return FaceDiffusion(unet.eval(), self.model.scheduler, self.device)
 
     def export(self, path: Path) -> Path:
-        return self.ema_model().save_pretrained(path, fp16=True)
+        out = self.ema_model().save_pretrained(path, fp16=True)
+        this_run = {"steps": self.step, "images_seen": self.images_seen,
+                    "config": {k: v for k, v in asdict(self.cfg).items() if k not in ("out", "extra")},
+                    "hardware": hardware_name(self.device)}
+        write_training_record(out, self.history + [this_run])
+        return out
 
     def save_samples(self) -> Path:
         model = self.ema_model()

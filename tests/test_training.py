@@ -3,7 +3,8 @@ import json
 import torch
 
 from headrot_core.diffusion import FaceDiffusion
-from headrot_core.training import TrainConfig, Trainer, load_training_images, train
+from headrot_core.model_card import training_rows
+from headrot_core.training import TrainConfig, Trainer, load_training_images, read_training_record, train
 
 
 def _cfg(folder, out, **kw):
@@ -51,3 +52,18 @@ def test_min_snr_weight_caps_clean_timesteps(image_folder, tmp_path):
     trainer = Trainer(_cfg(image_folder, tmp_path / "w"))
     w = trainer._min_snr_weight(torch.tensor([0, 500, 999]))
     assert w[0] < 0.01 and w[2] == 1.0 and torch.all(w > 0)
+
+
+def test_exported_model_records_every_run_behind_its_weights(image_folder, tmp_path):
+    first = train(_cfg(image_folder, tmp_path / "a"))
+    rec = read_training_record(first.model_dir)
+    assert (rec["steps"], rec["images_seen"], len(rec["runs"])) == (4, 16, 1)
+    assert rec["runs"][0]["config"]["batch_size"] == 4 and "CPU" in rec["runs"][0]["hardware"]
+
+    train(_cfg(image_folder, tmp_path / "b", max_steps=3), init_from=str(first.model_dir))
+    resumed = train(_cfg(image_folder, tmp_path / "b", max_steps=5), init_from=str(first.model_dir))
+    rec = read_training_record(resumed.model_dir)
+    assert [r["steps"] for r in rec["runs"]] == [4, 5], "a continuation counts its source's run, once, after resume"
+    assert (rec["steps"], rec["images_seen"]) == (9, 36)
+    rows = training_rows(resumed.model_dir, None)
+    assert rows[0] == "| steps / images seen | 9 / 36 over 2 run(s) |" and len(rows) == 3
