@@ -158,7 +158,9 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
                "decode": args.decode,
                "residual_steps": rot.residual_steps,
                "measured_with": "light x gender lines" if rot.match_gender else "light lines",
-               "faces": len(response.source_yaw), "max_source_yaw": args.max_source_yaw, "bandwidth": args.bandwidth,
+               "faces": len(response.source_yaw), "bandwidth": args.bandwidth,
+               # the faces' own largest |yaw|: true too when the response came from a file (--from-response)
+               "max_source_yaw": round(float(np.abs(response.source_yaw).max()), 1),
                "faces_from": "training identities, HopeNet |yaw| <= max_source_yaw"}
     ts.with_meta(calibration={**cal.to_dict(), **setting}).save(folder)
     print("| nominal change (deg) | " + " | ".join(f"{n:g}" for n in cal.nominal) + " |")

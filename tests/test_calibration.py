@@ -65,4 +65,5 @@ def test_calibrate_refits_from_saved_measurements(tiny_rotator_dir, tmp_path):
                  "--bandwidth", "5", "--model", str(tiny_rotator_dir), "--device", "cpu"]) == 0
     cal = TrajectorySet.load(traj).calibration
     assert cal.sources == (-30.0, 30.0) and cal.positive[0] == pytest.approx((8.0, 16.0), abs=1e-3)
-    assert TrajectorySet.load(traj).meta["calibration"]["faces"] == 2
+    recorded = TrajectorySet.load(traj).meta["calibration"]
+    assert recorded["faces"] == 2 and recorded["max_source_yaw"] == 30.0, "the file's faces, not the CLI default"
