@@ -212,7 +212,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if args.figure:
         from .evaluation import sampled_rotation_figure
 
-        fig = sampled_rotation_figure(Path(args.figure))
+        fig = sampled_rotation_figure(rot, Path(args.figure))
         extra = (f"## Faces sampled from the model, rotated\n\nEach row: a face sampled from the model (taken as an "
                  f"aligned crop), its reconstruction, then the engine's frames at "
                  f"{', '.join(f'{t:+.0f}' for t in TARGETS)} degrees.\n\n![rotations]({fig.name})")

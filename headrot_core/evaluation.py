@@ -276,14 +276,12 @@ def write_report(ev: Evaluation, path: Path, extra: str = "") -> Path:
     return path
 
 
-def sampled_rotation_figure(path: Path, n: int = 6, seed: int = 7, targets=TARGETS, size: int = 96) -> Path:
+def sampled_rotation_figure(rot, path: Path, n: int = 6, seed: int = 7, targets=TARGETS, size: int = 96) -> Path:
     """Rows of rotation strips for faces *sampled from the model* (never dataset images): each sample is taken as
-    an aligned crop, analysed, embedded and turned to each target yaw by the shipped engine."""
+    an aligned crop, analysed, embedded and turned to each target yaw by ``rot``, the engine being evaluated."""
     from .animation import upscale
     from .imaging import make_grid
-    from .rotation import HeadRotator
 
-    rot = HeadRotator.from_pretrained()
     faces = tensor_to_images(rot.model.sample(n, seed=seed, steps=rot.steps))
     tiles: list[Image.Image] = []
     for face in faces:

@@ -194,7 +194,7 @@ class Trainer(ResumableTrainer):
         out = self.ema_model().save_pretrained(path, fp16=True)
         this_run = {"steps": self.step, "images_seen": self.images_seen,
                     "config": {k: v for k, v in asdict(self.cfg).items() if k not in ("out", "extra")},
-                    "hardware": hardware_name(self.device)}
+                    "hardware": hardware_name(self.device)}  # where it last resumed
         write_training_record(out, self.history + [this_run])
         return out
 

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from PIL import Image
 
 from conftest import real_crop
 from headrot_core.evaluation import TARGETS, psnr, run_variant, ssim, write_report
@@ -35,6 +36,19 @@ def test_run_variant_measures_every_frame(tiny_rotator_dir):
 
     if yaw_net_available():  # shipped in assets/yaw_net: the frames are measured by it too
         assert res.measured_net.shape == (2, 3) and np.isfinite(res.measured_net).all()
+
+
+def test_sampled_rotation_figure_shows_the_evaluated_engine(tiny_rotator_dir, tmp_path):
+    from headrot_core.animation import upscale
+    from headrot_core.diffusion import tensor_to_images
+    from headrot_core.evaluation import sampled_rotation_figure
+    from headrot_core.rotation import HeadRotator
+
+    rot = HeadRotator.from_pretrained(tiny_rotator_dir, device="cpu", steps=2)
+    fig = Image.open(sampled_rotation_figure(rot, tmp_path / "fig.png", n=1, seed=3, targets=(-30.0, 30.0), size=32))
+    assert fig.size == (4 * 32 + 5 * 2, 32 + 2 * 2), "one row: sample, reconstruction, two frames"
+    sample = upscale(tensor_to_images(rot.model.sample(1, seed=3, steps=rot.steps)), 32)[0]
+    assert np.array_equal(np.asarray(fig.crop((2, 2, 34, 34))), np.asarray(sample)), "a sample of rot's own model"
 
 
 def test_report_has_every_section(tmp_path):
