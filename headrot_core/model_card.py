@@ -7,7 +7,6 @@ on held-out-identity crops; and CPU time over step counts.
 from __future__ import annotations
 
 import json
-import platform
 import time
 from dataclasses import dataclass
 from pathlib import Path

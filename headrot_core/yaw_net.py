@@ -26,6 +26,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm.auto import tqdm
 
+from .diffusion import images_to_tensor
 from .loading import ASSETS
 
 DEFAULT_YAW_NET = ASSETS / "yaw_net"
@@ -126,14 +127,10 @@ class YawNetReport:
     val_median: float
 
 
-def _to_tensor(images: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
-
-
 def evaluate_yaw_net(net: YawNet, images: np.ndarray, yaws: np.ndarray, batch: int = 256) -> np.ndarray:
     """Absolute errors (degrees) of the network on uint8 (N, 64, 64, 3) crops."""
     net.eval()
-    pred = torch.cat([net.yaw(_to_tensor(images[i:i + batch])) for i in range(0, len(images), batch)])
+    pred = torch.cat([net.yaw(images_to_tensor(images[i:i + batch], SIZE)) for i in range(0, len(images), batch)])
     return np.abs(pred.numpy() - yaws)
 
 
@@ -156,7 +153,7 @@ def train_yaw_net(train_images: np.ndarray, train_yaws: np.ndarray, val_images: 
         opt.load_state_dict(state["opt"])
         sched.load_state_dict(state["sched"])
         start = state["epoch"]
-    x_all, y_all = _to_tensor(train_images), torch.from_numpy(train_yaws.astype(np.float32)) / 30.0
+    x_all, y_all = images_to_tensor(train_images, SIZE), torch.from_numpy(train_yaws.astype(np.float32)) / 30.0
     for epoch in range(start, epochs):
         g = torch.Generator().manual_seed(seed * 1000 + epoch)
         order = torch.randperm(len(x_all), generator=g)

@@ -22,7 +22,6 @@ BANDS = [(0, 100), (100, 300), (300, 500), (500, 700), (700, 900), (900, 1000)]
 @torch.no_grad()
 def band_losses(model: FaceDiffusion, x0: torch.Tensor, repeats: int, seed: int = 0) -> list[float]:
     """Mean epsilon MSE per band, with the same timesteps and noise for every model (seeded)."""
-    alphas = model.scheduler.alphas_cumprod
     out = []
     for lo, hi in BANDS:
         gen = torch.Generator().manual_seed(seed + lo)
@@ -32,9 +31,8 @@ def band_losses(model: FaceDiffusion, x0: torch.Tensor, repeats: int, seed: int 
                 x = x0[start:start + 64]
                 t = torch.randint(lo, hi, (len(x),), generator=gen)
                 noise = torch.randn(x.shape, generator=gen)
-                a = alphas[t].view(-1, 1, 1, 1)
                 with model._autocast():
-                    pred = model.unet(a.sqrt() * x + (1 - a).sqrt() * noise, t).sample.float()
+                    pred = model.unet(model.scheduler.add_noise(x, noise, t), t).sample.float()
                 losses.append(float(((pred - noise) ** 2).mean()))
         out.append(float(np.mean(losses)))
     return out
