@@ -198,7 +198,7 @@ class _UnetProgress:
     forward hook: a real bar on a CPU where one rotation takes seconds."""
 
     def __init__(self, rot: HeadRotator, progress, start: float, end: float, desc: str):
-        self.total = rot.embedding_calls + (rot.residual_steps if rot.decode == "residual" else rot.steps)
+        self.total = rot.embedding_calls + rot.decode_calls
         self.rot, self.progress, self.start, self.end, self.desc, self.count = rot, progress, start, end, desc, 0
         self.last, self.every = 0.0, 0.5  # seconds between updates: each one costs the browser a re-render
 
@@ -246,7 +246,7 @@ def _reconstruct(result: RotationResult) -> Image.Image:
     instead of after the whole reconstruction (measured in docs/APP.md). Under ZeroGPU: one call."""
     if ZERO_GPU:
         return _reconstruct_at_once(result)
-    steps = ENGINE.run(lambda rot: rot.model.denoise(result.latent, rot.steps))
+    steps = ENGINE.run(lambda rot: rot.model.denoise(result.latent, rot.steps, start_t=rot.latent_t))
     x = None
     while (step := ENGINE.run(lambda rot: next(steps, None))) is not None:
         x = step

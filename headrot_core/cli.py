@@ -121,7 +121,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         embedder = Embedder.from_pretrained(args.embedder, model.device)
     ts = fit(model, Path(args.out), faces, method=args.embedding, steps=args.steps,
              fixed_point_iters=args.fixed_point_iters, embedder=embedder, sources=sources,
-             one_line_out=Path(args.one_line_out) if args.one_line_out else None, batch=args.batch)
+             one_line_out=Path(args.one_line_out) if args.one_line_out else None, batch=args.batch,
+             warm_start=args.warm_start, latent_t=args.latent_t)
     for row in describe(ts):
         print(row)
     print(f"wrote {args.out} from {len(faces.ids)} faces")
@@ -141,9 +142,10 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     match_gender = bool(ts.meta.get("match_gender", True)) if args.match_gender is None else args.match_gender
     ts = ts.with_meta(smoothing_sigma=args.sigma or None, shared_channels=args.shared_channels or None,
                       calibration=None, match_gender=match_gender)
+    latent_t = ts.meta.get("latent_t")  # the lines exist only at the timestep they were fitted at
     rot = HeadRotator(model, ts, steps=args.steps, embedding="inversion", fixed_point_iters=args.fixed_point_iters,
                       decode=args.decode, residual_steps=args.residual_steps, match_gender=match_gender,
-                      warm_start=args.warm_start)
+                      warm_start=args.warm_start, latent_t=None if latent_t is None else int(latent_t))
     if args.from_response:
         response = Response.load(args.from_response)
     else:
@@ -195,8 +197,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .evaluation import TARGETS, evaluate, write_report
     from .rotation import HeadRotator
 
-    rot = HeadRotator.from_pretrained(args.model, device=args.device, embedding="inversion", steps=args.steps,
-                                      fixed_point_iters=args.fixed_point_iters)
+    rot = HeadRotator.from_pretrained(args.model, args.trajectories, device=args.device, embedding="inversion",
+                                      steps=args.steps, fixed_point_iters=args.fixed_point_iters)
+    others = {f"other engine: {folder}": HeadRotator.from_pretrained(args.model, folder, device=args.device,
+                                                                    embedding="inversion")
+              for folder in args.compare}
     embedder = None
     if args.embedder:
         from .embedding import Embedder
@@ -207,7 +212,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         from .trajectory import TrajectorySet
 
         one_line = TrajectorySet.load(args.one_line)
-    ev = evaluate(rot, n_faces=args.faces, embedder=embedder, ablations=not args.no_ablations, one_line=one_line)
+    ev = evaluate(rot, n_faces=args.faces, embedder=embedder, ablations=not args.no_ablations, one_line=one_line,
+                  others=others)
     extra = ""
     if args.figure:
         from .evaluation import sampled_rotation_figure
@@ -389,6 +395,10 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--one-line-out", default=None, help="also write the one-line ablation fit here")
     f.add_argument("--steps", type=int, default=DEFAULT_STEPS)
     f.add_argument("--fixed-point-iters", type=int, default=1)
+    f.add_argument("--warm-start", action=argparse.BooleanOptionalAction, default=False,
+                   help="start each inversion step from the previous step's noise (as the engine embeds)")
+    f.add_argument("--latent-t", type=int, default=None,
+                   help="fit in x_t at this DDIM timestep (e.g. 499: half-way) instead of x_T (the paper)")
     f.add_argument("--yaw-source", default="labels", choices=["labels", "annotations"],
                    help="labels: every training crop, yaw/light from `label`; annotations: HopeNet-annotated crops")
     f.add_argument("--labels", default=None, help="labels CSV (default: the cache's, see `label`)")
@@ -463,6 +473,10 @@ def build_parser() -> argparse.ArgumentParser:
     ro.set_defaults(func=_cmd_rotate)
     ev = sub.add_parser("evaluate", help="measure pose, identity and reconstruction on held-out faces")
     ev.add_argument("--faces", type=int, default=100)
+    ev.add_argument("--trajectories", default=None, help="the engine's trajectories (default: the model's own)")
+    ev.add_argument("--compare", action="append", default=[],
+                    help="another calibrated trajectories folder for the same model, measured as a whole engine "
+                         "on the same faces (repeatable)")
     ev.add_argument("--steps", type=int, default=None, help="default: the shipped trajectories' calibrated setting")
     ev.add_argument("--fixed-point-iters", type=int, default=None)
     ev.add_argument("--embedder", default=None, help="also measure this embedding network folder")

@@ -3,6 +3,7 @@
 A diffusers ``UNet2DModel`` (epsilon prediction) with a ``DDIMScheduler`` (eta = 0). Inversion runs the same DDIM
 update backwards on the same timesteps, so generate(invert(x)) ~ x; fixed-point iterations per step tighten it by
 evaluating the noise at the point being solved for instead of the previous one.
+Both can stop half-way (``start_t``): the latent is then x_t at that timestep, the rest of the schedule.
 """
 from __future__ import annotations
 
@@ -129,41 +130,50 @@ class FaceDiffusion:
             x = x.contiguous(memory_format=torch.channels_last) if self.device.type == "cpu" else x
             return self.unet(x, torch.full((x.shape[0],), t, device=x.device, dtype=torch.long)).sample.float()
 
-    def _timesteps(self, steps: int) -> list[int]:
+    def _timesteps(self, steps: int, start_t: int | None = None) -> list[int]:
+        """The generation's timesteps (decreasing), only those at or below ``start_t`` when given."""
         self.scheduler.set_timesteps(steps)
-        return [int(t) for t in self.scheduler.timesteps]
+        return [int(t) for t in self.scheduler.timesteps if start_t is None or t <= start_t]
+
+    def steps_from(self, steps: int, start_t: int | None = None) -> int:
+        """DDIM steps (UNet calls a batch) that ``generate`` runs from a latent at ``start_t``."""
+        return len(self._timesteps(steps, start_t))
 
     def _alpha(self, t: int) -> torch.Tensor:
         return self.scheduler.alphas_cumprod[t] if t >= 0 else self.scheduler.final_alpha_cumprod
 
     @torch.no_grad()
     def generate(self, latents: torch.Tensor, steps: int = DEFAULT_STEPS, clip: bool = False,
-                 to_cpu: bool = True) -> torch.Tensor:
+                 to_cpu: bool = True, start_t: int | None = None) -> torch.Tensor:
         """x_T (N, 3, H, W) -> images (about [-1, 1]), eta = 0, on the model's device; returns a CPU tensor.
 
         ``clip=False`` (for embedded faces) is the exact inverse of ``invert``; ``clip=True`` (for fresh noise and
         moved latents) keeps each step's predicted clean image in [-1, 1], which rescues samples of an imperfect
-        model. ``to_cpu=False`` leaves the result on the device (training loops that feed it back)."""
-        for x in self.denoise(latents, steps, clip):
+        model. ``to_cpu=False`` leaves the result on the device (training loops that feed it back). ``start_t``:
+        the latents are x_t at that timestep (``invert(..., start_t=)``), not x_T: only the steps below it run."""
+        for x in self.denoise(latents, steps, clip, start_t):
             pass
         return x.cpu() if to_cpu else x
 
     @torch.no_grad()
-    def denoise(self, latents: torch.Tensor, steps: int = DEFAULT_STEPS, clip: bool = False
-                ) -> Iterator[torch.Tensor]:
+    def denoise(self, latents: torch.Tensor, steps: int = DEFAULT_STEPS, clip: bool = False,
+                start_t: int | None = None) -> Iterator[torch.Tensor]:
         """``generate`` one DDIM step at a time, yielding x after each (on the device): a caller can run other
         model work between steps (the app's slider does not wait for a whole reconstruction)."""
         x = latents.to(self.device, torch.float32)
         scheduler = DDIMScheduler.from_config(self.scheduler.config, clip_sample=bool(clip))
         scheduler.set_timesteps(steps)
         for t in scheduler.timesteps:
+            if start_t is not None and t > start_t:
+                continue
             x = scheduler.step(self._eps(x, int(t)), int(t), x, eta=0.0).prev_sample
             yield x
 
     @torch.no_grad()
     def invert(self, images: torch.Tensor, steps: int = DEFAULT_STEPS, fixed_point_iters: int = 0,
-               warm_start: bool = False) -> torch.Tensor:
-        """Images in [-1, 1] -> x_T such that ``generate(x_T, steps)`` reproduces them.
+               warm_start: bool = False, start_t: int | None = None) -> torch.Tensor:
+        """Images in [-1, 1] -> x_T such that ``generate(x_T, steps)`` reproduces them; with ``start_t``, x_t at
+        the last of the generation's timesteps at or below it (``generate(x_t, steps, start_t=start_t)``).
 
         Walks the generation's timesteps backwards with the same DDIM update solved for the noisier point. The
         plain step uses the noise predicted at the less noisy point; each fixed-point iteration re-predicts it at
@@ -175,7 +185,7 @@ class FaceDiffusion:
         x = images.to(self.device, torch.float32)
         stride = self.scheduler.config.num_train_timesteps // steps  # what scheduler.step() steps back by
         eps = None
-        for t in reversed(self._timesteps(steps)):
+        for t in reversed(self._timesteps(steps, start_t)):
             a_prev, a_t = self._alpha(t - stride).to(x.device), self._alpha(t).to(x.device)
             x0_coef, eps_coef = (a_t / a_prev).sqrt(), (1 - a_t).sqrt() - (a_t * (1 - a_prev) / a_prev).sqrt()
             if eps is None or not (warm_start and fixed_point_iters):
@@ -187,12 +197,13 @@ class FaceDiffusion:
             x = x_next
         return x.cpu()
 
-    @staticmethod
-    def inversion_calls(steps: int, fixed_point_iters: int, warm_start: bool = False) -> int:
+    def inversion_calls(self, steps: int, fixed_point_iters: int, warm_start: bool = False,
+                        start_t: int | None = None) -> int:
         """UNet calls of one ``invert`` (the app's progress bar counts them)."""
+        n = self.steps_from(steps, start_t)
         if warm_start and fixed_point_iters:
-            return 1 + steps * fixed_point_iters
-        return steps * (1 + fixed_point_iters)
+            return 1 + n * fixed_point_iters
+        return n * (1 + fixed_point_iters)
 
     def sample(self, n: int, seed: int = 0, steps: int = DEFAULT_STEPS) -> torch.Tensor:
         return self.generate(self.noise(n, seed), steps, clip=True)

@@ -131,34 +131,38 @@ class Evaluation:
     trajectory_rows: list[dict]
     source_yaw: np.ndarray | None = None  # (faces,) estimated yaw of each source crop
     source_estimators: dict[str, float] = field(default_factory=dict)  # agreement of the yaw estimators on the sources
+    latent_t: int | None = None  # the timestep the lines are walked at (None: x_T)
 
 
-def reconstruction_scores(model: FaceDiffusion, latents: torch.Tensor, faces: LabelledFaces, steps: int
-                          ) -> tuple[float, float]:
-    recs = tensor_to_images(torch.cat([model.generate(latents[i:i + 32], steps) for i in range(0, len(latents), 32)]))
+def reconstruction_scores(model: FaceDiffusion, latents: torch.Tensor, faces: LabelledFaces, steps: int,
+                          latent_t: int | None = None) -> tuple[float, float]:
+    recs = tensor_to_images(torch.cat([model.generate(latents[i:i + 32], steps, start_t=latent_t)
+                                       for i in range(0, len(latents), 32)]))
     src = [np.asarray(Image.fromarray(im).resize((model.size, model.size), Image.LANCZOS)) for im in faces.images]
     return (float(np.mean([psnr(np.asarray(r), s) for r, s in zip(recs, src)])),
             float(np.mean([ssim(np.asarray(r), s) for r, s in zip(recs, src)])))
 
 
 def evaluate(rot: HeadRotator, n_faces: int = 100, embedder=None, ablations: bool = True,
-             one_line: TrajectorySet | None = None) -> Evaluation:
+             one_line: TrajectorySet | None = None, others: dict[str, HeadRotator] | None = None) -> Evaluation:
     """Held-out faces (yaw-balanced, HopeNet-annotated) through the shipped engine ``rot`` and its ablations;
     ``one_line``: the one-line fit from the same latents (``fit --one-line-out``), post-processed and calibrated
-    like the shipped set, for the two-lines-or-one ablation."""
+    like the shipped set, for the two-lines-or-one ablation; ``others``: whole other engines (name -> rotator, e.g.
+    lines fitted at another timestep), each on the same faces with latents embedded its own way."""
     from .analysis import analyze_batch
     from .identity import face_descriptors
 
     model, steps = rot.model, rot.steps
     test = labelled_faces(holdout=True, max_faces=n_faces, seed=1)
     z = embed_faces(model, test, "inversion", steps, rot.fixed_point_iters,  # cached: re-runs skip this
-                    warm_start=rot.warm_start)
+                    warm_start=rot.warm_start, latent_t=rot.latent_t)
     t0 = time.perf_counter()
     rot.embed(images_to_tensor(test.images[:1], model.size))  # one face, as the engine embeds it
     inv_s = time.perf_counter() - t0
-    p, s = reconstruction_scores(model, z, test, steps)
+    p, s = reconstruction_scores(model, z, test, steps, rot.latent_t)
     warm = ", warm start" if rot.warm_start else ""
-    by_method = {f"inversion ({rot.fixed_point_iters} fixed-point iterations{warm}, "
+    level = "" if rot.latent_t is None else f" to x_t at t = {rot.latent_t}"
+    by_method = {f"inversion{level} ({rot.fixed_point_iters} fixed-point iterations{warm}, "
                  f"{rot.embedding_calls} UNet calls)": (p, s, inv_s)}
     zn = None  # the network's unrefined latents, rotated below like the inversion's
     if embedder is not None:  # the paper's alternative: one forward pass, optionally refined with the face model
@@ -170,7 +174,7 @@ def evaluate(rot: HeadRotator, n_faces: int = 100, embedder=None, ablations: boo
             seconds = time.perf_counter() - t0
             by_method[f"embedding network, {k} refinement iterations"] = (
                 *reconstruction_scores(model, zk, test, steps), seconds)
-            if k == 0:
+            if k == 0 and rot.latent_t is None:  # the network embeds to x_T: no use to lines fitted elsewhere
                 zn = zk
 
     source_yaw = np.array([a.yaw for a in analyze_batch(test.images)])
@@ -185,14 +189,16 @@ def evaluate(rot: HeadRotator, n_faces: int = 100, embedder=None, ablations: boo
     shipped = (f"shipped: two lines, {subsets} subsets, smoothed, calibrated, {rot.decode} decoding", rot, True,
                rot.match_gender)
     variants = [shipped]
+    at = "" if rot.latent_t is None else f" (at t = {rot.latent_t}, not x_T)"
     if ablations:
         def variant(trajectories, decode):
             return HeadRotator(model, trajectories, steps=steps, embedding="inversion",
                                fixed_point_iters=rot.fixed_point_iters, decode=decode,
-                               residual_steps=rot.residual_steps, warm_start=rot.warm_start)
+                               residual_steps=rot.residual_steps, warm_start=rot.warm_start,
+                               latent_t=rot.latent_t)
 
         variants += [
-            (f"paper: raw lines, {subsets} subsets, uncalibrated, clipped decoding", variant(ts.plain(), "clipped"),
+            (f"paper: raw lines, {subsets} subsets, uncalibrated, clipped decoding{at}", variant(ts.plain(), "clipped"),
              True, rot.match_gender),
             ("shipped without calibration", variant(ts.with_meta(calibration=None), rot.decode), True,
              rot.match_gender),
@@ -207,10 +213,14 @@ def evaluate(rot: HeadRotator, n_faces: int = 100, embedder=None, ablations: boo
         name = "shipped, latents from the embedding network (no refinement) instead of inversion"
         variants.append((name, rot, True, rot.match_gender))
         latents[name] = zn
+    for name, other in (others or {}).items():
+        variants.append((name, other, True, other.match_gender))
+        latents[name] = embed_faces(model, test, "inversion", other.steps, other.fixed_point_iters,
+                                    warm_start=other.warm_start, latent_t=other.latent_t)
     results = [run_variant(name, r, latents[name], test, source_yaw, source_desc, use_light, use_gender)
                for name, r, use_light, use_gender in variants]
     return Evaluation(len(test.ids), steps, rot.residual_steps, p, s, by_method, results, describe(ts), source_yaw,
-                      agreement)
+                      agreement, rot.latent_t)
 
 
 def write_report(ev: Evaluation, path: Path, extra: str = "") -> Path:
@@ -218,6 +228,8 @@ def write_report(ev: Evaluation, path: Path, extra: str = "") -> Path:
              f"Held-out identities (identity % 20 == 0), {ev.n_faces} faces with annotated yaw, yaw-balanced; "
              f"DDIM {ev.steps} steps (inversion and reconstruction; {ev.residual_steps} for the residual's clipped "
              "change); "
+             + ("latents x_T (the paper's); " if ev.latent_t is None else
+                f"latents x_t at t = {ev.latent_t} (the steps below it run; the lines are walked there); ") +
              f"targets {', '.join(f'{t:+.0f}' for t in TARGETS)} degrees. "
              "Pose is measured by the project's own yaw estimator on the generated frames; identity by dlib's "
              "ResNet descriptor (same person: distance < 0.6 to the source crop).", "",

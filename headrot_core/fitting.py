@@ -114,22 +114,24 @@ def embed_cached(embed, images: np.ndarray, ids: list[str], size: int, key: str,
 
 
 def make_embed_fn(model: FaceDiffusion, method: str, steps: int, fixed_point_iters: int, embedder=None,
-                  warm_start: bool = False):
+                  warm_start: bool = False, latent_t: int | None = None):
     if method == "network":
-        if embedder is None:
-            raise ValueError("the network embedding needs a trained embedder")
+        if embedder is None or latent_t is not None:
+            raise ValueError("the network embedding needs a trained embedder, and embeds to x_T only")
         return embedder.embed
-    return lambda x: model.invert(x, steps, fixed_point_iters, warm_start)
+    return lambda x: model.invert(x, steps, fixed_point_iters, warm_start, latent_t)
 
 
 def fit(model: FaceDiffusion, out: Path, faces: LabelledFaces, method: str = "inversion", steps: int = 20,
         fixed_point_iters: int = 1, embedder=None, sources: dict | None = None, one_line_out: Path | None = None,
-        batch: int = 32) -> TrajectorySet:
+        batch: int = 32, warm_start: bool = False, latent_t: int | None = None) -> TrajectorySet:
     """Embeds ``faces`` and writes the shipped fit (two lines, light x gender subsets) to ``out``; with
-    ``one_line_out`` also the one-line ablation from the same latents (the evaluation compares them)."""
-    latents = embed_faces(model, faces, method, steps, fixed_point_iters, embedder, batch).reshape(len(faces.ids), -1)
-    latents = latents.numpy()
+    ``one_line_out`` also the one-line ablation from the same latents (the evaluation compares them).
+    ``latent_t``: fit in x_t at that DDIM timestep instead of x_T (the engine then walks the lines there)."""
+    latents = embed_faces(model, faces, method, steps, fixed_point_iters, embedder, batch, warm_start, latent_t)
+    latents = latents.reshape(len(faces.ids), -1).numpy()
     meta = {"faces": len(faces.ids), "embedding": method, "steps": steps, "fixed_point_iters": fixed_point_iters,
+            "warm_start": warm_start, **({} if latent_t is None else {"latent_t": int(latent_t)}),
             **(sources or {}), "identities": "training identities (identity % 20 != 0)",
             "light_counts": {str(k): int(v) for k, v in zip(*np.unique(faces.light, return_counts=True))},
             "gender_counts": {str(k or "unknown"): int(v)
@@ -143,9 +145,10 @@ def fit(model: FaceDiffusion, out: Path, faces: LabelledFaces, method: str = "in
 
 
 def embed_faces(model: FaceDiffusion, faces: LabelledFaces, method: str, steps: int, fixed_point_iters: int,
-                embedder=None, batch: int = 32, warm_start: bool = False) -> torch.Tensor:
+                embedder=None, batch: int = 32, warm_start: bool = False, latent_t: int | None = None) -> torch.Tensor:
     """Latents of ``faces`` as a (N, 3, S, S) tensor, cached like the fit's."""
-    key = f"{model_fingerprint(model)}-{method}{'-warm' if warm_start else ''}-{steps}-{fixed_point_iters}"
-    z = embed_cached(make_embed_fn(model, method, steps, fixed_point_iters, embedder, warm_start), faces.images,
-                     faces.ids, model.size, key, batch)
+    key = (f"{model_fingerprint(model)}-{method}{'-warm' if warm_start else ''}-{steps}-{fixed_point_iters}"
+           f"{'' if latent_t is None else f'-t{latent_t}'}")
+    z = embed_cached(make_embed_fn(model, method, steps, fixed_point_iters, embedder, warm_start, latent_t),
+                     faces.images, faces.ids, model.size, key, batch)
     return torch.from_numpy(z).reshape(len(faces.ids), 3, model.size, model.size)

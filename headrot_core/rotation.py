@@ -4,6 +4,11 @@ Each requested yaw is an absolute angle in degrees: the source latent moves alon
 (target - source yaw), calibrated when the trajectories carry a measured calibration, so the frames are continuous
 and the source yaw itself gives back the source.
 
+The latent is the paper's x_T, or x_t at an intermediate DDIM timestep when the trajectories were fitted there
+(``latent_t`` in their meta): inversion stops at t and decoding runs only the steps below it. Half-way down the
+schedule the clipped decoding of an unmoved latent is the photo again (about 37 dB here, against 15-18 dB from
+x_T), so a move changes one coherent face instead of overlaying a second one on the photo (docs/EVALUATION.md).
+
 Decoding (``decode``). ``clipped``: the paper's G(z + d), with each step's predicted clean image clipped to [-1, 1]
 (unclipped, moved latents of this model decode to colour speckle). ``residual`` (default): the source crop x plus the
 change the move makes under clipped decoding, x + [Gc(z + d) - Gc(z)]: the clipping damage common to Gc(z + d) and
@@ -71,13 +76,14 @@ class RotationResult:
     base: torch.Tensor | None = None    # Gc(z) at residual_steps when residual: what ``frames_at`` builds on
     decode: str = "residual"
     residual_steps: int | None = None
+    latent_t: int | None = None  # the DDIM timestep the latent lives at (None: x_T)
 
     def strip(self, size: int | None = None) -> Image.Image:
         return strip(self.frames, size)
 
     def summary(self) -> dict:
         keys = ("yaws", "source_yaw", "light", "light_detected", "light_score", "gender", "subset", "faces",
-                "crop_quad", "embedding", "steps", "decode", "residual_steps", "timings")
+                "crop_quad", "embedding", "steps", "latent_t", "decode", "residual_steps", "timings")
         return {k: getattr(self, k) for k in keys}
 
     def save(self, folder: str | Path, animation: str = "animation.gif") -> Path:
@@ -107,9 +113,13 @@ class HeadRotator:
 
     def __init__(self, model: FaceDiffusion, trajectories: TrajectorySet, embedder=None, steps: int = DEFAULT_STEPS,
                  embedding: str = "auto", fixed_point_iters: int = 1, decode: str = "residual",
-                 match_gender: bool = True, residual_steps: int | None = None, warm_start: bool = False):
+                 match_gender: bool = True, residual_steps: int | None = None, warm_start: bool = False,
+                 latent_t: int | None = None):
         if embedding not in ("auto", "inversion", "network"):
             raise ValueError("embedding must be 'auto', 'inversion' or 'network'")
+        if embedding == "network" and latent_t is not None:
+            raise ValueError("the embedding network embeds to x_T; these trajectories live at "
+                             f"t = {latent_t}: use embedding='inversion'")
         if decode not in DECODES:
             raise ValueError(f"decode must be one of {DECODES}, got {decode!r}")
         self.decode = decode
@@ -119,7 +129,9 @@ class HeadRotator:
         self.model, self.trajectories, self.embedder = model, trajectories, embedder
         self.steps, self.fixed_point_iters, self.warm_start = steps, fixed_point_iters, warm_start
         self.residual_steps = min(residual_steps or steps, steps)  # DDIM steps of the change Gc(z + d) - Gc(z)
-        self.embedding = ("network" if embedder is not None and embedding != "inversion" else "inversion")
+        self.latent_t = latent_t  # lines walked in x_t at this timestep instead of x_T (fitted there)
+        self.embedding = ("network" if embedder is not None and embedding != "inversion"
+                          and latent_t is None else "inversion")
 
     @classmethod
     def from_pretrained(cls, model: str | Path | None = None, trajectories: str | Path | None = None,
@@ -131,7 +143,7 @@ class HeadRotator:
 
         ``steps``, ``fixed_point_iters``, ``warm_start``, ``decode`` and ``residual_steps`` default to those the
         trajectories were calibrated with (the calibration holds for that setting), else to those their latents were
-        embedded with."""
+        embedded with; the latent's timestep (``latent_t``) is always the fit's: the lines exist only there."""
         folder = resolve_model_dir(model)
         diffusion = FaceDiffusion.from_pretrained(folder, device)
         is_default = folder.resolve() == DEFAULT_MODEL_DIR.resolve()
@@ -150,9 +162,10 @@ class HeadRotator:
         residual_steps = residual_steps or int(setting.get("residual_steps") or steps)
         if warm_start is None:
             warm_start = bool(setting.get("warm_start", False))
+        latent_t = traj.meta.get("latent_t")
         return cls(diffusion, traj, embedder, steps, embedding, fixed_point_iters,
                    decode or setting.get("decode", "residual"), bool(traj.meta.get("match_gender", True)),
-                   residual_steps, warm_start)
+                   residual_steps, warm_start, None if latent_t is None else int(latent_t))
 
     @cached_property
     def _gender(self):
@@ -185,14 +198,19 @@ class HeadRotator:
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         if self.embedding == "network":
             return self.embedder.embed(x)
-        return self.model.invert(x, self.steps, self.fixed_point_iters, self.warm_start)
+        return self.model.invert(x, self.steps, self.fixed_point_iters, self.warm_start, self.latent_t)
 
     @property
     def embedding_calls(self) -> int:
         """UNet calls to embed one face (0 for the network, which is not the face model)."""
         if self.embedding == "network":
             return 0
-        return self.model.inversion_calls(self.steps, self.fixed_point_iters, self.warm_start)
+        return self.model.inversion_calls(self.steps, self.fixed_point_iters, self.warm_start, self.latent_t)
+
+    @property
+    def decode_calls(self) -> int:
+        """UNet calls (of one batch) to decode the frames."""
+        return self.model.steps_from(self.residual_steps if self.decode == "residual" else self.steps, self.latent_t)
 
     def latents_for(self, z: torch.Tensor, source_yaw: float, yaws: list[float], light: str | None,
                     gender: str | None) -> tuple[torch.Tensor, str]:
@@ -234,11 +252,12 @@ class HeadRotator:
                               self.embedding, self.steps,
                               {"embedding_s": round(t2 - t1, 3), "generation_s": round(t3 - t2, 3),
                                "reconstruction_s": round(t4 - t3, 3), "total_s": round(t4 - t1, 3)},
-                              latent=z, base=base, decode=self.decode, residual_steps=self.residual_steps)
+                              latent=z, base=base, decode=self.decode, residual_steps=self.residual_steps,
+                              latent_t=self.latent_t)
 
     def reconstruct(self, z: torch.Tensor) -> Image.Image:
         """G(z) without clipping: the exact inverse of the inversion, i.e. what the model kept of the face."""
-        return tensor_to_images(self.model.generate(z, self.steps))[0]
+        return tensor_to_images(self.model.generate(z, self.steps, start_t=self.latent_t))[0]
 
     def decode_moved(self, moved: torch.Tensor, z: torch.Tensor, source: torch.Tensor,
                      base: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -246,12 +265,12 @@ class HeadRotator:
         ``base`` is Gc(z) at ``residual_steps``, decoded in the moved latents' batch unless given (the slider
         reuses it). Clipped: Gc(z + d) at ``steps``, no base."""
         if self.decode == "clipped":
-            return self.model.generate(moved, self.steps, clip=True), None
+            return self.model.generate(moved, self.steps, clip=True, start_t=self.latent_t), None
         if base is None:
-            out = self.model.generate(torch.cat([moved, z]), self.residual_steps, clip=True)
+            out = self.model.generate(torch.cat([moved, z]), self.residual_steps, clip=True, start_t=self.latent_t)
             moved_dec, base = out[:-1], out[-1:]
         else:
-            moved_dec = self.model.generate(moved, self.residual_steps, clip=True)
+            moved_dec = self.model.generate(moved, self.residual_steps, clip=True, start_t=self.latent_t)
         return source + moved_dec - base, base
 
     def frames_at(self, result: RotationResult, yaws: Iterable[float], light: str | None = None) -> list[Image.Image]:

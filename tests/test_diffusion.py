@@ -119,3 +119,31 @@ def test_warm_started_inversion_saves_a_call_a_step(tiny_model):
     assert not torch.equal(tiny_model.invert(x, 4, 2, warm_start=True), tiny_model.invert(x, 4, 2))
     assert torch.equal(tiny_model.invert(x, 4, 0, warm_start=True), tiny_model.invert(x, 4, 0))
     assert tiny_model.inversion_calls(4, 0, True) == 4
+
+
+def test_latent_at_an_intermediate_timestep(tiny_model):
+    """``start_t`` stops the inversion at x_t and starts the generation there: the same algebra on the lower half
+    of the schedule (fixed-point iterations recover the very x_t that generated the image), and only those steps
+    run, in both directions."""
+    from diffusers import DDIMScheduler
+
+    unclipped = DDIMScheduler.from_config(tiny_model.scheduler.config, clip_sample=False)
+    model = FaceDiffusion(tiny_model.unet, unclipped, tiny_model.device, bf16=False)
+    timesteps = model._timesteps(10)
+    start = timesteps[5]  # half-way down the 10-step schedule
+    assert model._timesteps(10, start) == timesteps[5:] and model.steps_from(10, start) == 5
+    assert model.steps_from(10, start + 1) == 5 and model.steps_from(10) == 10
+    zt = model.noise(2, seed=2)
+    calls = []
+    handle = model.unet.register_forward_hook(lambda *_: calls.append(1))
+    try:
+        x = model.generate(zt, 10, start_t=start)
+        assert len(calls) == 5
+        calls.clear()
+        back = model.invert(x, 10, fixed_point_iters=10, start_t=start)
+        assert len(calls) == model.inversion_calls(10, 10, start_t=start) == 5 * 11
+    finally:
+        handle.remove()
+    assert (back - zt).abs().mean() < 1e-3
+    assert not torch.allclose(model.generate(zt, 10), x, atol=1e-2), "from x_T the same tensor means another image"
+    assert not torch.allclose(model.invert(x, 10, 10), back, atol=1e-2)

@@ -149,3 +149,35 @@ def test_warm_start_is_the_calibrated_setting(tiny_rotator_dir, rot):
         ts.with_meta(calibration=cal).save(folder / "trajectories")
     warm = HeadRotator.from_pretrained(folder, device="cpu", steps=4)
     assert warm.warm_start is True and warm.fixed_point_iters == 2 and warm.embedding_calls == 1 + 4 * 2
+
+
+def test_lines_fitted_at_an_intermediate_timestep_are_walked_there(tiny_rotator_dir, rot):
+    """Trajectories whose meta says ``latent_t`` make the engine embed to x_t at that timestep and decode from
+    there (only the steps below it): the frame at the source's yaw is still the photo, the reconstruction is
+    G(x_t) from t, and the embedding network (which embeds to x_T) is refused for them."""
+    import shutil
+
+    from headrot_core.trajectory import TrajectorySet
+
+    start = rot.model._timesteps(4)[2]
+    folder = tiny_rotator_dir.parent / "rotator_at_t"
+    if not folder.exists():
+        shutil.copytree(tiny_rotator_dir, folder)
+        TrajectorySet.load(folder / "trajectories").with_meta(latent_t=start).save(folder / "trajectories")
+    mid = HeadRotator.from_pretrained(folder, device="cpu", steps=4)
+    mid.model.bf16 = False
+    assert mid.latent_t == start and rot.latent_t is None
+    assert mid.embedding_calls == 2 * (1 + mid.fixed_point_iters) and mid.decode_calls == 2
+    crop = real_crop()
+    yaw = mid.prepare(crop, aligned=True).source_yaw
+    r = mid.rotate(crop, yaws=[yaw, yaw + 20], aligned=True)
+    assert r.latent_t == start and r.summary()["latent_t"] == start
+    x = images_to_tensor([r.source], mid.model.size)
+    assert torch.equal(r.latent, mid.model.invert(x, 4, mid.fixed_point_iters, start_t=start))
+    assert np.array_equal(np.asarray(r.reconstruction),
+                          np.asarray(tensor_to_images(mid.model.generate(r.latent, 4, start_t=start))[0]))
+    same, moved = (np.abs(np.asarray(f, float) - np.asarray(r.source, float)).mean() for f in r.frames)
+    assert same < 0.5 < moved
+    assert mid.frames_at(r, [yaw + 20])[0].tobytes() == r.frames[1].tobytes()
+    with pytest.raises(ValueError, match="embeds to x_T"):
+        HeadRotator(mid.model, mid.trajectories, embedder=object(), embedding="network", latent_t=start)
