@@ -24,7 +24,8 @@ from .fitting import LabelledFaces
 from .rotation import HeadRotator
 from .trajectory import Calibration
 
-NOMINAL = (10.0, 20.0, 40.0, 60.0, 90.0, 120.0, 150.0, 180.0)  # 240 measured: colour-saturated frames
+# x_t at t = 499 (shipped): 120 turns a frontal face 31-38 degrees; x_T lines needed up to 180 (240: saturated)
+NOMINAL = (10.0, 20.0, 30.0, 45.0, 60.0, 75.0, 90.0, 120.0)
 
 
 @dataclass(frozen=True)

@@ -424,7 +424,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="refit from measurements saved with --response-out instead of measuring again")
     ca.add_argument("--sigma", type=float, default=2.0,
                     help="Gaussian smoothing of the directions (latent px; 0: none)")
-    ca.add_argument("--shared-channels", action=argparse.BooleanOptionalAction, default=True,
+    ca.add_argument("--shared-channels", action=argparse.BooleanOptionalAction, default=False,
                     help="one spatial pattern for the three latent channels (their mean)")
     ca.add_argument("--steps", type=int, default=12, help="DDIM steps the engine will run with")
     ca.add_argument("--fixed-point-iters", type=int, default=2)
@@ -433,8 +433,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="the engine picks light x gender lines (else light only); default: the set's meta, else yes")
     ca.add_argument("--warm-start", action=argparse.BooleanOptionalAction, default=True,
                     help="start each inversion step from the previous step's noise (one UNet call fewer a step)")
-    ca.add_argument("--residual-steps", type=int, default=4,
-                    help="DDIM steps of the residual's clipped change (<= --steps; 4: a third of the 12)")
+    ca.add_argument("--residual-steps", type=int, default=12,
+                    help="DDIM steps of the residual's clipped change (<= --steps; lines at t = 499 run 6 of 12)")
     ca.add_argument("--nominal", default=",".join(f"{v:g}" for v in NOMINAL),
                     help="nominal yaw changes measured on each side (degrees along the fitted lines)")
     ca.add_argument("--seed", type=int, default=3)
