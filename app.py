@@ -471,17 +471,17 @@ Models*, Electronics 13(15):3091, 2024)**. No network is trained for rotation:
 
 1. **Face.** The face is detected (dlib), aligned to the CelebA crop the model was trained on, and measured: yaw in
    degrees (negative: the nose points to the image's right) and the side the light comes from (left/center/right).
-2. **Embedding.** The crop is mapped to the model's latent space (the starting noise *x_T* of a deterministic DDIM
-   model) by DDIM inversion, or by the embedding network when one ships; decoding it gives the *reconstruction*.
+2. **Embedding.** The crop is mapped to the model's latent space by DDIM inversion: half-way, to the noisy image
+   *x_t* at t = 499 of a deterministic DDIM model (the paper uses the starting noise *x_T*; half-way, this small
+   model decodes moved latents to coherent faces); decoding it gives the *reconstruction*.
 3. **Trajectory.** In that latent space the faces of a given yaw cluster together. For faces sharing the detected
    light, the centroids of those clusters were regressed on yaw (light × gender subsets measured worse): two lines,
-   one for turning left and one for turning right. Their directions are denoised (spatially smoothed, one pattern for the
-   three latent channels), and how far a face actually turns along them was measured, so the latent moves by the
-   amount that reached *target − source* degrees on average.
+   one for turning left and one for turning right. Their directions are denoised (spatially smoothed), and how far
+   a face actually turns along them was measured, so the latent moves by the amount that reached *target − source*
+   degrees on average.
 4. **Generation.** The 13 moved latents are decoded in one DDIM batch: each frame is the photo plus the change the
-   move makes to the decoded face (so the frame at the photo's own yaw is the photo, and the change needs a third of
-   the reconstruction's steps). The slider shows the nearest strip frame at once and decodes the exact yaw when
-   released; the light override picks another line.
+   move makes to the decoded face (so the frame at the photo's own yaw is the photo). The slider shows the nearest
+   strip frame at once and decodes the exact yaw when released; the light override picks another line.
 
 The model is small and trained by this project on CelebA crops at 64×64 (see `docs/`), so faces are soft; frames are
 upscaled with Lanczos for display. Code: `headrot_core` (library and CLI) and `app.py` (this app).
