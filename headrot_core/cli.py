@@ -142,10 +142,9 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     match_gender = bool(ts.meta.get("match_gender", True)) if args.match_gender is None else args.match_gender
     ts = ts.with_meta(smoothing_sigma=args.sigma or None, shared_channels=args.shared_channels or None,
                       calibration=None, match_gender=match_gender)
-    latent_t = ts.meta.get("latent_t")  # the lines exist only at the timestep they were fitted at
     rot = HeadRotator(model, ts, steps=args.steps, embedding="inversion", fixed_point_iters=args.fixed_point_iters,
                       decode=args.decode, residual_steps=args.residual_steps, match_gender=match_gender,
-                      warm_start=args.warm_start, latent_t=None if latent_t is None else int(latent_t))
+                      warm_start=args.warm_start, latent_t=ts.latent_t)  # the lines exist only where fitted
     if args.from_response:
         response = Response.load(args.from_response)
     else:

@@ -189,8 +189,8 @@ def evaluate(rot: HeadRotator, n_faces: int = 100, embedder=None, ablations: boo
     shipped = (f"shipped: two lines, {subsets} subsets, smoothed, calibrated, {rot.decode} decoding", rot, True,
                rot.match_gender)
     variants = [shipped]
-    at = "" if rot.latent_t is None else f" (at t = {rot.latent_t}, not x_T)"
     if ablations:
+        at = "" if rot.latent_t is None else f" (at t = {rot.latent_t}, not x_T)"
         def variant(trajectories, decode):
             return HeadRotator(model, trajectories, steps=steps, embedding="inversion",
                                fixed_point_iters=rot.fixed_point_iters, decode=decode,
@@ -198,8 +198,8 @@ def evaluate(rot: HeadRotator, n_faces: int = 100, embedder=None, ablations: boo
                                latent_t=rot.latent_t)
 
         variants += [
-            (f"paper: raw lines, {subsets} subsets, uncalibrated, clipped decoding{at}", variant(ts.plain(), "clipped"),
-             True, rot.match_gender),
+            (f"paper: raw lines, {subsets} subsets, uncalibrated, clipped decoding{at}",
+             variant(ts.plain(), "clipped"), True, rot.match_gender),
             ("shipped without calibration", variant(ts.with_meta(calibration=None), rot.decode), True,
              rot.match_gender),
             ("shipped, light subsets only (no gender)" if rot.match_gender else
@@ -215,7 +215,7 @@ def evaluate(rot: HeadRotator, n_faces: int = 100, embedder=None, ablations: boo
         latents[name] = zn
     for name, other in (others or {}).items():
         variants.append((name, other, True, other.match_gender))
-        latents[name] = embed_faces(model, test, "inversion", other.steps, other.fixed_point_iters,
+        latents[name] = embed_faces(other.model, test, "inversion", other.steps, other.fixed_point_iters,
                                     warm_start=other.warm_start, latent_t=other.latent_t)
     results = [run_variant(name, r, latents[name], test, source_yaw, source_desc, use_light, use_gender)
                for name, r, use_light, use_gender in variants]

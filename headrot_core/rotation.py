@@ -151,7 +151,8 @@ class HeadRotator:
             trajectories = folder / "trajectories"  # a latent direction belongs to one model: never borrow
         traj = TrajectorySet.load(trajectories)
         embedder = None
-        if embedding != "inversion" and is_default and (DEFAULT_EMBEDDER / "headrot_embedder.json").is_file():
+        if (embedding != "inversion" and is_default and traj.latent_t is None  # the network embeds to x_T only
+                and (DEFAULT_EMBEDDER / "headrot_embedder.json").is_file()):
             from .embedding import Embedder
 
             embedder = Embedder.from_pretrained(DEFAULT_EMBEDDER, diffusion.device)
@@ -162,10 +163,9 @@ class HeadRotator:
         residual_steps = residual_steps or int(setting.get("residual_steps") or steps)
         if warm_start is None:
             warm_start = bool(setting.get("warm_start", False))
-        latent_t = traj.meta.get("latent_t")
         return cls(diffusion, traj, embedder, steps, embedding, fixed_point_iters,
                    decode or setting.get("decode", "residual"), bool(traj.meta.get("match_gender", True)),
-                   residual_steps, warm_start, None if latent_t is None else int(latent_t))
+                   residual_steps, warm_start, traj.latent_t)
 
     @cached_property
     def _gender(self):

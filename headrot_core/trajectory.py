@@ -197,6 +197,12 @@ class TrajectorySet:
     _processed_cache: dict[str, Trajectory] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
+    def latent_t(self) -> int | None:
+        """The DDIM timestep the lines were fitted at (None: x_T): the only place they mean anything."""
+        t = self.meta.get("latent_t")
+        return None if t is None else int(t)
+
+    @property
     def calibration(self) -> Calibration | None:
         cal = self.meta.get("calibration")
         return Calibration.from_dict(cal) if cal else None
