@@ -1,6 +1,6 @@
 """CPU (or GPU) timings of the model core: invert one face, generate 13 frames, rotate one aligned face.
 
-    python benchmarks/bench_core.py [--model DIR] [--steps 10 12 20] [--repeats 3] [--rotate]
+    python benchmarks/bench_core.py [--model DIR] [--steps 10 12 20] [--repeats 3] [--rotate [--faces 6]]
                                     [--residual-steps 4 6]
 
 Prints a markdown table (median of the repeats, after one warm-up). Uses the embedded default model unless told.
@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import statistics
 import sys
 from pathlib import Path
 
@@ -21,6 +22,24 @@ from headrot_core.diffusion import FaceDiffusion  # noqa: E402
 from timing import timed  # noqa: E402
 
 
+def rotation_faces(model: FaceDiffusion, n: int) -> tuple[list, str]:
+    """The feedback's cost depends on the face (how many frames it decodes again), and real photos miss more often
+    than the model's own samples: held-out CelebA crops (the evaluation's) when the shared data is there."""
+    from PIL import Image
+
+    from headrot_core.data import default_data_root
+    from headrot_core.diffusion import tensor_to_images
+
+    if (default_data_root() / "celeba128").is_dir():
+        from headrot_core.fitting import labelled_faces
+
+        test = labelled_faces(holdout=True, max_faces=100, seed=1)
+        step = max(1, len(test.ids) // n)
+        return [Image.fromarray(im) for im in test.images[::step][:n]], "held-out CelebA crops (the evaluation's)"
+    samples = tensor_to_images(model.generate(model.noise(n, seed=2), 10))
+    return [f.resize((128, 128)) for f in samples], "faces sampled from the model (no shared data here)"
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default=None)
@@ -29,6 +48,7 @@ def main() -> None:
     p.add_argument("--fixed-point-iters", type=int, default=2, help="the engine's inversion setting")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--rotate", action="store_true", help="also time HeadRotator.rotate (needs trajectories)")
+    p.add_argument("--faces", type=int, default=6, help="faces rotated by --rotate")
     p.add_argument("--residual-steps", type=int, nargs="*", default=[],
                    help="rotate() also at these step counts of the residual's change (default: the calibrated one)")
     args = p.parse_args()
@@ -51,21 +71,28 @@ def main() -> None:
         print(f"| {s} | {inv:.3f} | {inv_fp:.3f} | {inv_warm:.3f} | {gen:.3f} |")
     if args.rotate:
         from headrot_core import HeadRotator
-        from headrot_core.diffusion import tensor_to_images
+        from headrot_core.yaw_net import yaw_net_available
 
-        face = tensor_to_images(x)[0].resize((128, 128))
-        print(f"\n| DDIM steps | residual steps | rotate(): 1 aligned face -> 13 frames (s) | analysis | embedding | "
-              "generation | reconstruction |\n| --- | --- | --- | --- | --- | --- | --- |")
+        faces, kind = rotation_faces(model, args.faces)
+        print(f"\n{len(faces)} {kind}, each rotated {args.repeats} times after one warm-up; median over all, the "
+              "slowest face's median, and frames decoded again by the feedback per face\n")
+        print("| DDIM steps | residual steps | feedback | rotate(): 1 aligned face -> 13 frames (s) | slowest face | "
+              "analysis | embedding | generation | reconstruction | frames decoded again |\n"
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
         for s in args.steps:
             for k in args.residual_steps or [None]:
-                rot = HeadRotator.from_pretrained(args.model, device=args.device, steps=s, fixed_point_iters=fp,
-                                                  residual_steps=k)
-                runs = []
-                total = timed(lambda: runs.append(rot.rotate(face, aligned=True).timings), args.repeats)
-                part = {key: sorted(r[key] for r in runs[1:])[len(runs[1:]) // 2] for key in runs[0]}
-                print(f"| {s} | {rot.residual_steps} | {total:.3f} | {part['analysis_s']:.3f} | "
-                      f"{part['embedding_s']:.3f} | {part['generation_s']:.3f} | {part['reconstruction_s']:.3f} |")
-
+                for feedback in ((True, False) if yaw_net_available() else (False,)):
+                    rot = HeadRotator.from_pretrained(args.model, device=args.device, steps=s, fixed_point_iters=fp,
+                                                      residual_steps=k, feedback=feedback)
+                    rot.rotate(faces[0], aligned=True)  # warm-up
+                    results = [[rot.rotate(face, aligned=True) for _ in range(args.repeats)] for face in faces]
+                    runs = [r.timings for face in results for r in face]
+                    part = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+                    slowest = max(statistics.median(r.timings["total_s"] for r in face) for face in results)
+                    redone = f"{statistics.mean(face[0].redone for face in results):.1f}" if feedback else "–"
+                    print(f"| {s} | {rot.residual_steps} | {'on' if feedback else 'off'} | {part['total_s']:.3f} | "
+                          f"{slowest:.3f} | {part['analysis_s']:.3f} | {part['embedding_s']:.3f} | "
+                          f"{part['generation_s']:.3f} | {part['reconstruction_s']:.3f} | {redone} |")
 
 if __name__ == "__main__":
     main()

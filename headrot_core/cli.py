@@ -177,7 +177,8 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
 def _cmd_rotate(args: argparse.Namespace) -> int:
     from .rotation import HeadRotator
 
-    rot = HeadRotator.from_pretrained(args.model, args.trajectories, args.device, args.embedding, args.steps)
+    rot = HeadRotator.from_pretrained(args.model, args.trajectories, args.device, args.embedding, args.steps,
+                                      feedback=False if args.no_feedback else None)
     status = 0
     for name in args.images:
         try:
@@ -197,7 +198,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .rotation import HeadRotator
 
     rot = HeadRotator.from_pretrained(args.model, args.trajectories, device=args.device, embedding="inversion",
-                                      steps=args.steps, fixed_point_iters=args.fixed_point_iters)
+                                      steps=args.steps, fixed_point_iters=args.fixed_point_iters,
+                                      feedback=False if args.no_feedback else None)
     others = {f"other engine: {folder}": HeadRotator.from_pretrained(args.model, folder, device=args.device,
                                                                     embedding="inversion")
               for folder in args.compare}
@@ -306,6 +308,10 @@ def _cmd_fit_gender(args: argparse.Namespace) -> int:
     clf = fit_gender(args.train, args.test)
     print(f"held-out accuracy {clf.accuracy:.3f}; wrote {clf.save(args.out)}")
     return 0
+
+
+FEEDBACK_HELP = ("calibrated moves only: do not read the frames with the yaw network and decode the ones that missed "
+                 "again (default: feedback on when the yaw network is installed)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -468,6 +474,7 @@ def build_parser() -> argparse.ArgumentParser:
     ro.add_argument("--steps", type=int, default=None, help="default: the step count the trajectories were fitted with")
     ro.add_argument("--trajectories", default=None, help="fitted trajectories folder (default: with the model)")
     ro.add_argument("--format", default="gif", choices=["gif", "mp4"])
+    ro.add_argument("--no-feedback", action="store_true", help=FEEDBACK_HELP)
     model_args(ro)
     ro.set_defaults(func=_cmd_rotate)
     ev = sub.add_parser("evaluate", help="measure pose, identity and reconstruction on held-out faces")
@@ -480,6 +487,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--fixed-point-iters", type=int, default=None)
     ev.add_argument("--embedder", default=None, help="also measure this embedding network folder")
     ev.add_argument("--no-ablations", action="store_true")
+    ev.add_argument("--no-feedback", action="store_true", help=FEEDBACK_HELP)
     ev.add_argument("--one-line", default=None,
                     help="calibrated one-line trajectories (fit --one-line-out, then calibrate) for that ablation")
     ev.add_argument("--out", default="docs/EVALUATION.md")

@@ -1,7 +1,7 @@
 """``evaluate``: measures what the paper only showed as pictures, on held-out identities.
 
 For each face: embed, reconstruct (PSNR/SSIM at model size), rotate to each target yaw with the engine's own code
-(``HeadRotator.latents_for`` + ``decode_moved``), then measure the yaw reached (the face-analysis estimator),
+(``HeadRotator.turn``, its feedback included), then measure the yaw reached (the face-analysis estimator),
 per-face monotonicity (Spearman), the yaw reached again with the independent appearance network
 (``headrot_core.yaw_net``: pixels, not landmarks; where the two disagree, a frame's pose is not what either says),
 and identity kept (dlib descriptor distance to the source below its 0.6
@@ -98,10 +98,10 @@ def run_variant(name: str, rot: HeadRotator, latents: torch.Tensor, faces: Label
     kept = np.zeros_like(measured, dtype=bool)
     for i in tqdm(range(len(faces.ids)), desc=name, unit="face"):
         z = latents[i:i + 1]
-        moved, _ = rot.latents_for(z, float(source_yaw[i]), list(targets), faces.light[i] if use_light else None,
-                                   (faces.gender[i] or None) if use_gender else None)
         x = images_to_tensor(faces.images[i:i + 1], rot.model.size)
-        frames = tensor_to_images(rot.decode_moved(moved, z, x)[0])
+        frames = tensor_to_images(rot.turn(z, x, float(source_yaw[i]), list(targets),
+                                           faces.light[i] if use_light else None,
+                                           (faces.gender[i] or None) if use_gender else None).frames)
         yaws, desc = measure_frames(frames)
         by_net = network_yaws(frames)
         measured[i] = yaws
@@ -186,20 +186,26 @@ def evaluate(rot: HeadRotator, n_faces: int = 100, embedder=None, ablations: boo
                           "landmarks vs network": float(np.mean(np.abs(source_yaw - net_yaw)))})
     ts = rot.trajectories
     subsets = "light x gender" if rot.match_gender else "light"
-    shipped = (f"shipped: two lines, {subsets} subsets, smoothed, calibrated, {rot.decode} decoding", rot, True,
+    fed = ", per-face feedback" if rot.feedback else ""
+    shipped = (f"shipped: two lines, {subsets} subsets, smoothed, calibrated{fed}, {rot.decode} decoding", rot, True,
                rot.match_gender)
     variants = [shipped]
     if ablations:
         at = "" if rot.latent_t is None else f" (at t = {rot.latent_t}, not x_T)"
-        def variant(trajectories, decode):
+        def variant(trajectories, decode, feedback=rot.feedback):
             return HeadRotator(model, trajectories, steps=steps, embedding="inversion",
                                fixed_point_iters=rot.fixed_point_iters, decode=decode,
                                residual_steps=rot.residual_steps, warm_start=rot.warm_start,
-                               latent_t=rot.latent_t)
+                               latent_t=rot.latent_t, feedback=feedback,
+                               feedback_tolerance=rot.feedback_tolerance)
 
         variants += [
             (f"paper: raw lines, {subsets} subsets, uncalibrated, clipped decoding{at}",
-             variant(ts.plain(), "clipped"), True, rot.match_gender),
+             variant(ts.plain(), "clipped", feedback=False), True, rot.match_gender)]
+        if rot.feedback:
+            variants.append(("shipped without per-face feedback", variant(ts, rot.decode, feedback=False), True,
+                             rot.match_gender))
+        variants += [
             ("shipped without calibration", variant(ts.with_meta(calibration=None), rot.decode), True,
              rot.match_gender),
             ("shipped, light subsets only (no gender)" if rot.match_gender else

@@ -17,6 +17,10 @@ change needs fewer DDIM steps than the reconstruction (``residual_steps``, measu
 moved latents (and Gc(z)) decode in one batch. The reconstruction G(z) (unclipped, the exact inverse of the
 inversion) is not part of any frame: it only shows how well the model captured the face, so a caller in a hurry
 (the app, before showing the strip) asks for it afterwards with ``HeadRotator.reconstruct``.
+
+Feedback (``feedback``, on when the yaw network is installed): the calibrated frames are read by the appearance
+network and those that missed their yaw by more than a tolerance are decoded again at the moves this face's own
+response says reach it (``headrot_core.feedback``); the response is kept, so the slider's frames use it for free.
 """
 from __future__ import annotations
 
@@ -33,9 +37,10 @@ from PIL import Image
 
 from .animation import save_animation, strip
 from .diffusion import DEFAULT_STEPS, FaceDiffusion, images_to_tensor, tensor_to_images
+from .feedback import DEFAULT_TOLERANCE, FaceResponse
 from .imaging import load_image
 from .loading import ASSETS, DEFAULT_MODEL_DIR, resolve_model_dir
-from .trajectory import LIGHTS, TrajectorySet
+from .trajectory import LIGHTS, Trajectory, TrajectorySet
 
 DEFAULT_YAWS = tuple(range(-30, 31, 5))
 DEFAULT_EMBEDDER = ASSETS / "embedder"
@@ -53,6 +58,18 @@ class FacePrep:
     gender: str | None  # detected, None when no classifier is installed
     faces: int | None  # faces found in the photo (None for an already-aligned input)
     crop_quad: list[list[float]] | None
+
+
+@dataclass
+class Turn:
+    """One face's frames at the requested yaws, and how they were reached."""
+
+    frames: torch.Tensor  # (N, 3, H, W), [-1, 1] up to the residual's overshoot
+    base: torch.Tensor | None  # Gc(z) when residual
+    subset: str
+    moves: np.ndarray  # nominal move (signed degrees along the lines) of each frame
+    response: FaceResponse | None  # what the network read on every decoded move (None without feedback)
+    redone: int  # frames decoded again after the feedback
 
 
 @dataclass
@@ -77,13 +94,15 @@ class RotationResult:
     decode: str = "residual"
     residual_steps: int | None = None
     latent_t: int | None = None  # the DDIM timestep the latent lives at (None: x_T)
+    response: FaceResponse | None = None  # the face's measured response: ``frames_at`` plans its moves with it
+    redone: int | None = None  # frames decoded again after the feedback (None: no feedback)
 
     def strip(self, size: int | None = None) -> Image.Image:
         return strip(self.frames, size)
 
     def summary(self) -> dict:
         keys = ("yaws", "source_yaw", "light", "light_detected", "light_score", "gender", "subset", "faces",
-                "crop_quad", "embedding", "steps", "latent_t", "decode", "residual_steps", "timings")
+                "crop_quad", "embedding", "steps", "latent_t", "decode", "residual_steps", "redone", "timings")
         return {k: getattr(self, k) for k in keys}
 
     def save(self, folder: str | Path, animation: str = "animation.gif") -> Path:
@@ -114,7 +133,8 @@ class HeadRotator:
     def __init__(self, model: FaceDiffusion, trajectories: TrajectorySet, embedder=None, steps: int = DEFAULT_STEPS,
                  embedding: str = "auto", fixed_point_iters: int = 1, decode: str = "residual",
                  match_gender: bool = True, residual_steps: int | None = None, warm_start: bool = False,
-                 latent_t: int | None = None):
+                 latent_t: int | None = None, feedback: bool = False,
+                 feedback_tolerance: float = DEFAULT_TOLERANCE):
         if embedding not in ("auto", "inversion", "network"):
             raise ValueError("embedding must be 'auto', 'inversion' or 'network'")
         if embedding == "network" and latent_t is not None:
@@ -130,6 +150,7 @@ class HeadRotator:
         self.steps, self.fixed_point_iters, self.warm_start = steps, fixed_point_iters, warm_start
         self.residual_steps = min(residual_steps or steps, steps)  # DDIM steps of the change Gc(z + d) - Gc(z)
         self.latent_t = latent_t  # lines walked in x_t at this timestep instead of x_T (fitted there)
+        self.feedback, self.feedback_tolerance = feedback, feedback_tolerance
         self.embedding = ("network" if embedder is not None and embedding != "inversion"
                           and latent_t is None else "inversion")
 
@@ -137,13 +158,15 @@ class HeadRotator:
     def from_pretrained(cls, model: str | Path | None = None, trajectories: str | Path | None = None,
                         device: str | None = None, embedding: str = "auto", steps: int | None = None,
                         fixed_point_iters: int | None = None, decode: str | None = None,
-                        residual_steps: int | None = None, warm_start: bool | None = None) -> "HeadRotator":
+                        residual_steps: int | None = None, warm_start: bool | None = None,
+                        feedback: bool | None = None) -> "HeadRotator":
         """The embedded default, or a model folder / Hub id whose fitted trajectories are in ``trajectories``
         (default: ``<model>/trajectories`` for a folder, ``assets/trajectories`` for the default).
 
         ``steps``, ``fixed_point_iters``, ``warm_start``, ``decode`` and ``residual_steps`` default to those the
         trajectories were calibrated with (the calibration holds for that setting), else to those their latents were
-        embedded with; the latent's timestep (``latent_t``) is always the fit's: the lines exist only there."""
+        embedded with; the latent's timestep (``latent_t``) is always the fit's: the lines exist only there.
+        ``feedback`` defaults to on when the yaw network is installed."""
         folder = resolve_model_dir(model)
         diffusion = FaceDiffusion.from_pretrained(folder, device)
         is_default = folder.resolve() == DEFAULT_MODEL_DIR.resolve()
@@ -163,15 +186,29 @@ class HeadRotator:
         residual_steps = residual_steps or int(setting.get("residual_steps") or steps)
         if warm_start is None:
             warm_start = bool(setting.get("warm_start", False))
+        if feedback is None:
+            from .yaw_net import yaw_net_available
+
+            feedback = yaw_net_available()
         return cls(diffusion, traj, embedder, steps, embedding, fixed_point_iters,
                    decode or setting.get("decode", "residual"), bool(traj.meta.get("match_gender", True)),
-                   residual_steps, warm_start, traj.latent_t)
+                   residual_steps, warm_start, traj.latent_t, feedback)
 
     @cached_property
     def _gender(self):
         from .identity import GENDER_FILE, GenderClassifier
 
         return GenderClassifier.load(GENDER_FILE) if GENDER_FILE.is_file() else None
+
+    @cached_property
+    def _yaw_net(self):
+        from .yaw_net import load_yaw_net
+
+        return load_yaw_net()
+
+    def _read_yaws(self, images: torch.Tensor) -> np.ndarray:
+        """The network's yaw of images in [-1, 1] (on the CPU: a few ms for a strip)."""
+        return self._yaw_net.yaw(images.detach().float().cpu().clamp(-1, 1)).numpy()
 
     def prepare(self, image, aligned: bool = False) -> FacePrep:
         """Photo -> aligned crop + yaw, light and gender; raises ``ImageError`` / ``NoFaceError`` on bad input."""
@@ -214,9 +251,36 @@ class HeadRotator:
 
     def latents_for(self, z: torch.Tensor, source_yaw: float, yaws: list[float], light: str | None,
                     gender: str | None) -> tuple[torch.Tensor, str]:
+        """The calibrated moved latents (no feedback): what ``calibrate`` measures."""
         traj = self.trajectories.select(light, gender)
-        offsets = np.stack([traj.offset(source_yaw, y) for y in yaws]).reshape(len(yaws), *z.shape[1:])
-        return z + torch.from_numpy(offsets).float(), traj.subset
+        return _moved(z, traj, source_yaw, [traj.move(source_yaw, y) for y in yaws]), traj.subset
+
+    def turn(self, z: torch.Tensor, source: torch.Tensor, source_yaw: float, yaws: list[float], light: str | None,
+             gender: str | None, base: torch.Tensor | None = None, response: FaceResponse | None = None) -> Turn:
+        """Frames of the face (latent ``z`` of the crop ``source``) at each yaw. With feedback and a ``response``
+        of the same lines, the moves are planned from it (one decode); with feedback and none, the calibrated
+        frames are read by the yaw network and those that missed are decoded again (two decodes)."""
+        traj = self.trajectories.select(light, gender)
+        wanted = np.asarray(yaws, float) - source_yaw
+        moves = np.array([traj.move(source_yaw, y) for y in yaws])
+        known = response is not None and response.subset == traj.subset
+        if self.feedback and known:
+            moves = response.plan(wanted, moves)
+        frames, base = self.decode_moved(_moved(z, traj, source_yaw, moves), z, source, base)
+        if not self.feedback or known:
+            return Turn(frames, base, traj.subset, moves, response if known else None, 0)
+        reads = self._read_yaws(torch.cat([source.to(frames.device), frames]))
+        response = FaceResponse(traj.subset, moves, reads[1:] - reads[0])
+        hit = np.abs(response.changes - wanted) <= self.feedback_tolerance
+        better = np.where(hit, moves, response.plan(wanted, moves))
+        decoded = dict(zip(moves.tolist(), frames))  # a planned move decoded already is not decoded again
+        fresh = sorted({m for m in better.tolist() if m not in decoded})
+        if fresh:
+            again, _ = self.decode_moved(_moved(z, traj, source_yaw, fresh), z, source, base)
+            response = response.add(np.array(fresh), self._read_yaws(again) - reads[0])
+            decoded.update(zip(fresh, again))
+        frames = torch.stack([decoded[m] for m in better.tolist()])
+        return Turn(frames, base, traj.subset, better, response, len(fresh))
 
     def rotate(self, image, yaws: Iterable[float] = DEFAULT_YAWS, light: str = "auto", gender: str = "auto",
                aligned: bool = False) -> RotationResult:
@@ -242,18 +306,18 @@ class HeadRotator:
         t2 = time.perf_counter()
         use_light = prep.light if light == "auto" else light
         use_gender = prep.gender if gender == "auto" else (None if gender == "any" else gender)
-        batch, subset = self.latents_for(z, prep.source_yaw, yaws, use_light, use_gender)
-        frames, base = self.decode_moved(batch, z, x)
+        turn = self.turn(z, x, prep.source_yaw, yaws, use_light, use_gender)
         t3 = time.perf_counter()
         recon = self.reconstruct(z) if reconstruct else None
         t4 = time.perf_counter()
-        return RotationResult(tensor_to_images(frames), yaws, prep.source, recon, prep.source_yaw, use_light,
-                              prep.light, prep.light_score, use_gender, subset, prep.faces, prep.crop_quad,
+        return RotationResult(tensor_to_images(turn.frames), yaws, prep.source, recon, prep.source_yaw, use_light,
+                              prep.light, prep.light_score, use_gender, turn.subset, prep.faces, prep.crop_quad,
                               self.embedding, self.steps,
                               {"embedding_s": round(t2 - t1, 3), "generation_s": round(t3 - t2, 3),
                                "reconstruction_s": round(t4 - t3, 3), "total_s": round(t4 - t1, 3)},
-                              latent=z, base=base, decode=self.decode, residual_steps=self.residual_steps,
-                              latent_t=self.latent_t)
+                              latent=z, base=turn.base, decode=self.decode, residual_steps=self.residual_steps,
+                              latent_t=self.latent_t, response=turn.response,
+                              redone=turn.redone if self.feedback else None)
 
     def reconstruct(self, z: torch.Tensor) -> Image.Image:
         """G(z) without clipping: the exact inverse of the inversion, i.e. what the model kept of the face."""
@@ -275,13 +339,21 @@ class HeadRotator:
 
     def frames_at(self, result: RotationResult, yaws: Iterable[float], light: str | None = None) -> list[Image.Image]:
         """More frames of an earlier result's face from its cached latent: no detection, no embedding, one batched
-        decode of ``len(yaws)`` latents (the app's slider and light override). ``light`` overrides the result's."""
+        decode of ``len(yaws)`` latents (the app's slider and light override), planned from the face's measured
+        response on the same lines (another light's lines get their own feedback pass). ``light`` overrides the
+        result's."""
         if result.latent is None:
             raise ValueError("this result has no cached latent (made by an older version?): call rotate again")
         if light is not None and light not in LIGHTS:
             raise ValueError(f"light must be one of {LIGHTS}, got {light!r}")
-        batch, _ = self.latents_for(result.latent, result.source_yaw, [float(y) for y in yaws],
-                                    light or result.light, result.gender)
         base = result.base if (result.decode, result.residual_steps) == (self.decode, self.residual_steps) else None
         x = images_to_tensor([result.source], self.model.size)
-        return tensor_to_images(self.decode_moved(batch, result.latent, x, base)[0])
+        turn = self.turn(result.latent, x, result.source_yaw, [float(y) for y in yaws], light or result.light,
+                         result.gender, base, result.response)
+        return tensor_to_images(turn.frames)
+
+
+def _moved(z: torch.Tensor, traj: Trajectory, source_yaw: float, moves) -> torch.Tensor:
+    """``z`` moved by each nominal move along ``traj``: one latent per move."""
+    offsets = np.stack([traj.offset_of_move(source_yaw, float(m)) for m in moves]).reshape(len(moves), *z.shape[1:])
+    return z + torch.from_numpy(offsets).to(z.device, z.dtype)

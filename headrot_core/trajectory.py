@@ -162,11 +162,21 @@ class Trajectory:
     def direction_at(self, yaw: float) -> np.ndarray:
         return self.negative.direction if yaw < 0 else self.positive.direction
 
+    def move(self, source_yaw: float, target_yaw: float) -> float:
+        """The nominal move (signed degrees along the lines) that the calibration says turns an average face from
+        ``source_yaw`` to ``target_yaw``; without a calibration, the change itself."""
+        if self.calibration is None:
+            return target_yaw - source_yaw
+        return self.calibration.nominal_change(target_yaw - source_yaw, source_yaw)
+
     def offset(self, source_yaw: float, target_yaw: float) -> np.ndarray:
         """Latent displacement taking a face from ``source_yaw`` to ``target_yaw`` along the piecewise line:
         continuous, zero at the source, and crossing yaw 0 switches lines at the joint."""
-        if self.calibration is not None:
-            target_yaw = source_yaw + self.calibration.nominal_change(target_yaw - source_yaw, source_yaw)
+        return self.offset_of_move(source_yaw, self.move(source_yaw, target_yaw))
+
+    def offset_of_move(self, source_yaw: float, move: float) -> np.ndarray:
+        """Latent displacement of a nominal ``move`` from ``source_yaw`` (uncalibrated: the lines' own degrees)."""
+        target_yaw = source_yaw + move
         lo, hi = sorted((source_yaw, target_yaw))
         sign = 1.0 if target_yaw >= source_yaw else -1.0
         neg_span = max(0.0, min(hi, 0.0) - lo) if lo < 0 else 0.0

@@ -12,7 +12,7 @@ from headrot_core.imaging import ImageError
 
 @pytest.fixture(scope="module")
 def rot(tiny_rotator_dir):
-    rotator = HeadRotator.from_pretrained(tiny_rotator_dir, device="cpu", steps=4)
+    rotator = HeadRotator.from_pretrained(tiny_rotator_dir, device="cpu", steps=4, feedback=False)
     rotator.model.bf16 = False  # a random model amplifies bf16 rounding; fp32 keeps the comparisons sharp
     return rotator
 
@@ -34,7 +34,8 @@ def test_frame_at_source_yaw_gives_back_the_source(rot, tiny_rotator_dir):
     crop itself; clipped decoding returns Gc(z). A frame 20 degrees away differs in both."""
     crop = real_crop()
     yaw = rot.prepare(crop, aligned=True).source_yaw
-    clipped_rot = HeadRotator.from_pretrained(tiny_rotator_dir, device="cpu", steps=4, decode="clipped")
+    clipped_rot = HeadRotator.from_pretrained(tiny_rotator_dir, device="cpu", steps=4, decode="clipped",
+                                              feedback=False)
     clipped_rot.model.bf16 = False
     for r_ in (rot, clipped_rot):
         r = r_.rotate(crop, yaws=[yaw, yaw + 20], aligned=True)
@@ -164,7 +165,7 @@ def test_lines_fitted_at_an_intermediate_timestep_are_walked_there(tiny_rotator_
     if not folder.exists():
         shutil.copytree(tiny_rotator_dir, folder)
         TrajectorySet.load(folder / "trajectories").with_meta(latent_t=start).save(folder / "trajectories")
-    mid = HeadRotator.from_pretrained(folder, device="cpu", steps=4)
+    mid = HeadRotator.from_pretrained(folder, device="cpu", steps=4, feedback=False)
     mid.model.bf16 = False
     assert mid.latent_t == start and rot.latent_t is None
     assert mid.embedding_calls == 2 * (1 + mid.fixed_point_iters) and mid.decode_calls == 2
