@@ -6,6 +6,8 @@ Everything runs on ``headrot_core`` (the core never imports this file). Environm
 - ``HEADROT_STEPS``: DDIM steps for inversion and generation (default: the setting the trajectories were
   calibrated for, from their ``trajectories.json``, else the core's 20). Tests use a few.
 - ``HEADROT_DEVICE``: ``cpu`` / ``cuda``; default: the GPU when present.
+- ``HEADROT_FEEDBACK``: ``0`` turns the per-face feedback off (about 0.7 s faster per photo on two cores, frames
+  further from their yaw; docs/EVALUATION.md); default: on when the yaw network is installed.
 - ``HEADROT_EXAMPLES``: the examples folder (default ``assets/examples``, written by scripts/make_examples.py).
 
 ``python app.py [--host H] [--port P]``. On a ZeroGPU Space the model calls run under ``spaces.GPU`` when the
@@ -73,10 +75,14 @@ class Engine:
     """The HeadRotator, loaded once (lazily, thread-safe); a failed load is retried on the next request, so adding
     the model files later recovers without a restart."""
 
-    def __init__(self, model: str | None = None, steps: int | None = None, device: str | None = None):
+    def __init__(self, model: str | None = None, steps: int | None = None, device: str | None = None,
+                 feedback: bool | None = None):
         self.model = model if model is not None else (os.environ.get("HEADROT_MODEL") or None)
         self.steps = steps if steps is not None else int(os.environ.get("HEADROT_STEPS") or 0) or None
         self.device = device if device is not None else (os.environ.get("HEADROT_DEVICE") or None)
+        if feedback is None and os.environ.get("HEADROT_FEEDBACK"):
+            feedback = os.environ["HEADROT_FEEDBACK"] not in ("0", "false", "no", "off")
+        self.feedback = feedback  # None: the core's default
         self._rot: HeadRotator | None = None
         self._lock = threading.Lock()
         self.error: str | None = None
@@ -96,7 +102,7 @@ class Engine:
         if self._rot is None:
             with self._lock:
                 if self._rot is None:
-                    kwargs: dict[str, Any] = {"model": self.model, "device": self.device}
+                    kwargs: dict[str, Any] = {"model": self.model, "device": self.device, "feedback": self.feedback}
                     if self.steps:
                         kwargs["steps"] = self.steps
                     try:
@@ -182,7 +188,8 @@ def info_markdown(result: RotationResult) -> str:
             f"**Light:** {light}, score {result.light_score:+.2f}  \n"
             f"**Faces:** {faces}  \n"
             f"<small>trajectory: {result.subset} · {result.embedding} · {result.steps} steps · "
-            f"{result.timings.get('total_s', 0):.1f} s</small>")
+            + ("" if result.redone is None else f"{result.redone} frames redone by the feedback · ")
+            + f"{result.timings.get('total_s', 0):.1f} s</small>")
 
 
 def status_ok(text: str) -> str:
@@ -223,17 +230,23 @@ class _UnetProgress:
 
 
 @gpu
-def _rotate_prepared(prep: FacePrep, light: str, progress=None) -> RotationResult:
-    """The 13 frames, without the reconstruction (no frame needs it: ``_reconstruct`` fetches it after the strip)."""
+def _rotate_prepared(prep: FacePrep, light: str, progress=None, feedback: bool = True) -> RotationResult:
+    """The 13 frames, without the reconstruction (no frame needs it: ``_reconstruct`` fetches it after the strip);
+    ``feedback=False``: the calibrated frames, shown at once, and ``_refine`` after them."""
     def work(rot: HeadRotator) -> RotationResult:
         if progress is None:
-            return rot.rotate_prepared(prep, YAWS, light=light, reconstruct=False)
+            return rot.rotate_prepared(prep, YAWS, light=light, reconstruct=False, feedback=feedback)
         with _UnetProgress(rot, progress, 0.15, 0.95, "inverting the face, then decoding 13 views"):
-            return rot.rotate_prepared(prep, YAWS, light=light, reconstruct=False)
+            return rot.rotate_prepared(prep, YAWS, light=light, reconstruct=False, feedback=feedback)
 
     result = ENGINE.run(work)
     log.info("rotated: %s", result.timings)
     return result
+
+
+@gpu
+def _refine(result: RotationResult) -> RotationResult:
+    return ENGINE.run(lambda rot: rot.refine(result))
 
 
 @gpu
@@ -334,7 +347,8 @@ def run_ui(image, aligned: bool, light: str, yaw: float, progress=gr.Progress())
                f"**Estimated yaw:** {prep.source_yaw:+.1f}°  \n**Light:** {prep.light}, score "
                f"{prep.light_score:+.2f}", gr.update(), gr.update(), None)
         # under ZeroGPU the call runs in a GPU worker process: no progress object crosses over
-        result = _rotate_prepared(prep, light or "auto", None if ZERO_GPU else progress)
+        # the calibrated strip first (the feedback's second decode costs up to a second or two here), refined after
+        result = _rotate_prepared(prep, light or "auto", None if ZERO_GPU else progress, feedback=False)
         result.latent = result.latent.cpu() if result.latent is not None else None
         session = Session(result)
         progress(0.97, desc="showing the strip")
@@ -344,6 +358,11 @@ def run_ui(image, aligned: bool, light: str, yaw: float, progress=gr.Progress())
                          "head; the animation follows.")
         yield (done, gr.update(), None, info_markdown(result), strip_items(result), preview_update(session, yaw),
                session)
+        refined = _refine(result)
+        if refined is not result:  # the frames the yaw network read off their yaw, decoded again
+            session = Session(refined)
+            yield (done, gr.update(), None, info_markdown(refined), strip_items(refined),
+                   preview_update(session, yaw), session)
     except Exception as e:  # every failure becomes a message; the app keeps serving
         if not isinstance(e, (ImageError, ModelUnavailable, ValueError)):
             log.exception("rotation failed")
@@ -480,8 +499,11 @@ Models*, Electronics 13(15):3091, 2024)**. No network is trained for rotation:
    a face actually turns along them was measured, so the latent moves by the amount that reached *target − source*
    degrees on average.
 4. **Generation.** The 13 moved latents are decoded in one DDIM batch: each frame is the photo plus the change the
-   move makes to the decoded face (so the frame at the photo's own yaw is the photo). The slider shows the nearest
-   strip frame at once and decodes the exact yaw when released; the light override picks another line.
+   move makes to the decoded face (so the frame at the photo's own yaw is the photo).
+5. **Feedback.** A small yaw network reads each frame; the frames that missed their yaw by more than 3° are decoded
+   again, at the moves this face's own measured turns say reach it (a face at the limit of its turn repeats its
+   furthest frame). The slider shows the nearest strip frame at once and decodes the exact yaw, planned the same
+   way, when released; the light override picks another line.
 
 The model is small and trained by this project on CelebA crops at 64×64 (see `docs/`), so faces are soft; frames are
 upscaled with Lanczos for display. Code: `headrot_core` (library and CLI) and `app.py` (this app).

@@ -67,7 +67,10 @@ def test_shipped_examples_are_marked_samples():
 
 
 def test_photo_yields_the_panel_then_the_strip_then_the_reconstruction(engine):
-    first, last = run(str(photo()), yaw=12)
+    first, calibrated, last = run(str(photo()), yaw=12)
+    # the calibrated strip is shown first; the feedback's frames replace it
+    assert calibrated[6].result.redone is None and isinstance(last[6].result.redone, int)
+    assert last[6].result.response is not None and "redone by the feedback" in last[3]
     status, crop, recon, info, strip, preview, session = first
     assert "Face found" in status and Path(crop).is_file() and recon is None and "Estimated yaw" in info
     assert Image.open(crop).size == (app.PANEL_PX, app.PANEL_PX)
@@ -358,3 +361,11 @@ def test_warm_up_loads_the_face_models_and_rotates_an_example(engine):
         handle.remove()
     assert face._predictor.cache_info().currsize == 1 and face._detector.cache_info().currsize == 1
     assert len(calls) > 0 if app.example_paths() else len(calls) == 0
+
+
+def test_feedback_follows_headrot_feedback(tiny_rotator_dir, monkeypatch):
+    monkeypatch.setenv("HEADROT_FEEDBACK", "0")
+    assert app.Engine(model=str(tiny_rotator_dir), steps=3, device="cpu").get().feedback is False
+    monkeypatch.delenv("HEADROT_FEEDBACK")
+    eng = app.Engine(model=str(tiny_rotator_dir), steps=3, device="cpu")
+    assert eng.feedback is None and eng.get().feedback is True  # the core's default: the yaw network is installed

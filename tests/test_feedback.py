@@ -109,3 +109,31 @@ def test_feedback_brings_the_shipped_engine_frames_nearer_their_yaw():
             read = fed_rot._yaw_net.yaw(images_to_tensor(frames, 64)).numpy()
             err[name].append(np.abs(read - targets))
     assert np.mean(err["fed"]) < np.mean(err["plain"])
+
+
+def test_cli_rotate_records_the_feedback_and_can_turn_it_off(tiny_rotator_dir, tmp_path):
+    import json
+
+    from headrot_core.cli import main
+
+    crop = tmp_path / "crop.png"
+    real_crop().save(crop)
+    for flag, out in (([], tmp_path / "fed"), (["--no-feedback"], tmp_path / "plain")):
+        assert main(["rotate", str(crop), "--aligned", "--yaws=-10,10", "--out", str(out), "--model",
+                     str(tiny_rotator_dir), "--steps", "3", "--device", "cpu", *flag]) == 0
+    fed, plain = (json.loads((tmp_path / d / "crop" / "result.json").read_text()) for d in ("fed", "plain"))
+    assert isinstance(fed["redone"], int) and plain["redone"] is None
+    assert {p.name for p in (tmp_path / "fed" / "crop").iterdir()} >= {"frame_-10.png", "frame_+10.png", "strip.png"}
+
+
+def test_refine_adds_the_feedback_to_calibrated_frames(fed):
+    """The app shows the calibrated strip first, then ``refine``: the same frames as feedback at once."""
+    prep = fed.prepare(real_crop(), aligned=True)
+    yaws = [prep.source_yaw - 20, prep.source_yaw + 20]
+    quick = fed.rotate_prepared(prep, yaws, reconstruct=False, feedback=False)
+    assert quick.redone is None and quick.response is None
+    refined, direct = fed.refine(quick), fed.rotate_prepared(prep, yaws, reconstruct=False)
+    assert refined.redone == direct.redone and np.allclose(refined.response.moves, direct.response.moves, atol=0.1)
+    for a, b in zip(refined.frames, direct.frames):
+        assert np.abs(np.asarray(a, float) - np.asarray(b, float)).mean() < 0.5
+    assert fed.refine(refined) is refined  # already fed back: nothing to do
