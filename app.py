@@ -245,8 +245,19 @@ def _rotate_prepared(prep: FacePrep, light: str, progress=None, feedback: bool =
 
 
 @gpu
-def _refine(result: RotationResult) -> RotationResult:
+def _refine_at_once(result: RotationResult) -> RotationResult:
     return ENGINE.run(lambda rot: rot.refine(result))
+
+
+def _refine(result: RotationResult) -> RotationResult:
+    """The feedback's frames, one DDIM step per model-thread job (like ``_reconstruct``): a slider released right
+    after the strip appears waits one step, not the whole second decode. Under ZeroGPU: one call."""
+    if ZERO_GPU:
+        return _refine_at_once(result)
+    steps = ENGINE.run(lambda rot: rot.refine_steps(result))
+    while (out := ENGINE.run(lambda rot: next(steps))) is None:
+        pass
+    return out
 
 
 @gpu
@@ -502,7 +513,7 @@ Models*, Electronics 13(15):3091, 2024)**. No network is trained for rotation:
    move makes to the decoded face (so the frame at the photo's own yaw is the photo).
 5. **Feedback.** A small yaw network reads each frame; the frames that missed their yaw by more than 3° are decoded
    again, at the moves this face's own measured turns say reach it (a face at the limit of its turn repeats its
-   furthest frame). The slider shows the nearest strip frame at once and decodes the exact yaw, planned the same
+   furthest frame). The strip shows the first frames at once and the corrected ones replace them a moment later. The slider shows the nearest strip frame at once and decodes the exact yaw, planned the same
    way, when released; the light override picks another line.
 
 The model is small and trained by this project on CelebA crops at 64×64 (see `docs/`), so faces are soft; frames are

@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import numpy as np
 import torch
@@ -271,11 +271,13 @@ class HeadRotator:
         frames, base = self.decode_moved(_moved(z, traj, source_yaw, moves), z, source, base)
         if not (self.feedback and feedback) or known:
             return Turn(frames, base, traj.subset, moves, response if known else None, 0)
-        return self._feed_back(z, source, traj, source_yaw, wanted, moves, frames, base)
+        return _last(self._feed_back(z, source, traj, source_yaw, wanted, moves, frames, base))
 
     def _feed_back(self, z: torch.Tensor, source: torch.Tensor, traj: Trajectory, source_yaw: float,
-                   wanted: np.ndarray, moves: np.ndarray, frames: torch.Tensor, base: torch.Tensor | None) -> Turn:
-        """Reads the calibrated ``frames`` and decodes again, at this face's planned moves, those that missed."""
+                   wanted: np.ndarray, moves: np.ndarray, frames: torch.Tensor,
+                   base: torch.Tensor | None) -> Iterator[Turn | None]:
+        """Reads the calibrated ``frames`` and decodes again, at this face's planned moves, those that missed;
+        yields None after each DDIM step of that decode, then the ``Turn``."""
         reads = self._read_yaws(torch.cat([source.to(frames.device), frames]))
         response = FaceResponse(traj.subset, moves, reads[1:] - reads[0])
         hit = np.abs(response.changes - wanted) <= self.feedback_tolerance
@@ -283,11 +285,14 @@ class HeadRotator:
         decoded = dict(zip(moves.tolist(), frames))  # a planned move decoded already is not decoded again
         fresh = sorted({m for m in better.tolist() if m not in decoded})
         if fresh:
-            again, _ = self.decode_moved(_moved(z, traj, source_yaw, fresh), z, source, base)
+            for out in self._decode_steps(_moved(z, traj, source_yaw, fresh), z, source, base):
+                if out is None:
+                    yield None
+            again = out[0]
             response = response.add(np.array(fresh), self._read_yaws(again) - reads[0])
             decoded.update(zip(fresh, again))
         frames = torch.stack([decoded[m] for m in better.tolist()])
-        return Turn(frames, base, traj.subset, better, response, len(fresh))
+        yield Turn(frames, base, traj.subset, better, response, len(fresh))
 
     def rotate(self, image, yaws: Iterable[float] = DEFAULT_YAWS, light: str = "auto", gender: str = "auto",
                aligned: bool = False) -> RotationResult:
@@ -330,16 +335,24 @@ class HeadRotator:
     def refine(self, result: RotationResult) -> RotationResult:
         """The feedback pass for a result made with ``feedback=False`` (the app shows those frames first): the same
         frames as ``rotate_prepared`` with feedback would give, up to the frames' uint8 rounding."""
+        return _last(self.refine_steps(result))
+
+    def refine_steps(self, result: RotationResult) -> Iterator[RotationResult | None]:
+        """``refine`` one DDIM step at a time: yields None after each step, then the refined result (the app runs
+        each step as its own model job, so a slider released meanwhile waits one step, not the whole decode)."""
         if not self.feedback or result.redone is not None or result.latent is None:
-            return result
+            yield result
+            return
         traj = self.trajectories.select(result.light, result.gender)
         moves = np.array([traj.move(result.source_yaw, y) for y in result.yaws])
         x = images_to_tensor([result.source], self.model.size)
         base = result.base if (result.decode, result.residual_steps) == (self.decode, self.residual_steps) else None
-        turn = self._feed_back(result.latent, x, traj, result.source_yaw, np.asarray(result.yaws) - result.source_yaw,
-                               moves, images_to_tensor(result.frames, self.model.size), base)
-        return replace(result, frames=tensor_to_images(turn.frames), response=turn.response,
-                                   redone=turn.redone)
+        for turn in self._feed_back(result.latent, x, traj, result.source_yaw,
+                                    np.asarray(result.yaws) - result.source_yaw, moves,
+                                    images_to_tensor(result.frames, self.model.size), base):
+            if turn is None:
+                yield None
+        yield replace(result, frames=tensor_to_images(turn.frames), response=turn.response, redone=turn.redone)
 
     def reconstruct(self, z: torch.Tensor) -> Image.Image:
         """G(z) without clipping: the exact inverse of the inversion, i.e. what the model kept of the face."""
@@ -350,14 +363,22 @@ class HeadRotator:
         """(frames, base) for moved latents of the latent ``z`` of ``source`` (1, 3, H, W in [-1, 1]). Residual:
         ``base`` is Gc(z) at ``residual_steps``, decoded in the moved latents' batch unless given (the slider
         reuses it). Clipped: Gc(z + d) at ``steps``, no base."""
+        return _last(self._decode_steps(moved, z, source, base))
+
+    def _decode_steps(self, moved: torch.Tensor, z: torch.Tensor, source: torch.Tensor,
+                      base: torch.Tensor | None) -> Iterator[tuple[torch.Tensor, torch.Tensor | None] | None]:
+        """``decode_moved`` yielding None after each DDIM step, then (frames, base)."""
         if self.decode == "clipped":
-            return self.model.generate(moved, self.steps, clip=True, start_t=self.latent_t), None
-        if base is None:
-            out = self.model.generate(torch.cat([moved, z]), self.residual_steps, clip=True, start_t=self.latent_t)
-            moved_dec, base = out[:-1], out[-1:]
-        else:
-            moved_dec = self.model.generate(moved, self.residual_steps, clip=True, start_t=self.latent_t)
-        return source + moved_dec - base, base
+            for x in self.model.denoise(moved, self.steps, clip=True, start_t=self.latent_t):
+                yield None
+            yield x.cpu(), None
+            return
+        batch = moved if base is not None else torch.cat([moved, z])
+        for x in self.model.denoise(batch, self.residual_steps, clip=True, start_t=self.latent_t):
+            yield None
+        x = x.cpu()
+        moved_dec, base = (x, base) if base is not None else (x[:-1], x[-1:])
+        yield source + moved_dec - base, base
 
     def frames_at(self, result: RotationResult, yaws: Iterable[float], light: str | None = None) -> list[Image.Image]:
         """More frames of an earlier result's face from its cached latent: no detection, no embedding, one batched
@@ -373,6 +394,13 @@ class HeadRotator:
         turn = self.turn(result.latent, x, result.source_yaw, [float(y) for y in yaws], light or result.light,
                          result.gender, base, result.response)
         return tensor_to_images(turn.frames)
+
+
+def _last(steps: Iterator):
+    """The final item of a step-wise generator (``_decode_steps``, ``_feed_back``, ``refine_steps``)."""
+    for out in steps:
+        pass
+    return out
 
 
 def _moved(z: torch.Tensor, traj: Trajectory, source_yaw: float, moves) -> torch.Tensor:

@@ -137,3 +137,6 @@ def test_refine_adds_the_feedback_to_calibrated_frames(fed):
     for a, b in zip(refined.frames, direct.frames):
         assert np.abs(np.asarray(a, float) - np.asarray(b, float)).mean() < 0.5
     assert fed.refine(refined) is refined  # already fed back: nothing to do
+    steps = list(fed.refine_steps(quick))  # the app's step-wise form: one item per DDIM step, then the result
+    assert steps[:-1] == [None] * (fed.decode_calls if refined.redone else 0)
+    assert [f.tobytes() for f in steps[-1].frames] == [f.tobytes() for f in refined.frames]
