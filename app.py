@@ -358,7 +358,7 @@ def run_ui(image, aligned: bool, light: str, yaw: float, progress=gr.Progress())
                f"**Estimated yaw:** {prep.source_yaw:+.1f}°  \n**Light:** {prep.light}, score "
                f"{prep.light_score:+.2f}", gr.update(), gr.update(), None)
         # under ZeroGPU the call runs in a GPU worker process: no progress object crosses over
-        # the calibrated strip first (the feedback's second decode costs up to a second or two here), refined after
+        # the calibrated strip first (the feedback's second decode costs up to a second or two here): refine_for
         result = _rotate_prepared(prep, light or "auto", None if ZERO_GPU else progress, feedback=False)
         result.latent = result.latent.cpu() if result.latent is not None else None
         session = Session(result)
@@ -369,11 +369,6 @@ def run_ui(image, aligned: bool, light: str, yaw: float, progress=gr.Progress())
                          "head; the animation follows.")
         yield (done, gr.update(), None, info_markdown(result), strip_items(result), preview_update(session, yaw),
                session)
-        refined = _refine(result)
-        if refined is not result:  # the frames the yaw network read off their yaw, decoded again
-            session = Session(refined)
-            yield (done, gr.update(), None, info_markdown(refined), strip_items(refined),
-                   preview_update(session, yaw), session)
     except Exception as e:  # every failure becomes a message; the app keeps serving
         if not isinstance(e, (ImageError, ModelUnavailable, ValueError)):
             log.exception("rotation failed")
@@ -421,6 +416,23 @@ def release(yaw: float, session: Session | None):
             gr.Warning(user_message(e))
             return preview_update(session, yaw)
     return preview_update(session, yaw)
+
+
+def refine_for(session: Session | None, yaw: float):
+    """After the calibrated strip: the frames the yaw network read off their yaw, decoded again (the feedback). Its
+    own concurrency group and one DDIM step per model job, so the slider's events do not wait for it."""
+    if session is None or session.result.redone is not None:
+        return gr.update(), gr.update(), gr.update(), session
+    try:
+        refined = _refine(session.result)
+    except Exception as e:
+        log.exception("feedback failed")
+        gr.Warning(user_message(e))
+        return gr.update(), gr.update(), gr.update(), session
+    if refined is session.result:  # feedback off
+        return gr.update(), gr.update(), gr.update(), session
+    session.result, session.exact = refined, {}  # in place: a release that ran meanwhile sees the new frames
+    return info_markdown(refined), strip_items(refined), preview_update(session, yaw), session
 
 
 def reconstruction_for(session: Session | None):
@@ -582,8 +594,10 @@ def build_demo(engine: Engine | None = None) -> gr.Blocks:
         main = gr.on([photo.change, aligned.input], run_ui, [photo, aligned, light, yaw], ui_outputs,
                      concurrency_id="model", concurrency_limit=1, api_visibility="private",
                      show_progress_on=[status])
-        main.then(animation_for, [session], [animation], concurrency_id="encode", concurrency_limit=2,
-                  api_visibility="private", show_progress="minimal").then(
+        main.then(refine_for, [session, yaw], [info, strip, preview, session], concurrency_id="refine",
+                  concurrency_limit=1, api_visibility="private", show_progress="hidden").then(
+            animation_for, [session], [animation], concurrency_id="encode", concurrency_limit=2,
+            api_visibility="private", show_progress="minimal").then(
             reconstruction_for, [session], [recon], concurrency_id="reconstruct", concurrency_limit=1,
             api_visibility="private", show_progress="hidden")
         lit = light.input(relight, [light, session, yaw], [info, strip, preview, session], concurrency_id="model",

@@ -67,10 +67,7 @@ def test_shipped_examples_are_marked_samples():
 
 
 def test_photo_yields_the_panel_then_the_strip_then_the_reconstruction(engine):
-    first, calibrated, last = run(str(photo()), yaw=12)
-    # the calibrated strip is shown first; the feedback's frames replace it
-    assert calibrated[6].result.redone is None and isinstance(last[6].result.redone, int)
-    assert last[6].result.response is not None and "redone by the feedback" in last[3]
+    first, last = run(str(photo()), yaw=12)
     status, crop, recon, info, strip, preview, session = first
     assert "Face found" in status and Path(crop).is_file() and recon is None and "Estimated yaw" in info
     assert Image.open(crop).size == (app.PANEL_PX, app.PANEL_PX)
@@ -88,6 +85,21 @@ def test_photo_yields_the_panel_then_the_strip_then_the_reconstruction(engine):
     expected = app.ENGINE.get().reconstruct(session.result.latent)
     assert np.array_equal(np.asarray(session.result.reconstruction), np.asarray(expected))
     assert app.reconstruction_for(None) is None
+
+
+def test_feedback_replaces_the_calibrated_strip_after_it(engine):
+    """The strip is shown with the calibrated frames; ``refine_for`` (chained after it) puts the feedback's in."""
+    session = run(str(photo()), yaw=12)[-1][6]
+    calibrated = session.result
+    assert calibrated.redone is None and calibrated.response is None
+    session.exact[7.0] = calibrated.frames[0]
+    info, strip, preview, same = app.refine_for(session, 12)
+    assert same is session and isinstance(session.result.redone, int) and session.result.response is not None
+    assert "redone by the feedback" in info and len(strip) == 13 and session.exact == {}
+    expected = app.ENGINE.get().refine(calibrated)
+    assert [f.tobytes() for f in session.result.frames] == [f.tobytes() for f in expected.frames]
+    assert app.refine_for(session, 12)[0] == gr.update()  # done once
+    assert app.refine_for(None, 12)[3] is None
 
 
 def test_marked_example_skips_detection(engine, examples):
