@@ -249,15 +249,24 @@ def _refine_at_once(result: RotationResult) -> RotationResult:
     return ENGINE.run(lambda rot: rot.refine(result))
 
 
+_DONE = object()  # a step-wise generator's end
+
+
+def _step_by_step(make_steps):
+    """Runs the step-wise generator ``make_steps(rotator)`` one item per model-thread job and returns its last item:
+    a slider released meanwhile is decoded after at most one DDIM step (measured in docs/APP.md)."""
+    steps = ENGINE.run(make_steps)
+    last = None
+    while (item := ENGINE.run(lambda rot: next(steps, _DONE))) is not _DONE:
+        last = item
+    return last
+
+
 def _refine(result: RotationResult) -> RotationResult:
-    """The feedback's frames, one DDIM step per model-thread job (like ``_reconstruct``): a slider released right
-    after the strip appears waits one step, not the whole second decode. Under ZeroGPU: one call."""
+    """The feedback's frames, one DDIM step per model-thread job. Under ZeroGPU: one call."""
     if ZERO_GPU:
         return _refine_at_once(result)
-    steps = ENGINE.run(lambda rot: rot.refine_steps(result))
-    while (out := ENGINE.run(lambda rot: next(steps))) is None:
-        pass
-    return out
+    return _step_by_step(lambda rot: rot.refine_steps(result))
 
 
 @gpu
@@ -270,10 +279,7 @@ def _reconstruct(result: RotationResult) -> Image.Image:
     instead of after the whole reconstruction (measured in docs/APP.md). Under ZeroGPU: one call."""
     if ZERO_GPU:
         return _reconstruct_at_once(result)
-    steps = ENGINE.run(lambda rot: rot.model.denoise(result.latent, rot.steps, start_t=rot.latent_t))
-    x = None
-    while (step := ENGINE.run(lambda rot: next(steps, None))) is not None:
-        x = step
+    x = _step_by_step(lambda rot: rot.model.denoise(result.latent, rot.steps, start_t=rot.latent_t))
     return tensor_to_images(x.cpu())[0]
 
 
@@ -525,8 +531,9 @@ Models*, Electronics 13(15):3091, 2024)**. No network is trained for rotation:
    move makes to the decoded face (so the frame at the photo's own yaw is the photo).
 5. **Feedback.** A small yaw network reads each frame; the frames that missed their yaw by more than 3° are decoded
    again, at the moves this face's own measured turns say reach it (a face at the limit of its turn repeats its
-   furthest frame). The strip shows the first frames at once and the corrected ones replace them a moment later. The slider shows the nearest strip frame at once and decodes the exact yaw, planned the same
-   way, when released; the light override picks another line.
+   furthest frame). The strip shows the first frames at once and the corrected ones replace them a moment later.
+   The slider shows the nearest strip frame at once and decodes the exact yaw, planned the same way, when released;
+   the light override picks another line.
 
 The model is small and trained by this project on CelebA crops at 64×64 (see `docs/`), so faces are soft; frames are
 upscaled with Lanczos for display. Code: `headrot_core` (library and CLI) and `app.py` (this app).

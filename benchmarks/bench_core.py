@@ -94,5 +94,6 @@ def main() -> None:
                           f"{slowest:.3f} | {part['analysis_s']:.3f} | {part['embedding_s']:.3f} | "
                           f"{part['generation_s']:.3f} | {part['reconstruction_s']:.3f} | {redone} |")
 
+
 if __name__ == "__main__":
     main()

@@ -163,10 +163,8 @@ class FaceDiffusion:
         x = latents.to(self.device, torch.float32)
         scheduler = DDIMScheduler.from_config(self.scheduler.config, clip_sample=bool(clip))
         scheduler.set_timesteps(steps)
-        for t in scheduler.timesteps:
-            if start_t is not None and t > start_t:
-                continue
-            x = scheduler.step(self._eps(x, int(t)), int(t), x, eta=0.0).prev_sample
+        for t in self._timesteps(steps, start_t):  # the same timesteps ``invert`` walks back
+            x = scheduler.step(self._eps(x, t), t, x, eta=0.0).prev_sample
             yield x
 
     @torch.no_grad()

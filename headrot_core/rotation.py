@@ -67,7 +67,6 @@ class Turn:
     frames: torch.Tensor  # (N, 3, H, W), [-1, 1] up to the residual's overshoot
     base: torch.Tensor | None  # Gc(z) when residual
     subset: str
-    moves: np.ndarray  # nominal move (signed degrees along the lines) of each frame
     response: FaceResponse | None  # what the network read on every decoded move (None without feedback)
     redone: int  # frames decoded again after the feedback
 
@@ -270,7 +269,7 @@ class HeadRotator:
             moves = response.plan(wanted, moves)
         frames, base = self.decode_moved(_moved(z, traj, source_yaw, moves), z, source, base)
         if not (self.feedback and feedback) or known:
-            return Turn(frames, base, traj.subset, moves, response if known else None, 0)
+            return Turn(frames, base, traj.subset, response if known else None, 0)
         return _last(self._feed_back(z, source, traj, source_yaw, wanted, moves, frames, base))
 
     def _feed_back(self, z: torch.Tensor, source: torch.Tensor, traj: Trajectory, source_yaw: float,
@@ -292,7 +291,7 @@ class HeadRotator:
             response = response.add(np.array(fresh), self._read_yaws(again) - reads[0])
             decoded.update(zip(fresh, again))
         frames = torch.stack([decoded[m] for m in better.tolist()])
-        yield Turn(frames, base, traj.subset, better, response, len(fresh))
+        yield Turn(frames, base, traj.subset, response, len(fresh))
 
     def rotate(self, image, yaws: Iterable[float] = DEFAULT_YAWS, light: str = "auto", gender: str = "auto",
                aligned: bool = False) -> RotationResult:
@@ -345,8 +344,7 @@ class HeadRotator:
             return
         traj = self.trajectories.select(result.light, result.gender)
         moves = np.array([traj.move(result.source_yaw, y) for y in result.yaws])
-        x = images_to_tensor([result.source], self.model.size)
-        base = result.base if (result.decode, result.residual_steps) == (self.decode, self.residual_steps) else None
+        x, base = self._source_and_base(result)
         for turn in self._feed_back(result.latent, x, traj, result.source_yaw,
                                     np.asarray(result.yaws) - result.source_yaw, moves,
                                     images_to_tensor(result.frames, self.model.size), base):
@@ -380,6 +378,11 @@ class HeadRotator:
         moved_dec, base = (x, base) if base is not None else (x[:-1], x[-1:])
         yield source + moved_dec - base, base
 
+    def _source_and_base(self, result: RotationResult) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """An earlier result's crop as a tensor, and its Gc(z) when decoded the way this engine decodes."""
+        same = (result.decode, result.residual_steps) == (self.decode, self.residual_steps)
+        return images_to_tensor([result.source], self.model.size), result.base if same else None
+
     def frames_at(self, result: RotationResult, yaws: Iterable[float], light: str | None = None) -> list[Image.Image]:
         """More frames of an earlier result's face from its cached latent: no detection, no embedding, one batched
         decode of ``len(yaws)`` latents (the app's slider and light override), planned from the face's measured
@@ -389,8 +392,7 @@ class HeadRotator:
             raise ValueError("this result has no cached latent (made by an older version?): call rotate again")
         if light is not None and light not in LIGHTS:
             raise ValueError(f"light must be one of {LIGHTS}, got {light!r}")
-        base = result.base if (result.decode, result.residual_steps) == (self.decode, self.residual_steps) else None
-        x = images_to_tensor([result.source], self.model.size)
+        x, base = self._source_and_base(result)
         turn = self.turn(result.latent, x, result.source_yaw, [float(y) for y in yaws], light or result.light,
                          result.gender, base, result.response)
         return tensor_to_images(turn.frames)
