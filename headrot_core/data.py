@@ -106,7 +106,7 @@ def load_images(source: Path | str, size: int = 64, use_cache: bool = True, limi
         raise FileNotFoundError(f"no images found at {source}")
     result = ImageSet(ids, np.stack(arrays))
     if use_cache:
-        tmp = cache.with_suffix(".tmp.npz")
+        tmp = cache.with_suffix(f".{os.getpid()}.tmp.npz")  # two processes decoding one source must not collide
         np.savez(tmp, ids=np.array(ids), images=result.images)
         tmp.replace(cache)
     return result
