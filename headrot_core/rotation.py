@@ -252,7 +252,7 @@ class HeadRotator:
                     gender: str | None) -> tuple[torch.Tensor, str]:
         """The calibrated moved latents (no feedback): what ``calibrate`` measures."""
         traj = self.trajectories.select(light, gender)
-        return _moved(z, traj, source_yaw, [traj.move(source_yaw, y) for y in yaws]), traj.subset
+        return _moved(z, traj, source_yaw, traj.moves(source_yaw, yaws)), traj.subset
 
     def turn(self, z: torch.Tensor, source: torch.Tensor, source_yaw: float, yaws: list[float], light: str | None,
              gender: str | None, base: torch.Tensor | None = None, response: FaceResponse | None = None,
@@ -263,7 +263,7 @@ class HeadRotator:
         ``feedback=False``: the calibrated frames only (``refine`` adds the feedback later)."""
         traj = self.trajectories.select(light, gender)
         wanted = np.asarray(yaws, float) - source_yaw
-        moves = np.array([traj.move(source_yaw, y) for y in yaws])
+        moves = traj.moves(source_yaw, yaws)
         known = response is not None and response.subset == traj.subset
         if self.feedback and known:
             moves = response.plan(wanted, moves)
@@ -343,7 +343,7 @@ class HeadRotator:
             yield result
             return
         traj = self.trajectories.select(result.light, result.gender)
-        moves = np.array([traj.move(result.source_yaw, y) for y in result.yaws])
+        moves = traj.moves(result.source_yaw, result.yaws)
         x, base = self._source_and_base(result)
         for turn in self._feed_back(result.latent, x, traj, result.source_yaw,
                                     np.asarray(result.yaws) - result.source_yaw, moves,

@@ -169,6 +169,10 @@ class Trajectory:
             return target_yaw - source_yaw
         return self.calibration.nominal_change(target_yaw - source_yaw, source_yaw)
 
+    def moves(self, source_yaw: float, target_yaws) -> np.ndarray:
+        """``move`` for each target: the calibrated frames' moves, which ``turn`` and ``refine`` must agree on."""
+        return np.array([self.move(source_yaw, float(y)) for y in target_yaws])
+
     def offset(self, source_yaw: float, target_yaw: float) -> np.ndarray:
         """Latent displacement taking a face from ``source_yaw`` to ``target_yaw`` along the piecewise line:
         continuous, zero at the source, and crossing yaw 0 switches lines at the joint."""
