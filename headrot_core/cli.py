@@ -102,14 +102,16 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     from .trajectory import describe
 
     model = FaceDiffusion.from_pretrained(args.model, args.device)
-    if args.yaw_source == "labels":
+    if args.yaw_source in ("labels", "network"):
         from .labels import load_labels
 
         root = default_data_root()
         images = load_images(args.data or root / "celeba128", model.size)
-        faces = labelled_training_faces(load_labels(args.labels), images, load_annotations(root / "annotations.csv"))
-        sources = {"yaw_source": "headrot_core.analysis (labels CSV)", "light_source": "headrot_core.analysis",
-                   "gender_source": "CelebA Male attribute where annotated"}
+        network = args.yaw_source == "network"
+        faces = labelled_training_faces(load_labels(args.labels), images, load_annotations(root / "annotations.csv"),
+                                        max_faces=args.max_faces or None, yaw_from_network=network)
+        sources = {"yaw_source": "headrot_core.yaw_net" if network else "headrot_core.analysis (labels CSV)",
+                   "light_source": "headrot_core.analysis", "gender_source": "CelebA Male attribute where annotated"}
     else:
         faces = labelled_faces(holdout=False, max_faces=args.max_faces or None)
         sources = {"yaw_source": "annotations.csv (HopeNet)", "light_source": "headrot_core.analysis",
@@ -404,11 +406,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="start each inversion step from the previous step's noise (as the engine embeds)")
     f.add_argument("--latent-t", type=int, default=None,
                    help="fit in x_t at this DDIM timestep (e.g. 499: half-way) instead of x_T (the paper)")
-    f.add_argument("--yaw-source", default="labels", choices=["labels", "annotations"],
-                   help="labels: every training crop, yaw/light from `label`; annotations: HopeNet-annotated crops")
+    f.add_argument("--yaw-source", default="labels", choices=["labels", "network", "annotations"],
+                   help="labels: every training crop, yaw/light from `label`; network: the same crops, yaw from the "
+                        "yaw network; annotations: HopeNet-annotated crops")
     f.add_argument("--labels", default=None, help="labels CSV (default: the cache's, see `label`)")
     f.add_argument("--data", default=None, help="crops to embed (default: ../shared/data/celeba128; or a pack)")
-    f.add_argument("--max-faces", type=int, default=3000, help="yaw-balanced cap (annotations source; 0: all)")
+    f.add_argument("--max-faces", type=int, default=3000, help="yaw-balanced cap (0: all)")
     f.add_argument("--embedding", default="inversion", choices=["inversion", "network"])
     f.add_argument("--embedder", default="assets/embedder", help="embedding network (with --embedding network)")
     f.add_argument("--batch", type=int, default=32, help="faces embedded at once (a GPU takes 1024)")

@@ -1,11 +1,12 @@
 """``fit``: embed labelled training-identity crops (resumable cache), then fit the trajectory set and save it.
 
-Two sources of labelled faces. ``labelled_faces``: crops with HopeNet yaw in ``annotations.csv`` (about 5k, used
-by the evaluation on held-out identities). ``labelled_training_faces``: every training crop, with the yaw and light
-of the project's own estimator (``python -m headrot_core label``): eight times more faces, and the same yaw scale as
-the source yaw the engine starts from and the evaluation measures with. Gender is CelebA's ``Male`` attribute where
-it is annotated ('' elsewhere: those faces count for the light and global subsets only). Held-out identities are
-never used, so the evaluation can run on them.
+Three sources of labelled faces. ``labelled_faces``: crops with HopeNet yaw in ``annotations.csv`` (about 5k, used
+by the evaluation on held-out identities). ``labelled_training_faces``: every training crop (eight times more faces)
+with the light of the project's landmark estimator (``python -m headrot_core label``) and the yaw of either that
+estimator or the yaw network (``headrot_core.yaw_net``, the reader the engine's feedback aims with; the landmarks
+then stay independent of every step of the engine). Gender is CelebA's ``Male`` attribute where it is annotated
+('' elsewhere: those faces count for the light and global subsets only). A cap keeps the faces yaw-balanced. Held-out
+identities are never used, so the evaluation can run on them.
 """
 from __future__ import annotations
 
@@ -53,15 +54,8 @@ def labelled_faces(holdout: bool, max_faces: int | None = None, seed: int = 0,
             if (a := ann.get(k)) and a.yaw is not None and "Male" in a.attributes
             and is_holdout(a.identity) == holdout]
     yaw = np.array([ann[images.ids[i]].yaw for i in keep])
-    if max_faces and len(keep) > max_faces:
-        rng = np.random.default_rng(seed)
-        bins = np.round(yaw / 5.0)
-        order = rng.permutation(len(keep))
-        rank = np.zeros(len(keep), int)  # position of each face within its bin, random order
-        for b in np.unique(bins):
-            idx = order[bins[order] == b]
-            rank[idx] = np.arange(len(idx))
-        chosen = np.sort(np.argsort(rank, kind="stable")[:max_faces])
+    if max_faces:
+        chosen = yaw_balanced(yaw, max_faces, seed)
         keep, yaw = [keep[i] for i in chosen], yaw[chosen]
     imgs = images.images[keep]
     analyses = analyze_batch(imgs)
@@ -72,23 +66,55 @@ def labelled_faces(holdout: bool, max_faces: int | None = None, seed: int = 0,
                          np.array([ann[k].identity for k in ids]))
 
 
-def labelled_training_faces(labels, images: ImageSet, annotations: dict[str, Annotation]) -> LabelledFaces:
-    """Every training-identity crop of ``images`` that has a label (``labels.LabelSet``) and an annotation row."""
+def yaw_balanced(yaw: np.ndarray, max_faces: int, seed: int = 0) -> np.ndarray:
+    """Sorted indices of at most ``max_faces`` faces, rare large yaws kept first so that every 5-degree bin is as
+    full as it can be (the regression's far centroids are the scarce ones)."""
+    if len(yaw) <= max_faces:
+        return np.arange(len(yaw))
+    rng = np.random.default_rng(seed)
+    bins = np.round(yaw / 5.0)
+    order = rng.permutation(len(yaw))
+    rank = np.zeros(len(yaw), int)  # position of each face within its bin, random order
+    for b in np.unique(bins):
+        idx = order[bins[order] == b]
+        rank[idx] = np.arange(len(idx))
+    return np.sort(np.argsort(rank, kind="stable")[:max_faces])
+
+
+def network_yaws(images: ImageSet, batch: int = 256) -> np.ndarray:
+    """The yaw network's reading (degrees) of every image, cached and resumable like the latents."""
+    from .yaw_net import SIZE, load_yaw_net
+
+    net = load_yaw_net()
+    return embed_cached(lambda x: net.yaw(x)[:, None], images.images, images.ids, SIZE,
+                        f"yawnet-{module_fingerprint(net)}", batch)[:, 0]
+
+
+def labelled_training_faces(labels, images: ImageSet, annotations: dict[str, Annotation],
+                            max_faces: int | None = None, yaw_from_network: bool = False,
+                            seed: int = 0) -> LabelledFaces:
+    """Training-identity crops of ``images`` that have a label (``labels.LabelSet``) and an annotation row; yaw
+    from the labels (landmarks) or the yaw network; yaw-balanced to ``max_faces`` when given."""
     row = labels.index()
-    keep = [i for i, k in enumerate(images.ids)
-            if k in row and (a := annotations.get(k)) is not None and not is_holdout(a.identity)]
-    ids = [images.ids[i] for i in keep]
-    at = np.array([row[k] for k in ids], int)
+    keep = np.array([i for i, k in enumerate(images.ids)
+                     if k in row and (a := annotations.get(k)) is not None and not is_holdout(a.identity)], int)
+    images = ImageSet([images.ids[i] for i in keep], images.images[keep])
+    at = np.array([row[k] for k in images.ids], int)
+    yaw = network_yaws(images) if yaw_from_network else labels.yaw[at]
+    if max_faces:
+        chosen = yaw_balanced(yaw, max_faces, seed)
+        images, at, yaw = ImageSet([images.ids[i] for i in chosen], images.images[chosen]), at[chosen], yaw[chosen]
+    ids = images.ids
     gender = ["" if "Male" not in annotations[k].attributes else ("male" if annotations[k].attributes["Male"]
                                                                    else "female") for k in ids]
-    return LabelledFaces(ids, images.images[keep], labels.yaw[at].astype(np.float32), labels.light[at],
+    return LabelledFaces(ids, images.images, yaw.astype(np.float32), labels.light[at],
                          labels.light_score[at].astype(np.float32), np.array(gender),
                          np.array([annotations[k].identity for k in ids]))
 
 
-def model_fingerprint(model: FaceDiffusion) -> str:
+def module_fingerprint(module: torch.nn.Module) -> str:
     h = hashlib.sha1()
-    for p in model.unet.parameters():
+    for p in module.parameters():
         h.update(p.detach().cpu().numpy().tobytes()[:4096])
     return h.hexdigest()[:12]
 
@@ -147,7 +173,7 @@ def fit(model: FaceDiffusion, out: Path, faces: LabelledFaces, method: str = "in
 def embed_faces(model: FaceDiffusion, faces: LabelledFaces, method: str, steps: int, fixed_point_iters: int,
                 embedder=None, batch: int = 32, warm_start: bool = False, latent_t: int | None = None) -> torch.Tensor:
     """Latents of ``faces`` as a (N, 3, S, S) tensor, cached like the fit's."""
-    key = (f"{model_fingerprint(model)}-{method}{'-warm' if warm_start else ''}-{steps}-{fixed_point_iters}"
+    key = (f"{module_fingerprint(model.unet)}-{method}{'-warm' if warm_start else ''}-{steps}-{fixed_point_iters}"
            f"{'' if latent_t is None else f'-t{latent_t}'}")
     z = embed_cached(make_embed_fn(model, method, steps, fixed_point_iters, embedder, warm_start, latent_t),
                      faces.images, faces.ids, model.size, key, batch)
