@@ -11,6 +11,7 @@ identities are never used, so the evaluation can run on them.
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,23 +121,25 @@ def module_fingerprint(module: torch.nn.Module) -> str:
 
 
 def embed_cached(embed, images: np.ndarray, ids: list[str], size: int, key: str, batch: int = 32) -> np.ndarray:
-    """Latents (N, D) float16, computed batch by batch and saved as they go, so an interrupted run resumes."""
+    """Latents (N, D) of ``images``, computed only for ids not cached yet and saved batch by batch (ids with
+    float16 rows), so an interrupted run resumes and a larger selection of faces embeds only the faces it adds."""
     folder = cache_dir() / f"latents-{key}"
     folder.mkdir(parents=True, exist_ok=True)
-    out = []
-    for start in tqdm(range(0, len(ids), batch), desc="embedding", unit="batch"):
-        chunk_ids = ids[start:start + batch]
-        name = hashlib.sha1("|".join(chunk_ids).encode()).hexdigest()[:16]
-        path = folder / f"{name}.npy"
-        if path.exists():
-            out.append(np.load(path))
-            continue
-        z = embed(images_to_tensor(images[start:start + batch], size)).reshape(len(chunk_ids), -1)
-        arr = z.numpy().astype(np.float16)
-        np.save(path.with_suffix(".tmp.npy"), arr)
-        path.with_suffix(".tmp.npy").replace(path)
-        out.append(arr)
-    return np.concatenate(out).astype(np.float32)
+    cached: dict[str, np.ndarray] = {}
+    for path in sorted(folder.glob("*.npz")):
+        with np.load(path) as z:
+            cached.update(zip(z["ids"].tolist(), z["latents"]))
+    todo = [j for j, k in enumerate(ids) if k not in cached]
+    for start in tqdm(range(0, len(todo), batch), desc="embedding", unit="batch"):
+        idx = todo[start:start + batch]
+        chunk_ids = [ids[j] for j in idx]
+        arr = embed(images_to_tensor(images[idx], size)).reshape(len(idx), -1).numpy().astype(np.float16)
+        path = folder / f"{hashlib.sha1('|'.join(chunk_ids).encode()).hexdigest()[:16]}.npz"
+        tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
+        np.savez(tmp, ids=np.array(chunk_ids), latents=arr)
+        tmp.replace(path)
+        cached.update(zip(chunk_ids, arr))
+    return np.stack([cached[k] for k in ids]).astype(np.float32)
 
 
 def make_embed_fn(model: FaceDiffusion, method: str, steps: int, fixed_point_iters: int, embedder=None,

@@ -1,9 +1,10 @@
 import numpy as np
+import pytest
 
 from headrot_core import yaw_net
 from headrot_core.data import Annotation, ImageSet
 from headrot_core.diffusion import images_to_tensor
-from headrot_core.fitting import labelled_training_faces, yaw_balanced
+from headrot_core.fitting import embed_cached, labelled_training_faces, yaw_balanced
 from headrot_core.labels import LabelSet
 from test_yaw_net import blob_faces
 
@@ -56,3 +57,30 @@ def test_training_faces_can_take_the_yaw_networks_reading_cached(monkeypatch):
     monkeypatch.setattr(net, "forward", fail)
     again = labelled_training_faces(labels, images, ann, yaw_from_network=True)
     assert np.array_equal(again.yaw, faces.yaw) and len(calls) == 2
+
+
+def test_embed_cache_computes_each_face_once_across_selections_and_interruptions():
+    images = np.random.default_rng(0).integers(0, 256, (10, 8, 8, 3), dtype=np.uint8)
+    ids = [f"f{i}" for i in range(10)]
+    seen = []
+
+    def embed(x):
+        seen.append(len(x))
+        return x.mean((1, 2, 3), keepdim=True) * 2
+
+    first = embed_cached(embed, images[:6], ids[:6], 8, "t", batch=4)
+    assert seen == [4, 2] and first.shape == (6, 1)
+
+    def interrupted(x):
+        if len(seen) == 3:
+            raise KeyboardInterrupt
+        return embed(x)
+
+    with pytest.raises(KeyboardInterrupt):  # a superset: only the 4 new faces, the first batch of 3 is kept
+        embed_cached(interrupted, images, ids, 8, "t", batch=3)
+    assert seen == [4, 2, 3]
+    order = [9, 0, 5, 7, 2]
+    again = embed_cached(embed, images[order], [ids[i] for i in order], 8, "t", batch=3)
+    assert seen == [4, 2, 3, 1]  # only face 9 was left
+    expected = (images[order].astype(np.float32) / 127.5 - 1).mean((1, 2, 3)) * 2
+    assert np.allclose(again[:, 0], expected, atol=2e-3) and np.allclose(again[1:3, 0], first[[0, 5], 0])
