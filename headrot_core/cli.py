@@ -226,6 +226,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
                  f"aligned crop), its reconstruction, then the engine's frames at "
                  f"{', '.join(f'{t:+.0f}' for t in TARGETS)} degrees.\n\n![rotations]({fig.name})")
     print(write_report(ev, Path(args.out), extra).read_text())
+    if args.measurements:
+        from .evaluation import save_measurements
+
+        save_measurements(ev, Path(args.measurements))
     return 0
 
 
@@ -406,12 +410,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="start each inversion step from the previous step's noise (as the engine embeds)")
     f.add_argument("--latent-t", type=int, default=None,
                    help="fit in x_t at this DDIM timestep (e.g. 499: half-way) instead of x_T (the paper)")
-    f.add_argument("--yaw-source", default="labels", choices=["labels", "network", "annotations"],
-                   help="labels: every training crop, yaw/light from `label`; network: the same crops, yaw from the "
-                        "yaw network; annotations: HopeNet-annotated crops")
+    f.add_argument("--yaw-source", default="annotations", choices=["annotations", "labels", "network"],
+                   help="annotations: HopeNet-annotated crops (the shipped lines); labels: every training crop, "
+                        "yaw/light from `label`; network: the same crops, yaw from the yaw network")
     f.add_argument("--labels", default=None, help="labels CSV (default: the cache's, see `label`)")
     f.add_argument("--data", default=None, help="crops to embed (default: ../shared/data/celeba128; or a pack)")
-    f.add_argument("--max-faces", type=int, default=3000, help="yaw-balanced cap (0: all)")
+    f.add_argument("--max-faces", type=int, default=0, help="yaw-balanced cap (0: all)")
     f.add_argument("--embedding", default="inversion", choices=["inversion", "network"])
     f.add_argument("--embedder", default="assets/embedder", help="embedding network (with --embedding network)")
     f.add_argument("--batch", type=int, default=32, help="faces embedded at once (a GPU takes 1024)")
@@ -494,6 +498,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--one-line", default=None,
                     help="calibrated one-line trajectories (fit --one-line-out, then calibrate) for that ablation")
     ev.add_argument("--out", default="docs/EVALUATION.md")
+    ev.add_argument("--measurements", default=None, help="also save every frame's readings by variant (.npz)")
     ev.add_argument("--figure", default="docs/rotation_samples.png", help="rotations of sampled faces ('' for none)")
     model_args(ev)
     ev.set_defaults(func=_cmd_evaluate)

@@ -58,6 +58,7 @@ class VariantResult:
     seconds: float
     measured: np.ndarray = field(repr=False, default=None)  # (faces, targets)
     measured_net: np.ndarray | None = field(repr=False, default=None)  # the same frames, by the yaw network
+    kept: np.ndarray | None = field(repr=False, default=None)  # (faces, targets): same person as the source
 
     @property
     def net_mean_abs_err(self) -> float:
@@ -68,6 +69,48 @@ class VariantResult:
     def estimator_gap(self) -> float:
         """Mean |landmark yaw - network yaw| over the frames."""
         return float("nan") if self.measured_net is None else float(np.mean(np.abs(self.measured - self.measured_net)))
+
+
+def paired_difference(num_a: np.ndarray, den_a: np.ndarray, num_b: np.ndarray, den_b: np.ndarray,
+                      n_boot: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+    """B's ratio sum(num) / sum(den) minus A's, with a 95 % bootstrap interval over faces (per-face sums, the same
+    faces for both): variants run on the same faces, so their difference is far less noisy than either figure."""
+    idx = np.random.default_rng(seed).integers(0, len(num_a), (n_boot, len(num_a)))
+    ratio = lambda num, den, i: num[i].sum(-1) / den[i].sum(-1)  # noqa: E731
+    boots = ratio(num_b, den_b, idx) - ratio(num_a, den_a, idx)
+    lo, hi = np.percentile(boots, [2.5, 97.5])
+    everyone = np.arange(len(num_a))
+    return float(ratio(num_b, den_b, everyone) - ratio(num_a, den_a, everyone)), float(lo), float(hi)
+
+
+def paired_rows(ev: "Evaluation") -> list[str]:
+    """Markdown rows: each variant's pose errors (both estimators) and far-frame identity minus the first's."""
+    tg = np.array(TARGETS)
+    far = np.abs(tg[None, :] - ev.source_yaw[:, None]) > 15
+    ones = np.full(len(ev.source_yaw), float(len(tg)))
+
+    def cell(a, b, scale=1.0, unit="°"):
+        d, lo, hi = (scale * x for x in paired_difference(*a, *b))
+        return f"{d:+.2f}{unit} [{lo:+.2f}, {hi:+.2f}]"
+
+    base, rows = ev.variants[0], []
+    for v in ev.variants[1:]:
+        pose = cell((np.abs(base.measured - tg).sum(1), ones), (np.abs(v.measured - tg).sum(1), ones))
+        net = "–" if base.measured_net is None or v.measured_net is None else cell(
+            (np.abs(base.measured_net - tg).sum(1), ones), (np.abs(v.measured_net - tg).sum(1), ones))
+        same = cell(((base.kept & far).sum(1), far.sum(1)), ((v.kept & far).sum(1), far.sum(1)), 100, " pp")
+        rows.append(f"| {v.name} | {pose} | {net} | {same} |")
+    return rows
+
+
+def save_measurements(ev: "Evaluation", path: Path) -> Path:
+    """Every frame's readings by variant (for analyses the report does not make), as one .npz."""
+    nan = np.full_like(ev.variants[0].measured, np.nan)
+    np.savez(path, targets=np.array(TARGETS), source_yaw=ev.source_yaw, names=np.array([v.name for v in ev.variants]),
+             measured=np.stack([v.measured for v in ev.variants]),
+             measured_net=np.stack([nan if v.measured_net is None else v.measured_net for v in ev.variants]),
+             kept=np.stack([v.kept for v in ev.variants]))
+    return path
 
 
 def measure_frames(frames: list[Image.Image]) -> tuple[np.ndarray, np.ndarray]:
@@ -116,7 +159,7 @@ def run_variant(name: str, rot: HeadRotator, latents: torch.Tensor, faces: Label
                          float(kept[near].mean()) if near.any() else float("nan"),
                          float(kept[~near].mean()) if (~near).any() else float("nan"), int(measured.size),
                          time.perf_counter() - t0, measured,
-                         None if np.isnan(measured_net).all() else measured_net)
+                         None if np.isnan(measured_net).all() else measured_net, kept)
 
 
 @dataclass
@@ -264,6 +307,12 @@ def write_report(ev: Evaluation, path: Path, extra: str = "") -> Path:
                 rho = np.nanmedian([spearmanr(tg, m).statistic for m in v.measured_net])
                 lines.append(f"| {v.name} | {v.mean_abs_err:.1f} | {v.net_mean_abs_err:.1f} | {rho:.2f} | "
                              f"{v.estimator_gap:.1f} |")
+    if len(ev.variants) > 1 and ev.source_yaw is not None:
+        lines += ["", "## Each variant against the first, paired on the same faces", "",
+                  "Differences (variant minus the first row above) with 95 % bootstrap intervals over faces: an "
+                  "interval that contains 0 is no measured difference. Lower pose error and higher identity are "
+                  "better.", "", "| variant | pose error, landmarks | pose error, network | same person, frames "
+                  "beyond 15° |", "| --- | --- | --- | --- |", *paired_rows(ev)]
     lines += ["", "## Yaw reached per target", "",
               "| target | " + " | ".join(f"{t:+.0f}" for t in TARGETS) + " |",
               "| --- |" + " --- |" * len(TARGETS)]

@@ -82,7 +82,7 @@ def yaw_balanced(yaw: np.ndarray, max_faces: int, seed: int = 0) -> np.ndarray:
     return np.sort(np.argsort(rank, kind="stable")[:max_faces])
 
 
-def network_yaws(images: ImageSet, batch: int = 256) -> np.ndarray:
+def cached_network_yaws(images: ImageSet, batch: int = 256) -> np.ndarray:
     """The yaw network's reading (degrees) of every image, cached and resumable like the latents."""
     from .yaw_net import SIZE, load_yaw_net
 
@@ -101,7 +101,7 @@ def labelled_training_faces(labels, images: ImageSet, annotations: dict[str, Ann
                      if k in row and (a := annotations.get(k)) is not None and not is_holdout(a.identity)], int)
     images = ImageSet([images.ids[i] for i in keep], images.images[keep])
     at = np.array([row[k] for k in images.ids], int)
-    yaw = network_yaws(images) if yaw_from_network else labels.yaw[at]
+    yaw = cached_network_yaws(images) if yaw_from_network else labels.yaw[at]
     if max_faces:
         chosen = yaw_balanced(yaw, max_faces, seed)
         images, at, yaw = ImageSet([images.ids[i] for i in chosen], images.images[chosen]), at[chosen], yaw[chosen]

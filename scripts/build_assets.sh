@@ -3,12 +3,13 @@
 # Each step shows progress and reuses its cache (decoded images, latents) when re-run.
 #   RUN=~/.cache/headrot/runs/ddim64 bash scripts/build_assets.sh
 # STEPS/FP: the inversion behind the fitted lines and what the engine runs with (calibrated for it); LATENT_T: the
-# DDIM timestep the lines live at (x_t, half-way down the 12-step schedule; docs/EVALUATION.md).
+# DDIM timestep the lines live at (x_t, half-way down the 12-step schedule; docs/EVALUATION.md); FIT_FACES: the
+# yaw-balanced cap on the annotated training faces the lines are fitted on (0: all 4,944).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PY:-.venv/bin/python}"
 RUN="${RUN:-$HOME/.cache/headrot/runs/ddim64}"
-FIT_FACES="${FIT_FACES:-2000}"; LATENT_T="${LATENT_T:-499}"
+FIT_FACES="${FIT_FACES:-0}"; LATENT_T="${LATENT_T:-499}"
 STEPS="${STEPS:-12}"; FP="${FP:-2}"; RESIDUAL_STEPS="${RESIDUAL_STEPS:-12}"
 SIGMA="${SIGMA:-2}"; CAL_FACES="${CAL_FACES:-96}"; EVAL_FACES="${EVAL_FACES:-100}"
 NOMINAL="${NOMINAL:-10,20,30,45,60,75,90,120}"

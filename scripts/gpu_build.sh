@@ -35,7 +35,7 @@ case "$STAGE" in
         --batch-size 256 --lr 5e-4 --minutes "$MINUTES" --real-data .gpu/train64.tar.gz \
         --val-data .gpu/val64.tar.gz --val-n 256 --val-every 1000 --checkpoint-every 2000 --device cuda
     $PY -m headrot_core fit --model runs/ddim64/model --device cuda --data .gpu/train64.tar.gz \
-        --labels .gpu/labels.csv --steps "$STEPS" --fixed-point-iters "$FP" --batch 1024 \
+        --yaw-source labels --labels .gpu/labels.csv --steps "$STEPS" --fixed-point-iters "$FP" --batch 1024 \
         --out runs/trajectories --one-line-out runs/trajectories-one-line
     files=(runs/ddim64/model runs/embedder/embedder runs/embedder/log.jsonl runs/trajectories
            runs/trajectories-one-line)

@@ -71,3 +71,46 @@ def test_report_has_every_section(tmp_path):
     assert "| two lines, light x gender | 1.0 | 8.6 | 1.00 | 8.6 |" in text
     assert "| 20–30° | 1 | 0.0 |" in text  # the one face (|yaw| 25) reached every target exactly
     assert "| inversion | 29.00 | 0.900 |" in text
+
+
+def test_paired_difference_is_exact_and_its_interval_shrinks_with_shared_noise():
+    from headrot_core.evaluation import paired_difference
+
+    rng = np.random.default_rng(0)
+    face = rng.normal(10, 4, 100)  # what each face contributes to both variants
+    ones = np.ones(100)
+    d, lo, hi = paired_difference(face, ones, face - 0.5 + rng.normal(0, 0.1, 100), ones)
+    assert lo < d < hi < 0 and hi - lo < 0.1 and d == pytest.approx(-0.5, abs=0.05)
+    same = paired_difference(face, ones, face, ones)
+    assert same == (0.0, 0.0, 0.0)
+    d, lo, hi = paired_difference(np.array([1.0, 0.0]), np.array([2.0, 2.0]), np.array([2.0, 1.0]),
+                                  np.array([2.0, 2.0]))  # ratios of sums: 1/4 -> 3/4
+    assert d == pytest.approx(0.5)
+
+
+def test_report_pairs_each_variant_with_the_first_and_measurements_round_trip(tmp_path):
+    from headrot_core.evaluation import Evaluation, VariantResult, save_measurements
+
+    tg = np.array(TARGETS)
+    rng = np.random.default_rng(1)
+    source = rng.uniform(-30, 30, 40)
+    noise = rng.normal(0, 3, (40, len(tg)))
+    kept = np.ones((40, len(tg)), bool)
+
+    def variant(name, err, kept):
+        m = tg + err
+        return VariantResult(name, {t: float(np.mean(np.abs(m[:, j] - t))) for j, t in enumerate(tg)},
+                             float(np.mean(np.abs(m - tg))), 1.0, 1.0, float(kept.mean()), m.size, 1.0, m, m, kept)
+
+    worse_id = kept.copy()
+    worse_id[np.abs(tg[None, :] - source[:, None]) > 15] = False
+    ev = Evaluation(40, 12, 12, 37.0, 0.97, {"inversion": (37.0, 0.97, 0.5)},
+                    [variant("shipped", noise, kept), variant("same", noise, kept),
+                     variant("worse", noise + np.sign(noise) * 2, worse_id)], [], source, {})
+    text = write_report(ev, tmp_path / "E.md").read_text()
+    assert "## Each variant against the first, paired on the same faces" in text
+    assert "| same | +0.00° [+0.00, +0.00] | +0.00° [+0.00, +0.00] | +0.00 pp [+0.00, +0.00] |" in text
+    assert "| worse | +2.00° [+2.00, +2.00] | +2.00° [+2.00, +2.00] | -100.00 pp [-100.00, -100.00] |" in text
+    with np.load(save_measurements(ev, tmp_path / "m.npz")) as z:
+        assert list(z["names"]) == ["shipped", "same", "worse"] and z["measured"].shape == (3, 40, len(tg))
+        assert np.array_equal(z["kept"][2], worse_id) and np.array_equal(z["source_yaw"], source)

@@ -1,0 +1,39 @@
+"""Where the pose error is: one variant's frames by how far each had to turn (|target - source yaw|), read by both
+estimators, from the readings `python -m headrot_core evaluate --measurements FILE.npz` saves.
+
+    python scripts/error_by_turn.py runs/all/measured-full.npz [--variant 0]
+"""
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+EDGES = (0, 10, 20, 30, 45, 180)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("measurements")
+    ap.add_argument("--variant", type=int, default=0, help="row of the evaluation's variant table (0: the engine)")
+    args = ap.parse_args()
+    with np.load(args.measurements) as z:
+        tg, src = z["targets"], z["source_yaw"]
+        lm, net, name = z["measured"][args.variant], z["measured_net"][args.variant], str(z["names"][args.variant])
+    turn = np.abs(tg[None, :] - src[:, None])
+    print(f"{name}: {lm.size} frames\n")
+    print("| \\|target − source yaw\\| | frames | mean abs error, landmarks | mean abs error, network "
+          "| mean signed error, landmarks |")
+    print("| --- | --- | --- | --- | --- |")
+    for lo, hi in zip(EDGES[:-1], EDGES[1:]):
+        rows = (turn >= lo) & (turn < hi)
+        if rows.any():
+            err = lm[rows] - np.broadcast_to(tg, lm.shape)[rows]
+            err_net = net[rows] - np.broadcast_to(tg, net.shape)[rows]
+            label = f"≥ {lo}°" if hi == EDGES[-1] else f"{lo}–{hi}°"
+            print(f"| {label} | {int(rows.sum())} | {np.abs(err).mean():.1f}° | {np.abs(err_net).mean():.1f}° "
+                  f"| {err.mean():+.1f}° |")
+
+
+if __name__ == "__main__":
+    main()
