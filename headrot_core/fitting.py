@@ -1,10 +1,11 @@
 """``fit``: embed labelled training-identity crops (resumable cache), then fit the trajectory set and save it.
 
-Three sources of labelled faces. ``labelled_faces``: crops with HopeNet yaw in ``annotations.csv`` (about 5k, used
-by the evaluation on held-out identities). ``labelled_training_faces``: every training crop (eight times more faces)
-with the light of the project's landmark estimator (``python -m headrot_core label``) and the yaw of either that
-estimator or the yaw network (``headrot_core.yaw_net``, the reader the engine's feedback aims with; the landmarks
-then stay independent of every step of the engine). Gender is CelebA's ``Male`` attribute where it is annotated
+Three sources of labelled faces. ``labelled_faces``: crops with HopeNet yaw in ``annotations.csv`` (4,944 of
+training identities, which the shipped lines are fitted on; the evaluation takes its faces from the held-out ones).
+``labelled_training_faces``: every training crop (eight times more faces) with the light of the project's landmark
+estimator (``python -m headrot_core label``) and the yaw of either that estimator or the yaw network
+(``headrot_core.yaw_net``, the feedback's reader, so the landmarks stay independent of every step of the engine;
+lines fitted on it turned faces less far, docs/EVALUATION.md). Gender is CelebA's ``Male`` attribute where it is annotated
 ('' elsewhere: those faces count for the light and global subsets only). A cap keeps the faces yaw-balanced. Held-out
 identities are never used, so the evaluation can run on them.
 """
