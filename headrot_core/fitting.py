@@ -100,16 +100,16 @@ def labelled_training_faces(labels, images: ImageSet, annotations: dict[str, Ann
     row = labels.index()
     keep = np.array([i for i, k in enumerate(images.ids)
                      if k in row and (a := annotations.get(k)) is not None and not is_holdout(a.identity)], int)
-    images = ImageSet([images.ids[i] for i in keep], images.images[keep])
-    at = np.array([row[k] for k in images.ids], int)
-    yaw = cached_network_yaws(images) if yaw_from_network else labels.yaw[at]
+    at = np.array([row[images.ids[i]] for i in keep], int)
+    yaw = (cached_network_yaws(ImageSet([images.ids[i] for i in keep], images.images[keep])) if yaw_from_network
+           else labels.yaw[at])
     if max_faces:
         chosen = yaw_balanced(yaw, max_faces, seed)
-        images, at, yaw = ImageSet([images.ids[i] for i in chosen], images.images[chosen]), at[chosen], yaw[chosen]
-    ids = images.ids
+        keep, at, yaw = keep[chosen], at[chosen], yaw[chosen]
+    ids = [images.ids[i] for i in keep]
     gender = ["" if "Male" not in annotations[k].attributes else ("male" if annotations[k].attributes["Male"]
                                                                    else "female") for k in ids]
-    return LabelledFaces(ids, images.images, yaw.astype(np.float32), labels.light[at],
+    return LabelledFaces(ids, images.images[keep], yaw.astype(np.float32), labels.light[at],
                          labels.light_score[at].astype(np.float32), np.array(gender),
                          np.array([annotations[k].identity for k in ids]))
 
@@ -126,10 +126,12 @@ def embed_cached(embed, images: np.ndarray, ids: list[str], size: int, key: str,
     float16 rows), so an interrupted run resumes and a larger selection of faces embeds only the faces it adds."""
     folder = cache_dir() / f"latents-{key}"
     folder.mkdir(parents=True, exist_ok=True)
-    cached: dict[str, np.ndarray] = {}
-    for path in sorted(folder.glob("*.npz")):
+    wanted, cached = set(ids), {}
+    for path in sorted(folder.glob("*.npz")):  # other selections' chunks share the folder: read only ours
         with np.load(path) as z:
-            cached.update(zip(z["ids"].tolist(), z["latents"]))
+            chunk_ids = z["ids"].tolist()
+            if wanted.intersection(chunk_ids):
+                cached.update((k, row) for k, row in zip(chunk_ids, z["latents"]) if k in wanted)
     todo = [j for j, k in enumerate(ids) if k not in cached]
     for start in tqdm(range(0, len(todo), batch), desc="embedding", unit="batch"):
         idx = todo[start:start + batch]
