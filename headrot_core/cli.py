@@ -302,7 +302,7 @@ def _cmd_train_yaw_net(args: argparse.Namespace) -> int:
 
     train, val = annotated_split(args.data, size=64)
     report = train_yaw_net(train.images, train.yaw, val.images, val.yaw, args.out, args.work, epochs=args.epochs,
-                           batch=args.batch_size, lr=args.lr, seed=args.seed)
+                           batch=args.batch_size, lr=args.lr, seed=args.seed, balance=args.balance)
     print(f"{report.train_faces} training crops, {report.val_faces} held-out: MAE {report.val_mae:.2f} deg "
           f"(median {report.val_median:.2f}); wrote {args.out}")
     return 0
@@ -468,6 +468,8 @@ def build_parser() -> argparse.ArgumentParser:
     yn.add_argument("--batch-size", type=int, default=64)
     yn.add_argument("--lr", type=float, default=2e-3)
     yn.add_argument("--seed", type=int, default=0)
+    yn.add_argument("--balance", type=float, default=0.0,
+                    help="draw crops with weight count(5-degree bin of |yaw|) ** -BALANCE (0: uniform)")
     yn.set_defaults(func=_cmd_train_yaw_net)
 
     ro = sub.add_parser("rotate", help="rotate the face in each image; writes frames, strip.png, animation, result.json")

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from headrot_core.yaw_net import YawNet, augment, evaluate_yaw_net, train_yaw_net
+from headrot_core.yaw_net import YawNet, augment, balance_weights, epoch_order, evaluate_yaw_net, train_yaw_net
 
 
 def blob_faces(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -35,6 +35,31 @@ def test_augment_flips_the_sign_with_the_image():
     flipped = out[..., 32:].mean((1, 2, 3)) > out[..., :32].mean((1, 2, 3))
     assert torch.equal(flipped, y < 0) and 0 < flipped.sum() < 64
     assert out.min() >= -1 and out.max() <= 1
+
+
+def test_balance_weights_give_each_yaw_bin_the_same_total_at_power_one():
+    yaws = np.array([0.0, 1.0, -2.0, 4.9, 12.0, -31.0, 33.0])  # bins of |yaw|: 0 (4 crops), 10 (1), 30 (2)
+    w = balance_weights(yaws, 1.0)
+    assert w[:4].sum() == pytest.approx(w[4]) == pytest.approx(w[5:].sum())
+    assert np.all(balance_weights(yaws, 0.0) == 1.0)
+    half = balance_weights(yaws, 0.5)
+    assert half[4] / half[0] == pytest.approx(2.0)  # sqrt(4 / 1)
+
+
+def test_balanced_epochs_draw_far_yaws_as_often_as_frontal_ones(tmp_path):
+    yaws = np.r_[np.zeros(900), np.full(100, 35.0)]
+    g = torch.Generator().manual_seed(0)
+    plain = epoch_order(1000, None, g)
+    assert torch.equal(plain.sort().values, torch.arange(1000))
+    drawn = epoch_order(1000, torch.from_numpy(balance_weights(yaws, 1.0)), g)
+    assert 0.45 < (drawn >= 900).float().mean() < 0.55  # 10 % of the crops, half of the draws
+
+    train_x, train_y = blob_faces(64, 0)
+    report = train_yaw_net(train_x, train_y, train_x[:8], train_y[:8], out=tmp_path / "net", work=tmp_path / "w",
+                           epochs=1, batch=16, widths=(8,), balance=1.0)
+    assert report.epochs == 1
+    cfg = (tmp_path / "net" / "yaw_net.json").read_text()
+    assert '"balance": 1.0' in cfg and "--balance 1.0" in cfg
 
 
 def test_training_learns_resumes_and_round_trips(tmp_path):
