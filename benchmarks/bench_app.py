@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from app_server import app_url, log_of, pid_of  # noqa: E402
+from app_server import app_url, log_of, pid_of, press_slider  # noqa: E402
 
 
 def rss_mb(pid: int) -> float:
@@ -67,12 +67,7 @@ def browser_times(url: str, image: Path, repeats: int) -> dict[str, list[float]]
             page.wait_for_function(STRIP_LOADED, timeout=300_000)
             strip = time.perf_counter() - t0
             page.wait_for_function(IMG_LOADED, arg="#preview", timeout=60_000)
-            rng = page.locator("#yaw input[type=range]")
-            rng.scroll_into_view_if_needed()
-            box = rng.bounding_box()
-            y = box["y"] + box["height"] / 2
-            page.mouse.move(box["x"] + box["width"] * 0.5, y)
-            page.mouse.down()
+            box, y = press_slider(page)
             frac = (0.62, 0.70, 0.78, 0.87, 0.40, 0.30)[i % 6]  # ~+7, +12, +17, +22, -6, -12 degrees
             t1 = time.perf_counter()
             page.mouse.move(box["x"] + box["width"] * frac, y, steps=3)

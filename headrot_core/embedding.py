@@ -406,16 +406,7 @@ class EmbedTrainer(ResumableTrainer):
                 x, z = xr, zr
         else:
             x, z = self.synth.sample(b, self.gen)
-        loss = F.mse_loss(self.emb.forward(x), z)
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.unet.parameters(), 1.0)
-        self.opt.step()
-        self.sched.step()
-        self.ema.step(self.unet.parameters())
-        self.step += 1
-        self.images_seen += b
-        return loss.detach()
+        return self.descend(F.mse_loss(self.emb.forward(x), z), b)
 
     def prepare_validation(self) -> str:
         crops, source = load_validation_crops(self.cfg.val_data, self.cfg.val_n, self.size)

@@ -270,29 +270,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=None)
     p.add_argument("--figure", default=None, help="write the mean-face figure (needs the labels) to this PNG")
     args = p.parse_args(argv)
-    res = {}
     what = args.what.split(",")
-    if "align" in what:
-        res["alignment"] = asdict(eval_alignment(args.trials))
-        print(json.dumps(res["alignment"]), flush=True)
-    if "false" in what:
-        res["false_positives"] = eval_false_positives()
-        print(json.dumps(res["false_positives"]), flush=True)
-    if "plain" in what:
-        res["untransformed"] = eval_untransformed()
-        print(json.dumps(res["untransformed"]), flush=True)
-    if "yaw" in what:
-        res["yaw"] = eval_yaw()
-        print(json.dumps(res["yaw"]), flush=True)
-    if "yaw_net" in what:
-        res["yaw_net"] = eval_yaw_net()
-        print(json.dumps(res["yaw_net"]), flush=True)
-    if "light" in what:
-        res["light"] = eval_light()
-        print(json.dumps(res["light"]), flush=True)
-    if args.figure:
-        res["mean_faces"] = mean_face_figure(args.figure)
-        print(json.dumps(res["mean_faces"]), flush=True)
+    checks = [("alignment", "align" in what, lambda: asdict(eval_alignment(args.trials))),
+              ("false_positives", "false" in what, eval_false_positives),
+              ("untransformed", "plain" in what, eval_untransformed),
+              ("yaw", "yaw" in what, eval_yaw),
+              ("yaw_net", "yaw_net" in what, eval_yaw_net),
+              ("light", "light" in what, eval_light),
+              ("mean_faces", bool(args.figure), lambda: mean_face_figure(args.figure))]
+    res = {}
+    for key, wanted, run in checks:
+        if wanted:
+            res[key] = run()
+            print(json.dumps(res[key]), flush=True)
     if args.out:
         with open(args.out, "w") as f:
             json.dump(res, f, indent=2)

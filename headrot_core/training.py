@@ -108,6 +108,18 @@ class ResumableTrainer:
     def checkpoint_path(self) -> Path:
         return self.out / "checkpoint.pt"
 
+    def descend(self, loss: torch.Tensor, batch: int) -> torch.Tensor:
+        """One optimiser step on ``loss`` (gradients clipped to norm 1, then the LR schedule and the EMA), counted."""
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.unet.parameters(), 1.0)
+        self.opt.step()
+        self.sched.step()
+        self.ema.step(self.unet.parameters())
+        self.step += 1
+        self.images_seen += batch
+        return loss.detach()
+
     def extra_state(self) -> dict:
         return {}
 
@@ -218,15 +230,7 @@ class Trainer(ResumableTrainer):
         with torch.autocast(self.device.type, dtype=torch.bfloat16):
             pred = self.unet(xt, t).sample
         loss = (F.mse_loss(pred.float(), noise, reduction="none").mean((1, 2, 3)) * self._min_snr_weight(t)).mean()
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.unet.parameters(), 1.0)
-        self.opt.step()
-        self.sched.step()
-        self.ema.step(self.unet.parameters())
-        self.step += 1
-        self.images_seen += b
-        return loss.detach()
+        return self.descend(loss, b)
 
     def _min_snr_weight(self, t: torch.Tensor) -> torch.Tensor:
         """Min-SNR-gamma weighting (Hang et al. 2023): stops the nearly-clean timesteps from dominating, which

@@ -100,6 +100,17 @@ def stop(proc: subprocess.Popen) -> None:
 _examples: dict[int, Path] = {}
 
 
+def press_slider(page) -> tuple[dict, float]:
+    """Mouse pressed on the middle of the yaw slider (a Playwright page): its box and the row to drag along."""
+    rng = page.locator("#yaw input[type=range]")
+    rng.scroll_into_view_if_needed()
+    box = rng.bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] * 0.5, y)
+    page.mouse.down()
+    return box, y
+
+
 def examples_dir(model) -> Path:
     """Faces sampled from ``model`` (a FaceDiffusion) by scripts/make_examples.py, once per process, in a temp
     folder: the launched app's HEADROT_EXAMPLES and the tests' example inputs."""

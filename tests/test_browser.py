@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import DATA
-from app_server import app_url, examples_dir, log_of
+from app_server import app_url, examples_dir, log_of, press_slider
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get("HEADROT_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -74,12 +74,7 @@ def _wait_strip(page, timeout_ms: int = 120_000) -> float:
 
 
 def _drag_slider(page, fraction: float) -> None:
-    rng = page.locator("#yaw input[type=range]")
-    rng.scroll_into_view_if_needed()
-    box = rng.bounding_box()
-    y = box["y"] + box["height"] / 2
-    page.mouse.move(box["x"] + box["width"] * 0.5, y)
-    page.mouse.down()
+    box, y = press_slider(page)
     page.mouse.move(box["x"] + box["width"] * fraction, y, steps=6)
 
 
