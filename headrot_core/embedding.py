@@ -277,13 +277,7 @@ class EmbedTrainer(ResumableTrainer):
 
     def __init__(self, cfg: EmbedTrainConfig, model: FaceDiffusion | None = None):
         self.cfg = cfg
-        self.out = Path(cfg.out)
-        self.out.mkdir(parents=True, exist_ok=True)
-        self.device = pick_device(cfg.device)
-        if self.device.type == "cuda":
-            torch.backends.cuda.matmul.allow_tf32 = True
-            torch.backends.cudnn.allow_tf32 = True
-            torch.backends.cudnn.benchmark = True
+        self._setup_out_and_device(cfg.out, cfg.device)
         self.model = model if model is not None else FaceDiffusion.from_pretrained(cfg.model, self.device)
         self.model.unet.to(self.device).eval().requires_grad_(False)
         self.model.device = self.device

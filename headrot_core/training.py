@@ -108,6 +108,16 @@ class ResumableTrainer:
     def checkpoint_path(self) -> Path:
         return self.out / "checkpoint.pt"
 
+    def _setup_out_and_device(self, out: str | Path, device: str | None) -> None:
+        """The output folder, and the device (TF32 and cuDNN autotuning on a GPU: fixed shapes, fp32 weights)."""
+        self.out = Path(out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.device = pick_device(device)
+        if self.device.type == "cuda":
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+            torch.backends.cudnn.benchmark = True
+
     def descend(self, loss: torch.Tensor, batch: int) -> torch.Tensor:
         """One optimiser step on ``loss`` (gradients clipped to norm 1, then the LR schedule and the EMA), counted."""
         self.opt.zero_grad(set_to_none=True)
@@ -158,13 +168,7 @@ class Trainer(ResumableTrainer):
 
     def __init__(self, cfg: TrainConfig):
         self.cfg = cfg
-        self.out = Path(cfg.out)
-        self.out.mkdir(parents=True, exist_ok=True)
-        self.device = pick_device(cfg.device)
-        if self.device.type == "cuda":
-            torch.backends.cuda.matmul.allow_tf32 = True
-            torch.backends.cudnn.allow_tf32 = True
-            torch.backends.cudnn.benchmark = True
+        self._setup_out_and_device(cfg.out, cfg.device)
         self.model = FaceDiffusion.new(cfg.size, cfg.preset, self.device, seed=cfg.seed)
         self.unet: UNet2DModel = self.model.unet.to(self.device).train()
         cuda = self.device.type == "cuda"
