@@ -14,7 +14,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from error_by_turn import EDGES  # noqa: E402
+from error_by_turn import turn_bins  # noqa: E402
 
 TARGET_ERROR = 6.0  # issue 5's acceptance: mean abs pose error, degrees
 
@@ -39,8 +39,8 @@ def main() -> None:
     with np.load(args.measurements) as z:
         tg, src, names = z["targets"], z["source_yaw"], [str(n) for n in z["names"]]
         lm, net = z["measured"], z["measured_net"]
-    turn = np.abs(tg[None, :] - src[:, None])
-    centres = np.arange(len(EDGES) - 1)
+    bins = turn_bins(tg, src)
+    centres = np.arange(len(bins))
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4.4))
     ax.plot(tg, tg, color="0.6", lw=1, ls=":", label="asked")
     for k, v in enumerate(args.variants):
@@ -50,7 +50,7 @@ def main() -> None:
         ax.plot(tg, lm[v].mean(0), "o-", color=colour, label=f"{short(names[v])}: landmarks")
         if v == 0 and not np.isnan(net[v]).all():
             ax.plot(tg, net[v].mean(0), "s--", color=colour, alpha=0.7, label=f"{short(names[v])}: network")
-        err = [np.abs(lm[v] - tg)[(turn >= lo) & (turn < hi)].mean() for lo, hi in zip(EDGES[:-1], EDGES[1:])]
+        err = [np.abs(lm[v] - tg)[rows].mean() for _, rows in bins]
         width = 0.8 / len(args.variants)
         bx.bar(centres + (k - (len(args.variants) - 1) / 2) * width, err, width, color=colour,
                label=f"{short(names[v])} ({np.abs(lm[v] - tg).mean():.1f}° overall)")
@@ -59,8 +59,7 @@ def main() -> None:
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     bx.axhline(TARGET_ERROR, color="k", lw=1, ls="--", label=f"target: {TARGET_ERROR:g}° overall")
-    labels = [f"≥ {lo}" if hi == EDGES[-1] else f"{lo}–{hi}" for lo, hi in zip(EDGES[:-1], EDGES[1:])]
-    bx.set(xticks=centres, xticklabels=labels, xlabel="|yaw asked − source's yaw| (°)",
+    bx.set(xticks=centres, xticklabels=[label for label, _ in bins], xlabel="|yaw asked − source's yaw|",
            ylabel="mean abs error, landmarks (°)", title="error by the turn asked")
     bx.legend(fontsize=8)
     bx.grid(alpha=0.3, axis="y")
