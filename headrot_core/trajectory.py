@@ -158,6 +158,10 @@ class Trajectory:
     positive: LineFit
     n_faces: int
     calibration: Calibration | None = None
+    # nominal degrees along the lines per degree of the source's yaw: where the face sits on them, so where a move
+    # crosses the joint. The calibrated moves are several times the yaw they turn, so at 1 a face turning back
+    # towards frontal would walk the other side's (nearly orthogonal) line for most of the way.
+    joint_gain: float = 1.0
 
     def direction_at(self, yaw: float) -> np.ndarray:
         return self.negative.direction if yaw < 0 else self.positive.direction
@@ -179,10 +183,11 @@ class Trajectory:
         return self.offset_of_move(source_yaw, self.move(source_yaw, target_yaw))
 
     def offset_of_move(self, source_yaw: float, move: float) -> np.ndarray:
-        """Latent displacement of a nominal ``move`` from ``source_yaw`` (uncalibrated: the lines' own degrees)."""
-        target_yaw = source_yaw + move
-        lo, hi = sorted((source_yaw, target_yaw))
-        sign = 1.0 if target_yaw >= source_yaw else -1.0
+        """Latent displacement of a nominal ``move`` from ``source_yaw`` (uncalibrated: the lines' own degrees); the
+        face starts ``joint_gain * source_yaw`` nominal degrees from the joint."""
+        start = self.joint_gain * source_yaw
+        lo, hi = sorted((start, start + move))
+        sign = 1.0 if move >= 0 else -1.0
         neg_span = max(0.0, min(hi, 0.0) - lo) if lo < 0 else 0.0
         pos_span = max(0.0, hi - max(lo, 0.0)) if hi > 0 else 0.0
         return sign * (neg_span * self.negative.direction + pos_span * self.positive.direction)
@@ -239,7 +244,8 @@ class TrajectorySet:
 
                 neg = smooth(tr.negative)
                 tr = replace(tr, negative=neg, positive=neg if tr.positive is tr.negative else smooth(tr.positive))
-            cache[key] = replace(tr, calibration=self.calibration)
+            cache[key] = replace(tr, calibration=self.calibration,
+                                 joint_gain=float(self.meta.get("joint_gain") or 1.0))
         return cache[key]
 
     def with_meta(self, **changes) -> "TrajectorySet":

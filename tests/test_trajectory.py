@@ -48,6 +48,20 @@ def test_offset_is_zero_at_source_additive_and_switches_lines_at_zero():
     assert np.allclose(tr.offset(-10, 10), 10 * tr.negative.direction + 10 * tr.positive.direction, atol=1e-6)
 
 
+def test_joint_gain_places_the_face_on_the_lines_and_moves_the_crossing():
+    z, yaw, *_ = _synthetic()
+    tr = fit_trajectory("all", z, yaw)
+    ts = TrajectorySet({"light=any,gender=any": tr}, {"joint_gain": 3.0})
+    g = ts.select(None, None)
+    assert g.joint_gain == 3.0 and tr.joint_gain == 1.0
+    # a face at yaw 10 sits 30 nominal degrees out: a move of -25 stays on its own side's line
+    assert np.allclose(g.offset_of_move(10.0, -25.0), -25 * g.positive.direction)
+    assert np.allclose(tr.offset_of_move(10.0, -25.0), -10 * tr.positive.direction - 15 * tr.negative.direction)
+    assert np.allclose(g.offset_of_move(10.0, -40.0), -30 * g.positive.direction - 10 * g.negative.direction)
+    assert np.allclose(g.offset_of_move(-10.0, 12.0), 12 * g.negative.direction)
+    assert np.allclose(g.offset_of_move(10.0, 0.0), 0)
+
+
 def test_centroids_drop_sparse_bins():
     yaw = np.array([0.0] * 10 + [30.0] * 3)
     b, c, n = centroids(np.ones((13, 4)), yaw, min_count=8)
