@@ -254,8 +254,8 @@ class TrajectorySet:
         return TrajectorySet(self.trajectories, {k: v for k, v in meta.items() if v is not None})
 
     def plain(self) -> "TrajectorySet":
-        """The paper's method: raw regression lines, no smoothing, no calibration."""
-        return self.with_meta(smoothing_sigma=None, shared_channels=None, calibration=None)
+        """The paper's method: raw regression lines, no smoothing, no calibration, the face at its own yaw on them."""
+        return self.with_meta(smoothing_sigma=None, shared_channels=None, calibration=None, joint_gain=None)
 
     def save(self, folder: str | Path) -> Path:
         """Directions and intercepts in fp16 safetensors; bins, counts and R^2 in trajectories.json."""

@@ -62,7 +62,8 @@ def test_calibrate_refits_from_saved_measurements(tiny_rotator_dir, tmp_path):
     saved = Response((10.0, 20.0), np.array([-30.0, 30.0]), change).save(tmp_path / "response.npz")
     assert Response.load(saved).change == pytest.approx(change)
     assert main(["calibrate", "--trajectories", str(traj), "--from-response", str(saved), "--source-yaws=-30,30",
-                 "--bandwidth", "5", "--model", str(tiny_rotator_dir), "--device", "cpu"]) == 0
+                 "--bandwidth", "5", "--joint-gain", "2.5", "--model", str(tiny_rotator_dir), "--device", "cpu"]) == 0
+    assert TrajectorySet.load(traj).select(None, None).joint_gain == 2.5, "the engine walks the lines it was measured on"
     cal = TrajectorySet.load(traj).calibration
     assert cal.sources == (-30.0, 30.0) and cal.positive[0] == pytest.approx((8.0, 16.0), abs=1e-3)
     recorded = TrajectorySet.load(traj).meta["calibration"]

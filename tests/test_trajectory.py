@@ -60,6 +60,7 @@ def test_joint_gain_places_the_face_on_the_lines_and_moves_the_crossing():
     assert np.allclose(g.offset_of_move(10.0, -40.0), -30 * g.positive.direction - 10 * g.negative.direction)
     assert np.allclose(g.offset_of_move(-10.0, 12.0), 12 * g.negative.direction)
     assert np.allclose(g.offset_of_move(10.0, 0.0), 0)
+    assert ts.plain().select(None, None).joint_gain == 1.0, "the paper's lines: the face at its own yaw"
 
 
 def test_centroids_drop_sparse_bins():
