@@ -132,7 +132,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
-    from .calibration import Response, measure_response
+    from .calibration import JOINT_GAIN, Response, measure_response
     from .diffusion import FaceDiffusion
     from .fitting import labelled_faces
     from .rotation import HeadRotator
@@ -142,7 +142,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     folder = Path(args.trajectories)
     ts = TrajectorySet.load(folder)
     match_gender = bool(ts.meta.get("match_gender", True)) if args.match_gender is None else args.match_gender
-    joint_gain = ts.meta.get("joint_gain") if args.joint_gain is None else args.joint_gain
+    joint_gain = ts.meta.get("joint_gain", JOINT_GAIN) if args.joint_gain is None else args.joint_gain
     ts = ts.with_meta(smoothing_sigma=args.sigma or None, shared_channels=args.shared_channels or None,
                       calibration=None, match_gender=match_gender, joint_gain=joint_gain)
     rot = HeadRotator(model, ts, steps=args.steps, embedding="inversion", fixed_point_iters=args.fixed_point_iters,
@@ -450,7 +450,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="DDIM steps of the residual's clipped change (<= --steps; lines at t = 499 run 6 of 12)")
     ca.add_argument("--joint-gain", type=float, default=None,
                     help="nominal degrees along the lines per degree of the source's yaw, which decides where a "
-                         "move crosses from one line to the other (default: the set's meta, else 1)")
+                         "move crosses from one line to the other (default: the set's meta, else 3)")
     ca.add_argument("--nominal", default=",".join(f"{v:g}" for v in NOMINAL),
                     help="nominal yaw changes measured on each side (degrees along the fitted lines)")
     ca.add_argument("--seed", type=int, default=3)

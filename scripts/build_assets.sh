@@ -12,7 +12,7 @@ RUN="${RUN:-$HOME/.cache/headrot/runs/ddim64}"
 FIT_FACES="${FIT_FACES:-0}"; LATENT_T="${LATENT_T:-499}"
 STEPS="${STEPS:-12}"; FP="${FP:-2}"; RESIDUAL_STEPS="${RESIDUAL_STEPS:-12}"
 SIGMA="${SIGMA:-2}"; CAL_FACES="${CAL_FACES:-96}"; EVAL_FACES="${EVAL_FACES:-100}"
-NOMINAL="${NOMINAL:-10,20,30,45,60,75,90,120}"
+NOMINAL="${NOMINAL:-10,20,30,45,60,75,90,120,150,180,210}"
 ONE_LINE="${ONE_LINE:-runs/trajectories-one-line}"  # the one-line ablation (not shipped)
 
 rm -rf assets/model && cp -r "$RUN/model" assets/model                       # EMA weights, fp16

@@ -1,5 +1,6 @@
-"""Where the pose error is: one variant's frames by how far each had to turn (|target - source yaw|), read by both
-estimators, from the readings `python -m headrot_core evaluate --measurements FILE.npz` saves.
+"""Where the pose error is: one variant's frames by how far each had to turn (|target - source yaw|), and whether
+the turn goes back towards frontal or away from it, read by both estimators, from the readings
+`python -m headrot_core evaluate --measurements FILE.npz` saves.
 
     python scripts/error_by_turn.py runs/all/measured-full.npz [--variant 0]
 """
@@ -19,6 +20,12 @@ def turn_bins(targets: np.ndarray, source_yaw: np.ndarray) -> list[tuple[str, np
             for lo, hi in zip(EDGES[:-1], EDGES[1:])]
 
 
+def towards_frontal(targets: np.ndarray, source_yaw: np.ndarray) -> np.ndarray:
+    """Mask over the (faces, targets) frames whose turn starts back towards yaw 0 (it may go on past it)."""
+    step = np.sign(targets[None, :] - source_yaw[:, None])
+    return (step != 0) & (step == -np.sign(source_yaw)[:, None])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("measurements")
@@ -28,15 +35,17 @@ def main() -> None:
         tg, src = z["targets"], z["source_yaw"]
         lm, net, name = z["measured"][args.variant], z["measured_net"][args.variant], str(z["names"][args.variant])
     print(f"{name}: {lm.size} frames\n")
-    print("| \\|target − source yaw\\| | frames | mean abs error, landmarks | mean abs error, network "
+    back = towards_frontal(tg, src)
+    print("| \\|target − source yaw\\| | turn | frames | mean abs error, landmarks | mean abs error, network "
           "| mean signed error, landmarks |")
-    print("| --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- |")
     for label, rows in turn_bins(tg, src):
-        if rows.any():
-            err = lm[rows] - np.broadcast_to(tg, lm.shape)[rows]
-            err_net = net[rows] - np.broadcast_to(tg, net.shape)[rows]
-            print(f"| {label} | {int(rows.sum())} | {np.abs(err).mean():.1f}° | {np.abs(err_net).mean():.1f}° "
-                  f"| {err.mean():+.1f}° |")
+        for way, mask in (("all", rows), ("back towards frontal", rows & back), ("away from it", rows & ~back)):
+            if mask.any():
+                err = lm[mask] - np.broadcast_to(tg, lm.shape)[mask]
+                err_net = net[mask] - np.broadcast_to(tg, net.shape)[mask]
+                print(f"| {label} | {way} | {int(mask.sum())} | {np.abs(err).mean():.1f}° "
+                      f"| {np.abs(err_net).mean():.1f}° | {err.mean():+.1f}° |")
 
 
 if __name__ == "__main__":
