@@ -179,7 +179,7 @@ class Trajectory:
 
     def offset(self, source_yaw: float, target_yaw: float) -> np.ndarray:
         """Latent displacement taking a face from ``source_yaw`` to ``target_yaw`` along the piecewise line:
-        continuous, zero at the source, and crossing yaw 0 switches lines at the joint."""
+        continuous, zero at the source, switching lines at their joint (``joint_gain`` x the source's yaw away)."""
         return self.offset_of_move(source_yaw, self.move(source_yaw, target_yaw))
 
     def offset_of_move(self, source_yaw: float, move: float) -> np.ndarray:
