@@ -149,9 +149,10 @@ class Calibration:
 
 @dataclass(frozen=True)
 class Trajectory:
-    """Two lines meeting at yaw 0. ``negative`` covers yaw <= 0, ``positive`` yaw >= 0; a single-line trajectory
-    (the ablation) uses the same fit for both. With a ``calibration``, a requested change of yaw is first mapped to
-    the nominal change that produced it when measured."""
+    """Two lines meeting at yaw 0, fitted on the faces of yaw <= 0 (``negative``) and >= 0 (``positive``); a
+    single-line trajectory (the ablation) uses the same fit for both. A move is walked in nominal degrees from
+    ``joint_gain`` x the source's yaw. With a ``calibration``, a requested change of yaw is first mapped to the
+    nominal change that produced it when measured."""
 
     subset: str
     negative: LineFit
@@ -162,9 +163,6 @@ class Trajectory:
     # crosses the joint. The calibrated moves are several times the yaw they turn, so at 1 a face turning back
     # towards frontal would walk the other side's (nearly orthogonal) line for most of the way.
     joint_gain: float = 1.0
-
-    def direction_at(self, yaw: float) -> np.ndarray:
-        return self.negative.direction if yaw < 0 else self.positive.direction
 
     def move(self, source_yaw: float, target_yaw: float) -> float:
         """The nominal move (signed degrees along the lines) that the calibration says turns an average face from
