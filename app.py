@@ -9,6 +9,13 @@ Everything runs on ``headrot_core`` (the core never imports this file). Environm
 - ``HEADROT_FEEDBACK``: ``0`` turns the per-face feedback off (about 0.7 s faster per photo on two cores, frames
   further from their yaw; docs/EVALUATION.md); default: on when the yaw network is installed.
 - ``HEADROT_EXAMPLES``: the examples folder (default ``assets/examples``, written by scripts/make_examples.py).
+- ``HEADROT_JOB_TIMEOUT``: seconds one model job may take before its request is answered with a message and the
+  model thread replaced (default 120: one rotation takes about 3 s on two CPU cores).
+
+What a request may and may not do (files it names, memory, disk, time) is in docs/SECURITY.md: a file is read only
+if it is a regular file in Gradio's upload folder or the examples folder, every message is free of server paths,
+and this instance's files live in one folder of the temp directory, removed at exit (SIGTERM included) or, after a
+kill, at the next start.
 
 ``python app.py [--host H] [--port P]``. On a ZeroGPU Space the model calls run under ``spaces.GPU`` when the
 ``spaces`` package is installed; it is never required.
@@ -33,18 +40,29 @@ except Exception:  # not installed (the usual case), or not on a Space
         return fn
 
 import argparse
+import atexit
 import dataclasses
+import functools
+import hashlib
 import logging
+import queue
+import re
+import shutil
+import signal
+import stat
 import tempfile
 import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future
 from contextvars import copy_context
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from gradio.exceptions import InvalidPathError
+from gradio.utils import get_upload_folder
 from PIL import Image
 
 from headrot_core.animation import save_animation, upscale
@@ -56,8 +74,8 @@ from headrot_core.rotation import DEFAULT_YAWS, FacePrep, HeadRotator, RotationR
 log = logging.getLogger("headrot.app")
 ROOT = Path(__file__).resolve().parent
 EXAMPLES_DIR = Path(os.environ.get("HEADROT_EXAMPLES") or ROOT / "assets" / "examples")  # tests: another
-#: PNG text chunk written by scripts/make_examples.py: the file is already a crop in the model's convention
-#: (a face sampled from the model), so face detection is skipped for it.
+#: PNG text chunk written by scripts/make_examples.py: the file is already a crop in the model's convention (a face
+#: sampled from the model), so face detection is skipped for it; honoured for the examples folder's files only.
 ALIGNED_KEY, ALIGNED_VALUE = "headrot", "aligned-crop"
 YAWS = [float(y) for y in DEFAULT_YAWS]  # the strip: -30 ... +30 every 5 degrees, 13 frames
 PREVIEW_PX = 512   # the big frame; model frames (64 px) are upscaled with Lanczos for a laptop or a projector
@@ -66,9 +84,50 @@ STRIP_PX = 256     # each strip frame (the gallery opens them large)
 ANIMATION_PX = 384
 ANIMATION_FPS = 8.0
 LIGHT_CHOICES = ["auto", "left", "center", "right"]
+JOB_TIMEOUT_S = float(os.environ.get("HEADROT_JOB_TIMEOUT") or 120)
+QUEUE_SIZE = 64     # requests waiting at most; one more gets Gradio's "queue full" (docs/SECURITY.md)
+OUTPUT_TTL_S = 300  # display files and uploads are deleted this long after they were written (checked every minute)
 
 
 # ------------------------------------------------------------------------------------------------ the engine
+
+
+class ModelThread:
+    """One daemon thread that runs submitted jobs in order. A daemon, so a job stuck past its time bound cannot keep
+    the process from exiting (ThreadPoolExecutor joins its threads at exit)."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        threading.Thread(target=self._serve, name="headrot-model", daemon=True).start()
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
+        future: Future = Future()
+        self._jobs.put((future, fn, args))
+        return future
+
+    def retire(self) -> ModelThread:
+        """A new thread that takes over the jobs not started yet; this one ends after its current job, if ever."""
+        fresh = ModelThread()
+        while True:
+            try:
+                fresh._jobs.put(self._jobs.get_nowait())
+            except queue.Empty:
+                break
+        self._jobs.put(None)
+        return fresh
+
+    def _serve(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            future, fn, args = job
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(fn(*args))
+                except BaseException as e:  # noqa: BLE001  handed to the caller
+                    future.set_exception(e)
+
+
+class JobTimeout(RuntimeError):
+    pass
 
 
 class Engine:
@@ -76,7 +135,7 @@ class Engine:
     the model files later recovers without a restart."""
 
     def __init__(self, model: str | None = None, steps: int | None = None, device: str | None = None,
-                 feedback: bool | None = None):
+                 feedback: bool | None = None, timeout: float = JOB_TIMEOUT_S):
         self.model = model if model is not None else (os.environ.get("HEADROT_MODEL") or None)
         self.steps = steps if steps is not None else int(os.environ.get("HEADROT_STEPS") or 0) or None
         self.device = device if device is not None else (os.environ.get("HEADROT_DEVICE") or None)
@@ -86,17 +145,33 @@ class Engine:
         self._rot: HeadRotator | None = None
         self._lock = threading.Lock()
         self.error: str | None = None
-        self._thread = None if ZERO_GPU else ThreadPoolExecutor(1, thread_name_prefix="headrot-model")
+        self.timeout = timeout
+        self._swap = threading.Lock()
+        self._thread = None if ZERO_GPU else ModelThread()
 
     def run(self, fn, *args):
         """``fn(rotator, *args)`` on the engine's one model thread, in the caller's context (Gradio's progress).
 
         torch's OpenMP keeps a thread team per calling thread. Called from Gradio's worker threads, the teams
         outnumbered the two cores, libgomp then throttles its spin-waiting, and rotate() took 3.9 s instead of
-        2.7 s (measured here). Under ZeroGPU the call runs in place: its GPU worker is another process."""
-        if self._thread is None:
+        2.7 s (measured here). Under ZeroGPU the call runs in place: its GPU worker is another process.
+
+        A job not done within ``timeout`` seconds raises ``JobTimeout``, so its request is answered and its queue
+        slot freed; if it had started, the thread is replaced, so the jobs behind it run."""
+        thread = self._thread
+        if thread is None:
             return fn(self.get(), *args)
-        return self._thread.submit(copy_context().run, lambda: fn(self.get(), *args)).result()
+        future = thread.submit(copy_context().run, lambda: fn(self.get(), *args))
+        try:
+            return future.result(timeout=self.timeout)
+        except TimeoutError:
+            if not future.cancel():
+                with self._swap:
+                    if self._thread is thread:
+                        log.error("a model job ran over %.0f s: the model thread is replaced", self.timeout)
+                        self._thread = thread.retire()
+            raise JobTimeout(f"the work took longer than {self.timeout:.0f} s and was stopped waiting for; try "
+                             "again, or a smaller photo") from None
 
     def get(self) -> HeadRotator:
         if self._rot is None:
@@ -145,31 +220,98 @@ def fmt_yaw(yaw: float) -> str:
     return f"{yaw:+.0f}°" if float(yaw).is_integer() else f"{yaw:+.1f}°"
 
 
+class FileRefused(ImageError):
+    """A request named a file the app does not read: anything but a regular file in Gradio's upload folder or the
+    examples folder. One message for every case, so it tells nothing about the server's files."""
+
+    def __init__(self) -> None:
+        super().__init__("only a photo uploaded to this page in the last few minutes, or one of its examples, can "
+                         "be read; upload it again")
+
+
+def allowed_roots() -> list[Path]:
+    """The folders a request's file may be in: Gradio's upload folder (uploads, webcam, clipboard) and the examples."""
+    return [Path(get_upload_folder()).resolve(), EXAMPLES_DIR.resolve()]
+
+
+def checked_file(path: Any) -> str:
+    """``path`` resolved, if it is a regular file in ``allowed_roots()``; else ``FileRefused``. Nothing is opened:
+    the real path's place and ``lstat``, so a symlink out of the cache, a pipe, a device or /proc never reaches a
+    reader (a pipe stalled the model thread)."""
+    try:
+        real = Path(os.path.realpath(path))
+        inside = any(real.is_relative_to(root) for root in allowed_roots())
+        regular = inside and stat.S_ISREG(os.lstat(real).st_mode)
+    except (OSError, ValueError, TypeError):
+        regular = False
+    if not regular:
+        log.warning("refused a request's file: %r", path)
+        raise FileRefused()
+    return str(real)
+
+
+def _sha256(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+@functools.lru_cache(maxsize=4)
+def _example_digests(folder: str) -> frozenset[tuple[int, str]]:
+    """(size, sha256) of each PNG in ``folder`` that carries the aligned-crop marker."""
+    marked = []
+    for p in sorted(Path(folder).glob("*.png")):
+        with Image.open(p) as im:
+            if im.info.get(ALIGNED_KEY) == ALIGNED_VALUE:
+                marked.append((p.stat().st_size, _sha256(p)))
+    return frozenset(marked)
+
+
 def is_marked_aligned(path: Any) -> bool:
-    """True for a PNG written by scripts/make_examples.py (a model sample: already an aligned crop)."""
+    """True for one of the app's own examples (model samples written by scripts/make_examples.py, already aligned
+    crops): a file with the same bytes as a marked PNG of the examples folder. Compared by content, as the page and
+    API clients hand over copies; the marker itself in any other file counts for nothing, as anyone can write it."""
     if not isinstance(path, (str, Path)):
         return False
     try:
-        with Image.open(path) as im:
-            return im.info.get(ALIGNED_KEY) == ALIGNED_VALUE
-    except Exception:
+        size = os.stat(path).st_size
+        digests = _example_digests(str(EXAMPLES_DIR.resolve()))
+        return any(s == size for s, _ in digests) and (size, _sha256(path)) in digests
+    except OSError:
         return False
 
 
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.~:/])/[^\s'\"`,;:()]+")
+
+
+def without_paths(text: str) -> str:
+    """``text`` with every absolute path replaced by "…": messages reach visitors, and server paths must not."""
+    return _ABSOLUTE_PATH.sub("…", text)
+
+
 def user_message(e: BaseException) -> str:
-    """What went wrong, in words for the person at the screen."""
+    """What went wrong, in words for the person at the screen, without any server path (the log has the details)."""
     from headrot_core.face import NoFaceError
 
-    if isinstance(e, ModelUnavailable):
-        return str(e)
-    if isinstance(e, NoFaceError):
-        return (f"No face found: {e}. Try a photo where the face is larger, upright and roughly frontal — or, if "
+    if isinstance(e, (ModelUnavailable, JobTimeout)):
+        text = str(e)
+    elif isinstance(e, NoFaceError):
+        text = (f"No face found: {e}. Try a photo where the face is larger, upright and roughly frontal — or, if "
                 "this already is a tight aligned face crop, tick 'already an aligned face crop'.")
-    if isinstance(e, ImageError):
-        return f"This file cannot be used: {e}."
-    if isinstance(e, MemoryError):
-        return "The image is too large to process; try a smaller one."
-    return f"Something went wrong ({type(e).__name__}: {e}). The app is still running; try another photo."
+    elif isinstance(e, ImageError):
+        text = f"This file cannot be used: {e}."
+    elif isinstance(e, MemoryError):
+        text = "The image is too large to process; try a smaller one."
+    else:
+        text = f"Something went wrong ({type(e).__name__}). The app is still running; try another photo."
+    return without_paths(text)
+
+
+def faces_note(faces: int | None) -> str:
+    """How many faces a photo had, for the /rotate API's notice."""
+    if faces is None:
+        return "One of the app's examples: an aligned crop, no face detection."
+    if faces > 1:
+        return f"{faces} faces found: the largest one is rotated."
+    return "1 face found."
 
 
 def strip_items(result: RotationResult) -> list[tuple[Image.Image, str]]:
@@ -289,23 +431,54 @@ def _frames_at(result: RotationResult, yaws: list[float], light: str | None = No
 
 
 def _prepare(image: Any, aligned: bool) -> FacePrep:
+    """The face of a request's photo; the file is checked (``checked_file``) before anything opens it."""
     if image is None:
         raise ImageError("no image was given")
-    return ENGINE.run(lambda rot: rot.prepare(image, aligned=bool(aligned) or is_marked_aligned(image)))
+    path = checked_file(image)
+    return ENGINE.run(lambda rot: rot.prepare(path, aligned=bool(aligned) or is_marked_aligned(path)))
 
 
-_OUT_DIR = Path(tempfile.mkdtemp(prefix="headrot-app-"))
+INSTANCE_PREFIX = "headrot-app-"
+#: This process's folder in the temp directory: display files in ``out/``; with ``python app.py`` also Gradio's
+#: upload folder (unless GRADIO_TEMP_DIR is set), so display files are not copied again. Removed at exit.
+INSTANCE_DIR = Path(tempfile.mkdtemp(prefix=f"{INSTANCE_PREFIX}{os.getpid()}-"))
+_OUT_DIR = INSTANCE_DIR / "out"
+_OUT_DIR.mkdir()
+atexit.register(shutil.rmtree, INSTANCE_DIR, ignore_errors=True)
 _last_prune = [0.0]
 
 
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        pass
+    return True
+
+
+def remove_stale_instances(tmp: Path | None = None) -> list[Path]:
+    """Removes the folders of app instances that died without cleaning up (kill -9, power loss): names carry the
+    pid, and a folder whose process is gone is removed. Returns them."""
+    stale = []
+    for folder in Path(tmp or tempfile.gettempdir()).glob(f"{INSTANCE_PREFIX}*"):
+        m = re.fullmatch(rf"{INSTANCE_PREFIX}(\d+)-\w+", folder.name)
+        if m and folder.is_dir() and not folder.is_symlink() and not pid_alive(int(m[1])):
+            shutil.rmtree(folder, ignore_errors=True)
+            stale.append(folder)
+    return stale
+
+
 def _out_path(suffix: str) -> Path:
-    """A new file in the app's temp folder (Gradio copies it into its own cache); files older than 30 minutes go."""
+    """A new file in the app's display folder. Gradio deletes what it delivered after ``OUTPUT_TTL_S``
+    (``delete_cache``); this sweep catches files never delivered (a client gone mid-request)."""
     now = time.time()
     if now - _last_prune[0] > 60:
         _last_prune[0] = now
         for old in _OUT_DIR.iterdir():
             try:
-                if now - old.stat().st_mtime > 1800:
+                if now - old.stat().st_mtime > OUTPUT_TTL_S:
                     old.unlink()
             except OSError:
                 pass
@@ -465,8 +638,9 @@ def animation_for(session: Session | None):
 
 def rotate_api(image):
     """Named API ``/rotate``: one image in; the 13 frames (-30 ... +30 degrees, a gallery) and the ping-pong GIF
-    out. A PNG marked by scripts/make_examples.py (a sampled face) is taken as an aligned crop; any other image goes
-    through face detection. Errors come back as a message (gradio_client raises it)."""
+    out. One of the app's examples (a sampled face) is taken as an aligned crop; any other image goes through face
+    detection. A notice says how many faces were found (a warning when several: the largest is rotated). Errors come
+    back as a message (gradio_client raises it)."""
     try:
         prep = _prepare(image, False)
         result = _rotate_prepared(prep, "auto")
@@ -474,6 +648,7 @@ def rotate_api(image):
         if not isinstance(e, (ImageError, ModelUnavailable, ValueError)):
             log.exception("rotation failed")
         raise gr.Error(user_message(e), duration=None, print_exception=False) from e
+    (gr.Warning if (prep.faces or 0) > 1 else gr.Info)(faces_note(prep.faces))
     return strip_items(result), make_animation(result.frames)
 
 
@@ -483,6 +658,8 @@ def rotate_api(image):
 def photo_input(**kwargs) -> gr.Image:
     """A ``gr.Image`` that hands the uploaded file to the core untouched: ``headrot_core.imaging`` reads it (EXIF,
     16-bit, RGBA, size limits) and says in words what is wrong with a bad file, instead of Gradio failing first.
+    Only a path that ``checked_file`` accepts is handed on: Gradio checks a payload's path only when it carries
+    ``meta``. A data: URL is the client's own bytes, which Gradio writes into its upload folder.
     (An instance override, not a subclass: a Component subclass makes Gradio write a .pyi stub next to app.py.)"""
     comp = gr.Image(type="filepath", image_mode=None, **kwargs)
     base = comp.preprocess
@@ -490,9 +667,10 @@ def photo_input(**kwargs) -> gr.Image:
     def preprocess(payload):
         if payload is None:
             return None
-        if getattr(payload, "path", None) and not (payload.url or "").startswith("data:"):
-            return str(payload.path)
-        return base(payload)
+        try:
+            return checked_file(base(payload) if (payload.url or "").startswith("data:") else payload.path)
+        except FileRefused as e:
+            raise gr.Error(user_message(e), print_exception=False) from None
 
     comp.preprocess = preprocess
     return comp
@@ -540,6 +718,33 @@ upscaled with Lanczos for display. Code: `headrot_core` (library and CLI) and `a
 """
 
 
+def refuse_outside_files(demo: gr.Blocks) -> None:
+    """Gradio refuses a file payload with ``meta`` outside its upload folder before the component sees it, with an
+    error naming the path (hidden from clients only while ``show_error`` is off): answer it with the app's one
+    message instead, so every refused file reads the same."""
+    base = demo.preprocess_data
+
+    async def preprocess_data(*args, **kwargs):
+        try:
+            return await base(*args, **kwargs)
+        except InvalidPathError:
+            raise gr.Error(user_message(FileRefused()), print_exception=False) from None
+
+    demo.preprocess_data = preprocess_data
+
+
+def model_banner():
+    """The model's state for a page being opened: a failed load is retried first, so a restored model clears the
+    banner without a restart."""
+    if ENGINE.error:
+        try:
+            ENGINE.run(lambda rot: None)
+        except Exception:  # noqa: BLE001  ModelUnavailable: ENGINE.error says why
+            pass
+    return gr.update(value=status_error(without_paths(ENGINE.error)) if ENGINE.error else "",
+                     visible=bool(ENGINE.error))
+
+
 def example_paths() -> list[str]:
     if not EXAMPLES_DIR.is_dir():
         return []
@@ -550,11 +755,12 @@ def build_demo(engine: Engine | None = None) -> gr.Blocks:
     global ENGINE
     if engine is not None:
         ENGINE = engine
-    with gr.Blocks(title="HeadRot — head rotation with a diffusion model", delete_cache=(900, 1800)) as demo:
+    gr.set_static_paths([EXAMPLES_DIR])  # served in place: never copied into the cache, never aged out of it
+    with gr.Blocks(title="HeadRot — head rotation with a diffusion model", delete_cache=(60, OUTPUT_TTL_S)) as demo:
         gr.Markdown("# HeadRot\nTurn the head in a face photo from **−30° to +30°** by walking straight lines in the "
                     "latent space of a denoising diffusion model. Runs offline on the CPU.")
-        if ENGINE.error:
-            gr.Markdown(status_error(ENGINE.error))
+        banner = gr.Markdown(visible=False, elem_id="model-error")
+        demo.load(model_banner, None, banner, queue=False, api_visibility="private", show_progress="hidden")
         status = gr.Markdown(status_ok("Upload a face photo, take one with the webcam, paste one, or pick an "
                                        "example below."), elem_id="status")
         session = gr.State(None, time_to_live=3600)
@@ -620,12 +826,13 @@ def build_demo(engine: Engine | None = None) -> gr.Blocks:
         api_button = gr.Button("rotate", visible=False)
         api_button.click(rotate_api, [photo], [strip, animation], api_name="rotate", concurrency_id="model",
                          concurrency_limit=1)
+    refuse_outside_files(demo)
     return demo
 
 
 def serve(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = 7860, share: bool = False, **kwargs):
-    """Queue and launch with the app's CSS; up to 64 waiting requests, served one model call at a time."""
-    return demo.queue(max_size=64).launch(server_name=host, server_port=port, share=share, max_file_size="60mb",
+    """Queue and launch with the app's CSS; up to ``QUEUE_SIZE`` waiting requests, served one model call at a time."""
+    return demo.queue(max_size=QUEUE_SIZE).launch(server_name=host, server_port=port, share=share, max_file_size="60mb",
                                           css=CSS, footer_links=["api", "gradio"], **kwargs)
 
 
@@ -648,6 +855,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--share", action="store_true", help="a public gradio.live link (needs the network)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    for folder in remove_stale_instances():
+        log.info("removed the folder of a dead instance: %s", folder)
+    os.environ.setdefault("GRADIO_TEMP_DIR", str(INSTANCE_DIR))  # uploads and display files in one folder
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # as Ctrl-C: Gradio closes, atexit cleans up
     try:  # load now so the first photo is fast; a missing model is shown in the UI and the app still serves
         ENGINE.run(warm_up)  # loads on the model thread, where every model call will run
         log.info("model: %s", ENGINE.describe())

@@ -2,18 +2,31 @@
 
 User photos arrive as JPEG/PNG/WebP/BMP/TIFF in every mode (RGBA, grayscale, palette, 16-bit) and with EXIF
 orientation; everything downstream wants an upright 8-bit RGB image, so this is the one place that converts.
+
+It is also the one place that bounds what a file costs: only regular files are read (a pipe or a device is refused
+without waiting on it), a JPEG is decoded at 1/2, 1/4 or 1/8 scale (libjpeg's draft mode) to at most
+``DECODE_SIDE`` px on its long side, and any other format over ``PIXEL_BUDGET`` is refused before it is decoded. No
+message names a path: they reach visitors of the app.
 """
 from __future__ import annotations
 
 import io
+import math
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-MAX_PIXELS = 8000 * 8000
 MAX_BYTES = 50 * 1024 * 1024
+MAX_PIXELS = 8000 * 8000     # a JPEG's header may say this much: it is decoded scaled down
+DECODE_SIDE = 4096           # the long side of a decoded image at most (8000 -> 4000 at 1/2)
+PIXEL_BUDGET = DECODE_SIDE * DECODE_SIDE  # formats without scaled decoding: refused above this, before decoding
+MIN_SIDE = 16                # the face detector's smallest window is 40 px; below 16 px nothing can be found
+MAX_ASPECT = 20              # a face is at least 1/32 of the long side; dlib fails outright at about 64:1
+JPEG_SCALES = (1, 2, 4, 8)   # what libjpeg can decode at
 
 
 class ImageError(ValueError):
@@ -44,6 +57,61 @@ def to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
+def read_regular_file(path: str | Path) -> bytes:
+    """The bytes of a regular file of at most ``MAX_BYTES``. Opened non-blocking and checked with fstat before any
+    read, so a pipe, socket or device is refused at once instead of stalling the reader."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except (OSError, ValueError) as e:
+        raise ImageError("the file was not found or cannot be read") from e
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ImageError("this is not a regular file")
+        if st.st_size > MAX_BYTES:
+            raise ImageError(f"the file is {st.st_size / 2**20:.0f} MB; the limit is {MAX_BYTES // 2**20} MB")
+        with os.fdopen(os.dup(fd), "rb") as fh:
+            return fh.read(MAX_BYTES + 1)
+    finally:
+        os.close(fd)
+
+
+def jpeg_scale(size: tuple[int, int], side: int = DECODE_SIDE) -> int:
+    """The smallest of libjpeg's reductions (1, 2, 4, 8) that brings the long side within ``side`` (PIL's draft
+    picks the reduction from the floor of size / requested size: ask for ``size // scale``)."""
+    long_side = max(size)
+    return next((s for s in JPEG_SCALES if math.ceil(long_side / s) <= side), JPEG_SCALES[-1])
+
+
+def check_size(width: int, height: int) -> None:
+    """Raises ``ImageError`` for an image no face can be found in: too small, or a thin strip."""
+    if min(width, height) < MIN_SIDE:
+        raise ImageError(f"the image is only {width}x{height} pixels; it needs at least {MIN_SIDE} px on each side")
+    if max(width, height) > MAX_ASPECT * min(width, height):
+        raise ImageError(f"the image is {width}x{height} pixels, more than {MAX_ASPECT} times as long as it is "
+                         "wide; crop it around the face")
+
+
+def decode(data: bytes) -> Image.Image:
+    """Encoded bytes -> a loaded PIL image within the pixel budget (a JPEG scaled down while it is decoded)."""
+    try:
+        img = Image.open(io.BytesIO(data))
+        w, h = img.size
+        if w * h > (MAX_PIXELS if img.format == "JPEG" else PIXEL_BUDGET):
+            raise ImageError(f"the image is {w}x{h} pixels; the limit is 8000x8000 for a JPEG and "
+                             f"{DECODE_SIDE}x{DECODE_SIDE} for other formats")
+        check_size(w, h)
+        scale = jpeg_scale(img.size) if img.format == "JPEG" else 1
+        if scale > 1:
+            img.draft(img.mode, (w // scale, h // scale))
+        img.load()
+    except Image.DecompressionBombError as e:
+        raise ImageError("the image is too large to open safely") from e
+    except (UnidentifiedImageError, OSError, SyntaxError) as e:
+        raise ImageError("this file is not a readable image (expected JPEG, PNG, WebP, BMP or TIFF)") from e
+    return img
+
+
 def load_image(source: str | Path | bytes | Image.Image | np.ndarray) -> Image.Image:
     """Any path, bytes, PIL image or array -> upright RGB PIL image, or ``ImageError`` saying what is wrong."""
     if isinstance(source, Image.Image):
@@ -56,29 +124,10 @@ def load_image(source: str | Path | bytes | Image.Image | np.ndarray) -> Image.I
             raise ImageError(f"an image array must be HxW, HxWx3 or HxWx4, got shape {arr.shape}")
         img = Image.fromarray(_to_uint8(arr))
     else:
-        if isinstance(source, (str, Path)):
-            path = Path(source)
-            if not path.is_file():
-                raise ImageError(f"file not found: {path}")
-            if path.stat().st_size > MAX_BYTES:
-                raise ImageError(f"{path.name} is {path.stat().st_size / 2**20:.0f} MB; the limit is "
-                                 f"{MAX_BYTES // 2**20} MB")
-            data = path.read_bytes()
-        else:
-            data = bytes(source)
-        try:
-            img = Image.open(io.BytesIO(data))
-            if img.width * img.height > MAX_PIXELS:
-                raise ImageError(f"the image is {img.width}x{img.height} pixels; the limit is 8000x8000")
-            img.load()
-        except Image.DecompressionBombError as e:
-            raise ImageError("the image is too large to open safely (over 8000x8000 pixels)") from e
-        except (UnidentifiedImageError, OSError, SyntaxError) as e:
-            raise ImageError("this file is not a readable image (expected JPEG, PNG, WebP, BMP or TIFF)") from e
+        img = decode(read_regular_file(source) if isinstance(source, (str, Path)) else bytes(source))
     if img.width * img.height > MAX_PIXELS:
         raise ImageError(f"the image is {img.width}x{img.height} pixels; the limit is 8000x8000")
-    if min(img.size) < 16:
-        raise ImageError(f"the image is only {img.width}x{img.height} pixels; a face needs at least 32 px")
+    check_size(img.width, img.height)
     return to_rgb(img)
 
 

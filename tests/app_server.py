@@ -6,13 +6,16 @@ One server per (model, steps) for the whole pytest process, stopped at exit. Tes
 from __future__ import annotations
 
 import atexit
+import functools
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
+import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,6 +101,29 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 _examples: dict[int, Path] = {}
+
+
+@functools.cache
+def _upload_folder() -> Path:
+    """This process's folder in Gradio's upload folder, removed at exit."""
+    from gradio.utils import get_upload_folder
+
+    folder = Path(get_upload_folder()) / f"headrot-tests-{os.getpid()}"
+    folder.mkdir(parents=True, exist_ok=True)
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
+def uploaded(path: str | Path) -> str:
+    """``path`` placed in Gradio's upload folder the way an upload puts it (a hard link, else a copy): with the
+    examples folder, the only place the app reads a request's file from."""
+    dest = _upload_folder() / uuid.uuid4().hex[:12] / Path(path).name
+    dest.parent.mkdir()
+    try:
+        os.link(path, dest)
+    except OSError:
+        shutil.copyfile(path, dest)
+    return str(dest)
 
 
 def press_slider(page) -> tuple[dict, float]:

@@ -18,7 +18,7 @@ from conftest import DATA, shared_data_or_skip
 gr = pytest.importorskip("gradio")
 import app  # noqa: E402
 
-from app_server import app_url, examples_dir  # noqa: E402
+from app_server import app_url, examples_dir, uploaded  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,8 +30,12 @@ def photo() -> Path:
 
 @pytest.fixture(scope="module")
 def examples(tiny_model) -> list[Path]:
-    """Faces sampled from the (tiny) model by scripts/make_examples.py, marked as aligned crops."""
-    return sorted(examples_dir(tiny_model).glob("example_*.png"))
+    """Faces sampled from the (tiny) model by scripts/make_examples.py, marked as aligned crops: the in-process
+    app's examples folder, as HEADROT_EXAMPLES makes them the launched app's."""
+    folder = examples_dir(tiny_model)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(app, "EXAMPLES_DIR", folder)
+        yield sorted(folder.glob("example_*.png"))
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +47,8 @@ def engine(tiny_rotator_dir):
 
 
 def run(image, aligned=False, light="auto", yaw=0.0):
-    return list(app.run_ui(image, aligned, light, yaw))
+    """The main event on ``image`` as the page sends it: a copy in Gradio's upload folder."""
+    return list(app.run_ui(image and uploaded(image), aligned, light, yaw))
 
 
 # ------------------------------------------------------------------------------------------------ callbacks
@@ -54,7 +59,7 @@ def test_make_examples_writes_marked_model_samples(examples):
     meta = json.loads((examples[0].parent / "examples.json").read_text())
     assert "no dataset image" in meta["what"] and len(meta["examples"]) == 2
     for p in examples:
-        assert app.is_marked_aligned(p) and Image.open(p).size == (96, 96)
+        assert app.is_marked_aligned(p) and app.is_marked_aligned(uploaded(p)) and Image.open(p).size == (96, 96)
     assert not app.is_marked_aligned(ROOT / "README.md") and not app.is_marked_aligned(None)
 
 
@@ -182,7 +187,7 @@ def test_bad_inputs_get_a_message_and_the_app_goes_on(engine, tmp_path):
         assert len(outs) == 1 and "hr-error" in outs[0][0] and words in outs[0][0], (kind, outs[0][0])
         assert outs[0][6] is None and outs[0][4] == []
         with pytest.raises(gr.Error, match=words.split()[0]):
-            app.rotate_api(str(path))
+            app.rotate_api(uploaded(path))
     assert "Upload a face photo" in run(None)[0][0]
 
 
@@ -202,16 +207,22 @@ def test_several_faces_rotate_the_largest(engine, tmp_path):
 
 
 def test_missing_model_is_a_message_and_recovers(tiny_rotator_dir, tmp_path):
-    saved = app.ENGINE
+    import shutil
+
+    saved, folder = app.ENGINE, tmp_path / "model"
     try:
-        app.build_demo(app.Engine(model=str(tmp_path / "no-such-model"), steps=3, device="cpu"))
+        app.build_demo(app.Engine(model=str(folder), steps=3, device="cpu"))
         for _ in range(2):  # still serving, same message
             out = run(str(ROOT / "README.md"))
             assert "could not be loaded" in out[0][0] and "HEADROT_MODEL" in out[0][0]
+            assert str(tmp_path) not in out[0][0]  # no server path
         with pytest.raises(gr.Error, match="could not be loaded"):
-            app.rotate_api(str(ROOT / "README.md"))
-        demo = app.build_demo()  # the page still builds, with the error as a banner
-        assert any("could not be loaded" in str(getattr(b, "value", "")) for b in demo.blocks.values())
+            app.rotate_api(uploaded(ROOT / "README.md"))
+        app.build_demo()  # the page still builds; each page load shows the model's state in a banner
+        banner = app.model_banner()
+        assert banner["visible"] and "could not be loaded" in banner["value"] and str(tmp_path) not in banner["value"]
+        shutil.copytree(tiny_rotator_dir, folder)  # the model restored: the next page load has no banner
+        assert app.model_banner() == gr.update(value="", visible=False) and app.ENGINE.error is None
     finally:
         app.build_demo(saved)
 
@@ -220,8 +231,9 @@ def test_photo_input_hands_the_raw_file_to_the_core(tmp_path):
     from gradio.data_classes import FileData
 
     (tmp_path / "x.png").write_bytes(b"garbage")
+    path = uploaded(tmp_path / "x.png")
     comp = app.photo_input(render=False)
-    assert comp.preprocess(FileData(path=str(tmp_path / "x.png"), orig_name="x.png")) == str(tmp_path / "x.png")
+    assert comp.preprocess(FileData(path=path, orig_name="x.png")) == str(Path(path).resolve())
     assert comp.preprocess(None) is None and comp.type == "filepath" and comp.image_mode is None
     assert not (ROOT / "app.pyi").exists()
 
