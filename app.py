@@ -168,9 +168,9 @@ class Engine:
             if not future.cancel():
                 with self._swap:
                     if self._thread is thread:
-                        log.error("a model job ran over %.0f s: the model thread is replaced", self.timeout)
+                        log.error("a model job ran over %g s: the model thread is replaced", self.timeout)
                         self._thread = thread.retire()
-            raise JobTimeout(f"the work took longer than {self.timeout:.0f} s and was stopped waiting for; try "
+            raise JobTimeout(f"the work took longer than {self.timeout:g} s and was stopped waiting for; try "
                              "again, or a smaller photo") from None
 
     def get(self) -> HeadRotator:

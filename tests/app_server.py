@@ -42,6 +42,16 @@ def app_url(model: str | Path | None, steps: int | None = 3, timeout: float = 18
     key = (str(model) if model else None, steps, str(examples) if examples else None)
     if key in _servers and _servers[key][0].poll() is None:
         return _servers[key][1]
+    proc, url, log = launch(model, steps, timeout, examples)
+    _servers[key] = (proc, url, log)
+    atexit.register(stop, proc)
+    return url
+
+
+def launch(model: str | Path | None, steps: int | None = 3, timeout: float = 180.0,
+           examples: str | Path | None = None) -> tuple[subprocess.Popen, str, Path]:
+    """A new ``python app.py --port P`` (its process, URL and log file), returned once it answers; the caller
+    stops it."""
     port = free_port()
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
     env.pop("HEADROT_MODEL", None)
@@ -65,16 +75,13 @@ def app_url(model: str | Path | None, steps: int | None = 3, timeout: float = 18
         try:
             with urllib.request.urlopen(url + "gradio_api/info", timeout=5) as r:
                 if r.status == 200:
-                    break
+                    return proc, url, log
         except OSError:
             pass
         if time.time() > deadline:
             stop(proc)
             raise RuntimeError(f"app.py did not answer within {timeout:.0f} s:\n{_log_tail(log)}")
         time.sleep(0.5)
-    _servers[key] = (proc, url, log)
-    atexit.register(stop, proc)
-    return url
 
 
 def log_of(url: str) -> str:
