@@ -1,4 +1,5 @@
-"""The app launched as users start it (``python app.py --port P``), shared by test_app.py and test_browser.py.
+"""The app launched as users start it (``python app.py --port P``), shared by the app's tests and benchmarks, and
+raw HTTP calls to it (``upload``, ``call_rotate``) as a client without gradio_client makes them.
 
 One server per (model, steps) for the whole pytest process, stopped at exit. Tests point it at the tiny model
 (``HEADROT_MODEL``) with a few DDIM steps (``HEADROT_STEPS``) so a rotation takes about a second.
@@ -7,9 +8,13 @@ from __future__ import annotations
 
 import atexit
 import functools
+import io
+import json
 import os
+import re
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -157,3 +162,45 @@ def examples_dir(model) -> Path:
         mod.make_examples(model, n=2, candidates=3, steps=2, out=out, size=96)
         _examples[id(model)] = out
     return _examples[id(model)]
+
+
+def bomb_jpeg(side: int = 7999) -> bytes:
+    """A tiny JPEG whose header says ``side`` x ``side``: libjpeg fills the missing data in."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (16, 16), (128, 100, 90)).save(buf, "JPEG", quality=50)
+    data = bytearray(buf.getvalue())
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5:sof + 9] = struct.pack(">HH", side, side)
+    return bytes(data)
+
+
+def post_json(url: str, body: dict) -> dict:
+    req = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return json.loads(r.read())
+
+
+def upload(url: str, path: Path) -> str:
+    """POST /gradio_api/upload, as the page does: the file's path in the server's upload folder."""
+    boundary = uuid.uuid4().hex
+    body = (f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{path.name}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n").encode() + path.read_bytes() + (
+        f"\r\n--{boundary}--\r\n").encode()
+    req = urllib.request.Request(url + "gradio_api/upload", body,
+                                 {"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return json.loads(r.read())[0]
+
+
+def call_rotate(url: str, payload: dict) -> tuple[str, object, str, float]:
+    """POST /gradio_api/call/rotate, then its event stream: (last event, its data or error message, the whole text,
+    seconds)."""
+    t0 = time.perf_counter()
+    event_id = post_json(url + "gradio_api/call/rotate", {"data": [payload]})["event_id"]
+    with urllib.request.urlopen(f"{url}gradio_api/call/rotate/{event_id}", timeout=300) as r:
+        text = r.read().decode()
+    seconds = time.perf_counter() - t0
+    event, data = [(e, json.loads(d)) for e, d in re.findall(r"event: (\w+)\ndata: (.*)", text) if e != "heartbeat"][-1]
+    return event, data["error"] if event == "error" else data, text, seconds

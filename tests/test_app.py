@@ -296,10 +296,10 @@ def test_api_non_image_is_an_error_and_the_app_keeps_answering(client, examples,
     _check_rotation(client.predict(handle_file(str(examples[1])), api_name="/rotate"))
 
 
-def test_four_users_at_once_through_the_queue(url, examples):
+def test_eight_users_at_once_through_the_queue(url, examples):
     from gradio_client import Client, handle_file
 
-    results, errors = [None] * 4, []
+    results, errors = [None] * 8, []
 
     def user(i):
         try:
@@ -308,11 +308,11 @@ def test_four_users_at_once_through_the_queue(url, examples):
         except Exception as e:  # noqa: BLE001
             errors.append(e)
 
-    threads = [threading.Thread(target=user, args=(i,)) for i in range(4)]
+    threads = [threading.Thread(target=user, args=(i,)) for i in range(8)]
     for t in threads:
         t.start()
     for t in threads:
-        t.join(180)
+        t.join(300)
     assert not errors, errors
     for r in results:
         _check_rotation(r)

@@ -8,18 +8,14 @@ measured numbers (benchmarks/bench_security.py).
 """
 from __future__ import annotations
 
-import io
 import json
 import os
-import re
 import signal
-import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
@@ -30,22 +26,13 @@ from PIL import Image, PngImagePlugin
 
 gr = pytest.importorskip("gradio")
 import app  # noqa: E402
-from app_server import app_url, examples_dir, launch, stop, uploaded  # noqa: E402
+from app_server import (app_url, bomb_jpeg, call_rotate, examples_dir, launch, post_json, stop,  # noqa: E402
+                        upload, uploaded)
 from test_app import engine, examples  # noqa: E402,F401  fixtures
 from headrot_core.imaging import DECODE_SIDE, ImageError, load_image  # noqa: E402
 
 REFUSED = app.user_message(app.FileRefused())
 META = {"_type": "gradio.FileData"}
-
-
-def bomb_jpeg(side: int = 7999) -> bytes:
-    """A tiny JPEG whose header says ``side`` x ``side``: libjpeg fills the missing data in."""
-    buf = io.BytesIO()
-    Image.new("RGB", (16, 16), (128, 100, 90)).save(buf, "JPEG", quality=50)
-    data = bytearray(buf.getvalue())
-    sof = data.index(b"\xff\xc0")
-    data[sof + 5:sof + 9] = struct.pack(">HH", side, side)
-    return bytes(data)
 
 
 def marked_noise(path: Path) -> Path:
@@ -209,36 +196,6 @@ def test_stale_folders_of_dead_instances_are_removed(tmp_path):
 @pytest.fixture(scope="module")
 def url(tiny_rotator_dir, tiny_model):
     return app_url(tiny_rotator_dir, steps=3, examples=examples_dir(tiny_model))
-
-
-def post_json(url: str, body: dict) -> dict:
-    req = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=30) as r:
-        return json.loads(r.read())
-
-
-def upload(url: str, path: Path) -> str:
-    """POST /gradio_api/upload, as the page does: the file's path in the server's upload folder."""
-    boundary = uuid.uuid4().hex
-    body = (f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{path.name}"\r\n'
-            "Content-Type: application/octet-stream\r\n\r\n").encode() + path.read_bytes() + (
-        f"\r\n--{boundary}--\r\n").encode()
-    req = urllib.request.Request(url + "gradio_api/upload", body,
-                                 {"Content-Type": f"multipart/form-data; boundary={boundary}"})
-    with urllib.request.urlopen(req, timeout=30) as r:
-        return json.loads(r.read())[0]
-
-
-def call_rotate(url: str, payload: dict) -> tuple[str, object, str, float]:
-    """POST /gradio_api/call/rotate, then its event stream: (last event, its data or error message, the whole text,
-    seconds)."""
-    t0 = time.perf_counter()
-    event_id = post_json(url + "gradio_api/call/rotate", {"data": [payload]})["event_id"]
-    with urllib.request.urlopen(f"{url}gradio_api/call/rotate/{event_id}", timeout=60) as r:
-        text = r.read().decode()
-    seconds = time.perf_counter() - t0
-    event, data = [(e, json.loads(d)) for e, d in re.findall(r"event: (\w+)\ndata: (.*)", text) if e != "heartbeat"][-1]
-    return event, data["error"] if event == "error" else data, text, seconds
 
 
 def test_http_payloads_naming_server_files_are_refused_at_once(url, examples, tmp_path, held_pipe):
