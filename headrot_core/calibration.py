@@ -83,7 +83,7 @@ def measure_response(rot: HeadRotator, faces: LabelledFaces, nominal=NOMINAL) ->
         targets = [source_yaw[i] + s * n for s in (-1.0, 1.0) for n in nominal]
         gender = (faces.gender[i] or None) if rot.match_gender else None  # the lines the engine will select
         moved, _ = rot.latents_for(z, float(source_yaw[i]), targets, faces.light[i], gender)
-        frames, _ = rot.decode_moved(moved, z, x)
+        frames, _ = rot.decode_moved(moved, z, x, crop=images_to_tensor(faces.images[i:i + 1], faces.images.shape[1]))
         reached = frame_yaws(tensor_to_images(frames)) - source_yaw[i]
         change[i] = reached.reshape(2, len(nominal)).T
     return Response(tuple(float(n) for n in nominal), source_yaw, change)

@@ -181,7 +181,7 @@ def _cmd_rotate(args: argparse.Namespace) -> int:
     from .rotation import HeadRotator
 
     rot = HeadRotator.from_pretrained(args.model, args.trajectories, args.device, args.embedding, args.steps,
-                                      feedback=False if args.no_feedback else None)
+                                      decode=args.decode, feedback=False if args.no_feedback else None)
     status = 0
     for name in args.images:
         try:
@@ -217,7 +217,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
         one_line = TrajectorySet.load(args.one_line)
     ev = evaluate(rot, n_faces=args.faces, embedder=embedder, ablations=not args.no_ablations, one_line=one_line,
-                  others=others)
+                  others=others, renderers=tuple(r for r in args.renderers.split(",") if r),
+                  realism=not args.no_realism)
     extra = ""
     if args.figure:
         from .evaluation import sampled_rotation_figure
@@ -324,6 +325,7 @@ FEEDBACK_HELP = ("calibrated moves only: do not read the frames with the yaw net
 def build_parser() -> argparse.ArgumentParser:
     from .calibration import NOMINAL
     from .diffusion import DEFAULT_STEPS
+    from .rotation import DECODES
 
     p = argparse.ArgumentParser(prog="python -m headrot_core",
                                 description="HeadRot: head rotation by straight lines in a DDIM latent space.")
@@ -441,7 +443,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="one spatial pattern for the three latent channels (their mean)")
     ca.add_argument("--steps", type=int, default=12, help="DDIM steps the engine will run with")
     ca.add_argument("--fixed-point-iters", type=int, default=2)
-    ca.add_argument("--decode", default="residual", choices=["residual", "clipped"])
+    ca.add_argument("--decode", default="residual", choices=DECODES,
+                    help="the renderer the frames are measured with (the one the engine will run)")
     ca.add_argument("--match-gender", action=argparse.BooleanOptionalAction, default=None,
                     help="the engine picks light x gender lines (else light only); default: the set's meta, else yes")
     ca.add_argument("--warm-start", action=argparse.BooleanOptionalAction, default=True,
@@ -487,6 +490,9 @@ def build_parser() -> argparse.ArgumentParser:
     ro.add_argument("--steps", type=int, default=None, help="default: the step count the trajectories were fitted with")
     ro.add_argument("--trajectories", default=None, help="fitted trajectories folder (default: with the model)")
     ro.add_argument("--format", default="gif", choices=["gif", "mp4"])
+    ro.add_argument("--decode", default=None, choices=DECODES,
+                    help="renderer (default: the one the trajectories were calibrated with); warp: frames at the "
+                         "photo's resolution, up to 256 px")
     ro.add_argument("--no-feedback", action="store_true", help=FEEDBACK_HELP)
     model_args(ro)
     ro.set_defaults(func=_cmd_rotate)
@@ -500,6 +506,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--fixed-point-iters", type=int, default=None)
     ev.add_argument("--embedder", default=None, help="also measure this embedding network folder")
     ev.add_argument("--no-ablations", action="store_true")
+    ev.add_argument("--renderers", default="warp,clipped",
+                    help=f"other renderers run on the shipped lines and moves, comma-separated ({', '.join(DECODES)})")
+    ev.add_argument("--no-realism", action="store_true",
+                    help="skip the realism test, the face count and the contact sheets")
     ev.add_argument("--no-feedback", action="store_true", help=FEEDBACK_HELP)
     ev.add_argument("--one-line", default=None,
                     help="calibrated one-line trajectories (fit --one-line-out, then calibrate) for that ablation")

@@ -8,6 +8,12 @@ and identity kept (dlib descriptor distance to the source below its 0.6
 same-person threshold). The same latents run through variants: the shipped trajectories, the paper's plain method
 (raw lines, no calibration, clipped decoding), the shipped ones without calibration, the subset ablations
 (light only, global), one line instead of two when given; optionally the embedding network instead of inversion.
+The renderers (``renderers``: residual, warp, clipped) run on the same latents and moves, each with the feedback.
+
+What a viewer sees (``headrot_core.realism``): a two-sample test between far frames (|target| >= 20) and real
+held-out crops of turned faces (|yaw| 15-45, identities other than the evaluated faces') at the frames' own
+resolution, with frames near the source's own yaw as the baseline; how many far frames an independent detector finds
+exactly one face in; identity with frames at 128 px; and a contact sheet of 12 faces.
 """
 from __future__ import annotations
 
@@ -28,6 +34,9 @@ from .rotation import HeadRotator
 from .trajectory import TrajectorySet, describe
 
 TARGETS = (-30.0, -20.0, -10.0, 0.0, 10.0, 20.0, 30.0)
+FAR = 20.0  # |target| of the frames the realism test judges
+SHEET_FACES = 12
+REAL_YAW = (15.0, 45.0)  # |yaw| of the real turned faces they are compared with
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -59,6 +68,13 @@ class VariantResult:
     measured: np.ndarray = field(repr=False, default=None)  # (faces, targets)
     measured_net: np.ndarray | None = field(repr=False, default=None)  # the same frames, by the yaw network
     kept: np.ndarray | None = field(repr=False, default=None)  # (faces, targets): same person as the source
+    frame_px: int = 64  # the renderer's output resolution
+    far_frames: list = field(repr=False, default_factory=list)  # (face index, PIL frame), |target| >= FAR
+    near_frames: list = field(repr=False, default_factory=list)  # the frame nearest the source's yaw, per face
+    sheet: list = field(repr=False, default_factory=list)  # every frame of the first SHEET_FACES faces
+    one_face_far: float = float("nan")  # share of far frames with exactly one face found
+    realism_far: float = float("nan")  # two-sample balanced accuracy, far frames vs real turned faces
+    realism_near: float = float("nan")
 
     @property
     def net_mean_abs_err(self) -> float:
@@ -118,7 +134,7 @@ def measure_frames(frames: list[Image.Image]) -> tuple[np.ndarray, np.ndarray]:
     from .analysis import frame_yaws
     from .identity import face_descriptors
 
-    big = [f.resize((128, 128), Image.LANCZOS) for f in frames]
+    big = [f if f.size == (128, 128) else f.resize((128, 128), Image.LANCZOS) for f in frames]
     return frame_yaws(big), face_descriptors(big)
 
 
@@ -139,12 +155,21 @@ def run_variant(name: str, rot: HeadRotator, latents: torch.Tensor, faces: Label
     measured = np.zeros((len(faces.ids), len(targets)))
     measured_net = np.full_like(measured, np.nan)
     kept = np.zeros_like(measured, dtype=bool)
+    far_frames, near_frames, sheet = [], [], []
     for i in tqdm(range(len(faces.ids)), desc=name, unit="face"):
         z = latents[i:i + 1]
         x = images_to_tensor(faces.images[i:i + 1], rot.model.size)
         frames = tensor_to_images(rot.turn(z, x, float(source_yaw[i]), list(targets),
                                            faces.light[i] if use_light else None,
-                                           (faces.gender[i] or None) if use_gender else None).frames)
+                                           (faces.gender[i] or None) if use_gender else None,
+                                           crop=images_to_tensor(faces.images[i:i + 1], faces.images.shape[1])
+                                           ).frames)
+        far_frames += [(i, f) for f, t in zip(frames, targets) if abs(t) >= FAR]
+        near = int(np.argmin(np.abs(np.array(targets) - source_yaw[i])))
+        if abs(targets[near] - source_yaw[i]) < 10:
+            near_frames.append((i, frames[near]))
+        if i < SHEET_FACES:
+            sheet.append(frames)
         yaws, desc = measure_frames(frames)
         by_net = network_yaws(frames)
         measured[i] = yaws
@@ -159,7 +184,46 @@ def run_variant(name: str, rot: HeadRotator, latents: torch.Tensor, faces: Label
                          float(kept[near].mean()) if near.any() else float("nan"),
                          float(kept[~near].mean()) if (~near).any() else float("nan"), int(measured.size),
                          time.perf_counter() - t0, measured,
-                         None if np.isnan(measured_net).all() else measured_net, kept)
+                         None if np.isnan(measured_net).all() else measured_net, kept, frames[0].width,
+                         far_frames, near_frames, sheet)
+
+
+def real_turned_faces(exclude_identities, data_root: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(128 px crops, identities) of held-out identities not in ``exclude_identities`` whose |yaw| lies in REAL_YAW:
+    HopeNet's yaw where annotated, else the landmark estimator's."""
+    from .analysis import analyze_batch
+    from .data import default_data_root, is_holdout, load_annotations, load_images
+
+    root = data_root or default_data_root()
+    ann = load_annotations(root / "annotations.csv")
+    images = load_images(root / "celeba128", 128)
+    excluded = {int(k) for k in exclude_identities}
+    keep = [i for i, k in enumerate(images.ids)
+            if (a := ann.get(k)) and is_holdout(a.identity) and a.identity not in excluded]
+    yaw = np.array([np.nan if ann[images.ids[i]].yaw is None else ann[images.ids[i]].yaw for i in keep])
+    todo = np.flatnonzero(np.isnan(yaw))
+    for j, a in zip(todo, analyze_batch(tqdm(images.images[[keep[j] for j in todo]], desc="real faces' yaw",
+                                             unit="face"))):
+        yaw[j] = a.yaw
+    turned = [keep[j] for j in np.flatnonzero((np.abs(yaw) >= REAL_YAW[0]) & (np.abs(yaw) <= REAL_YAW[1]))]
+    return images.images[turned], np.array([ann[images.ids[i]].identity for i in turned])
+
+
+def measure_realism(variants: list[VariantResult], real: np.ndarray, real_ids: np.ndarray) -> None:
+    """Fills each variant's realism scores and far frames' face count (real crops at each variant's resolution)."""
+    from .realism import count_faces, realism_features, same_resolution, two_sample_test
+
+    real_feats: dict[int, np.ndarray] = {}
+    for v in tqdm(variants, desc="realism", unit="variant"):
+        if v.frame_px not in real_feats:
+            real_feats[v.frame_px] = realism_features(same_resolution(real, v.frame_px))
+        for attr, pairs in (("realism_far", v.far_frames), ("realism_near", v.near_frames)):
+            if pairs:
+                feats = realism_features(same_resolution([f for _, f in pairs], v.frame_px))
+                test = two_sample_test(feats, [g for g, _ in pairs], real_feats[v.frame_px], real_ids)
+                setattr(v, attr, test.accuracy)
+        counts = count_faces(same_resolution([f for _, f in v.far_frames], 128))
+        v.one_face_far = float(np.mean(counts == 1)) if len(counts) else float("nan")
 
 
 @dataclass
@@ -175,6 +239,8 @@ class Evaluation:
     source_yaw: np.ndarray | None = None  # (faces,) estimated yaw of each source crop
     source_estimators: dict[str, float] = field(default_factory=dict)  # agreement of the yaw estimators on the sources
     latent_t: int | None = None  # the timestep the lines are walked at (None: x_T)
+    real_faces: int = 0  # real turned crops in the realism test
+    sources: list = field(repr=False, default_factory=list)  # the first SHEET_FACES source crops (PIL, 128 px)
 
 
 def reconstruction_scores(model: FaceDiffusion, latents: torch.Tensor, faces: LabelledFaces, steps: int,
@@ -187,11 +253,13 @@ def reconstruction_scores(model: FaceDiffusion, latents: torch.Tensor, faces: La
 
 
 def evaluate(rot: HeadRotator, n_faces: int = 100, embedder=None, ablations: bool = True,
-             one_line: TrajectorySet | None = None, others: dict[str, HeadRotator] | None = None) -> Evaluation:
+             one_line: TrajectorySet | None = None, others: dict[str, HeadRotator] | None = None,
+             renderers: tuple[str, ...] = ("warp", "clipped"), realism: bool = True) -> Evaluation:
     """Held-out faces (yaw-balanced, HopeNet-annotated) through the shipped engine ``rot`` and its ablations;
     ``one_line``: the one-line fit from the same latents (``fit --one-line-out``), post-processed and calibrated
     like the shipped set, for the two-lines-or-one ablation; ``others``: whole other engines (name -> rotator, e.g.
-    lines fitted at another timestep), each on the same faces with latents embedded its own way."""
+    lines fitted at another timestep), each on the same faces with latents embedded its own way; ``renderers``: the
+    shipped engine with other renderers (same lines, moves and feedback); ``realism``: the viewer's measurements."""
     from .analysis import analyze_batch
     from .identity import face_descriptors
 
@@ -233,14 +301,18 @@ def evaluate(rot: HeadRotator, n_faces: int = 100, embedder=None, ablations: boo
     shipped = (f"shipped: two lines, {subsets} subsets, smoothed, calibrated{fed}, {rot.decode} decoding", rot, True,
                rot.match_gender)
     variants = [shipped]
+
+    def variant(trajectories, decode, feedback=rot.feedback):
+        return HeadRotator(model, trajectories, steps=steps, embedding="inversion",
+                           fixed_point_iters=rot.fixed_point_iters, decode=decode,
+                           residual_steps=rot.residual_steps, warm_start=rot.warm_start,
+                           latent_t=rot.latent_t, match_gender=rot.match_gender, feedback=feedback,
+                           feedback_tolerance=rot.feedback_tolerance)
+
+    variants += [(f"renderer: {decode}, shipped lines, moves and feedback", variant(ts, decode), True,
+                  rot.match_gender) for decode in renderers if decode != rot.decode]
     if ablations:
         at = "" if rot.latent_t is None else f" (at t = {rot.latent_t}, not x_T)"
-        def variant(trajectories, decode, feedback=rot.feedback):
-            return HeadRotator(model, trajectories, steps=steps, embedding="inversion",
-                               fixed_point_iters=rot.fixed_point_iters, decode=decode,
-                               residual_steps=rot.residual_steps, warm_start=rot.warm_start,
-                               latent_t=rot.latent_t, feedback=feedback,
-                               feedback_tolerance=rot.feedback_tolerance)
 
         variants += [
             (f"paper: raw lines, {subsets} subsets, uncalibrated, clipped decoding{at}",
@@ -268,13 +340,71 @@ def evaluate(rot: HeadRotator, n_faces: int = 100, embedder=None, ablations: boo
                                     warm_start=other.warm_start, latent_t=other.latent_t)
     results = [run_variant(name, r, latents[name], test, source_yaw, source_desc, use_light, use_gender)
                for name, r, use_light, use_gender in variants]
+    real = np.zeros((0,))
+    if realism:
+        real, real_ids = real_turned_faces(set(test.identity.tolist()))
+        measure_realism(results, real, real_ids)
     return Evaluation(len(test.ids), steps, rot.residual_steps, p, s, by_method, results, describe(ts), source_yaw,
-                      agreement, rot.latent_t)
+                      agreement, rot.latent_t, len(real),
+                      [Image.fromarray(im) for im in test.images[:SHEET_FACES]])
+
+
+def contact_sheet(sources: list[Image.Image], rows: list[list[Image.Image]], path: Path, px: int = 128) -> Path:
+    """Each row: the source crop, then its frames at every target, all at ``px`` (Lanczos)."""
+    from .animation import upscale
+    from .imaging import make_grid
+
+    tiles = [t for src, frames in zip(sources, rows) for t in upscale([src, *frames], px)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    make_grid(tiles, nrow=len(rows[0]) + 1).save(path)
+    return path
+
+
+def sheet_name(v: VariantResult) -> str | None:
+    """The contact sheet's file name of the shipped engine and of each renderer variant (None for the others)."""
+    if v.name.startswith("shipped:"):
+        return "contact_sheet.png"
+    if v.name.startswith("renderer: "):
+        return f"contact_sheet_{v.name.split()[1].rstrip(',')}.png"
+    return None
+
+
+def viewer_rows(ev: Evaluation) -> list[str]:
+    """Markdown: the realism test, the face count and identity of every variant that has them."""
+    rows = []
+    for v in ev.variants:
+        if np.isnan(v.realism_far):
+            continue
+        rows.append(f"| {v.name} | {v.frame_px} | {v.realism_far:.2f} | {v.realism_near:.2f} | "
+                    f"{v.one_face_far:.1%} | {v.mean_abs_err:.1f}° | {v.median_spearman:.2f} | {v.identity_near:.0%} | "
+                    f"{v.identity_far:.0%} | {v.seconds / max(ev.n_faces, 1):.2f} |")
+    return rows
 
 
 def write_report(ev: Evaluation, path: Path, extra: str = "") -> Path:
-    lines = ["# Evaluation of the rotation engine", "",
-             f"Held-out identities (identity % 20 == 0), {ev.n_faces} faces with annotated yaw, yaw-balanced; "
+    lines = ["# Evaluation of the rotation engine", ""]
+    sheets = [(v, sheet_name(v)) for v in ev.variants if sheet_name(v) and v.sheet]
+    for v, name in sheets:
+        contact_sheet(ev.sources, v.sheet, path.parent / name)
+    if sheets:
+        lines += [f"Contact sheet, {sheets[0][0].name}: {len(ev.sources)} held-out faces (first column: the photo's "
+                  f"crop), then the frames at {', '.join(f'{t:+.0f}' for t in TARGETS)} degrees, at 128 px.", "",
+                  f"![contact sheet]({sheets[0][1]})", ""]
+    if any(not np.isnan(v.realism_far) for v in ev.variants):
+        lines += ["## What a viewer sees", "",
+                  f"Realism: a linear classifier told far frames (|target| ≥ {FAR:.0f}°) from {ev.real_faces} real "
+                  f"held-out crops of other identities with |yaw| {REAL_YAW[0]:.0f}–{REAL_YAW[1]:.0f}° (balanced "
+                  "accuracy, 5 folds grouped by face; 0.50 = it cannot tell them apart), both at the frames' own "
+                  "resolution; 'near' is the same test on the frame nearest each photo's own yaw (the baseline). "
+                  "Features: dlib's face descriptor and 17 image statistics (`headrot_core/realism.py`). One face: "
+                  "far frames in which dlib's MMOD CNN detector (never run by the engine) finds exactly one face. "
+                  "Identity: frames at 128 px (upscaled when the renderer's are smaller) against the 128 px photo.",
+                  "", "| variant | frame px | realism, far (≤ 0.60) | realism, near | one face, far (≥ 98 %) | "
+                  "pose error, landmarks | median Spearman | same person, near | same person, far | s per face |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |", *viewer_rows(ev), ""]
+        for v, name in sheets[1:]:
+            lines += [f"Contact sheet, {v.name}:", "", f"![{name}]({name})", ""]
+    lines += [f"Held-out identities (identity % 20 == 0), {ev.n_faces} faces with annotated yaw, yaw-balanced; "
              f"DDIM {ev.steps} steps (inversion and reconstruction; {ev.residual_steps} for the residual's clipped "
              "change); "
              + ("latents x_T (the paper's); " if ev.latent_t is None else

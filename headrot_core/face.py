@@ -341,6 +341,16 @@ class AlignedFace:
         """2x3 similarity crop -> photo (continuous coordinates)."""
         return invert(self.matrix)
 
+    @property
+    def side(self) -> float:
+        """The crop's side in the photo's pixels: the resolution the photo has for this face."""
+        return self.size / _scale_of(self.matrix)
+
+    def recrop(self, photo: Image.Image, size: int) -> Image.Image:
+        """The same crop at ``size`` px from the photo it was aligned in (e.g. at the photo's own resolution)."""
+        scale = np.diag([self.size / size, self.size / size, 1.0])[:2]
+        return Image.fromarray(warp(np.asarray(photo.convert("RGB")), compose(self.inverse, scale), (size, size)))
+
     def paste_back(self, photo: Image.Image, crop: Image.Image, feather: float = 0.08) -> Image.Image:
         """Returns ``photo`` with ``crop`` (any size, same framing as ``self.crop``) warped back into its place,
         blended with a soft-edged mask (``feather`` = fraction of the side that fades)."""

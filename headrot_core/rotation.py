@@ -18,6 +18,10 @@ moved latents (and Gc(z)) decode in one batch. The reconstruction G(z) (unclippe
 inversion) is not part of any frame: it only shows how well the model captured the face, so a caller in a hurry
 (the app, before showing the strip) asks for it afterwards with ``HeadRotator.reconstruct``.
 
+``warp`` (``headrot_core.warping``): the photo's own crop, at up to ``RENDER_PX``, carried along the optical flow
+from Gc(z + d) back to Gc(z), with the model's shading change added at low frequency: no feature is added twice,
+and the frames come out at the photo's resolution.
+
 Feedback (``feedback``, on when the yaw network is installed): the calibrated frames are read by the appearance
 network and those that missed their yaw by more than a tolerance are decoded again at the moves this face's own
 response says reach it (``headrot_core.feedback``); the response is kept, so the slider's frames use it for free.
@@ -41,10 +45,12 @@ from .feedback import DEFAULT_TOLERANCE, FaceResponse
 from .imaging import load_image
 from .loading import ASSETS, DEFAULT_MODEL_DIR, resolve_model_dir
 from .trajectory import LIGHTS, Trajectory, TrajectorySet
+from .warping import warp_frames
 
 DEFAULT_YAWS = tuple(range(-30, 31, 5))
 DEFAULT_EMBEDDER = ASSETS / "embedder"
-DECODES = ("residual", "clipped")
+DECODES = ("residual", "clipped", "warp")
+RENDER_PX = 256  # the warp renderer's frames: the aligned crop at the photo's own resolution, up to this
 
 
 @dataclass
@@ -58,6 +64,7 @@ class FacePrep:
     gender: str | None  # detected, None when no classifier is installed
     faces: int | None  # faces found in the photo (None for an already-aligned input)
     crop_quad: list[list[float]] | None
+    crop: Image.Image | None = None  # the aligned crop at the photo's resolution (128..RENDER_PX): what warp moves
 
 
 @dataclass
@@ -95,6 +102,7 @@ class RotationResult:
     latent_t: int | None = None  # the DDIM timestep the latent lives at (None: x_T)
     response: FaceResponse | None = None  # the face's measured response: ``frames_at`` plans its moves with it
     redone: int | None = None  # frames decoded again after the feedback (None: no feedback)
+    crop: Image.Image | None = None  # the aligned crop at the photo's resolution (the warp renderer's input)
 
     def strip(self, size: int | None = None) -> Image.Image:
         return strip(self.frames, size)
@@ -216,12 +224,15 @@ class HeadRotator:
         img = load_image(image)
         faces = quad = None
         if aligned:
-            crop = img
+            crop = hires = img
         else:
             from .face import align_face
 
             face = align_face(img, size=128)
             crop, faces, quad = face.crop, face.faces, np.asarray(face.crop_quad).round(2).tolist()
+            hires = face.recrop(img, int(np.clip(face.side, 128, RENDER_PX))) if self.decode == "warp" else crop
+        if self.decode == "warp" and max(hires.size) > RENDER_PX:
+            hires = hires.resize((RENDER_PX, RENDER_PX), Image.LANCZOS)
         analysis = analyze_crop(crop.resize((128, 128), Image.LANCZOS) if crop.size != (128, 128) else crop)
         source = crop.resize((self.model.size, self.model.size), Image.LANCZOS)
         gender = None
@@ -229,7 +240,8 @@ class HeadRotator:
             from .identity import face_descriptors
 
             gender = str(self._gender.predict(face_descriptors([crop]))[0])
-        return FacePrep(source, float(analysis.yaw), analysis.light, float(analysis.light_score), gender, faces, quad)
+        return FacePrep(source, float(analysis.yaw), analysis.light, float(analysis.light_score), gender, faces, quad,
+                        hires if self.decode == "warp" else None)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         if self.embedding == "network":
@@ -256,39 +268,40 @@ class HeadRotator:
 
     def turn(self, z: torch.Tensor, source: torch.Tensor, source_yaw: float, yaws: list[float], light: str | None,
              gender: str | None, base: torch.Tensor | None = None, response: FaceResponse | None = None,
-             feedback: bool = True) -> Turn:
+             feedback: bool = True, crop: torch.Tensor | None = None) -> Turn:
         """Frames of the face (latent ``z`` of the crop ``source``) at each yaw. With feedback and a ``response``
         of the same lines, the moves are planned from it (one decode); with feedback and none, the calibrated
         frames are read by the yaw network and those that missed are decoded again (two decodes);
-        ``feedback=False``: the calibrated frames only (``refine`` adds the feedback later)."""
+        ``feedback=False``: the calibrated frames only (``refine`` adds the feedback later). ``crop``: the photo's crop
+        at its own resolution (1, 3, R, R), what the warp renderer moves (default: ``source``)."""
         traj = self.trajectories.select(light, gender)
         wanted = np.asarray(yaws, float) - source_yaw
         moves = traj.moves(source_yaw, yaws)
         known = response is not None and response.subset == traj.subset
         if self.feedback and known:
             moves = response.plan(wanted, moves)
-        frames, base = self.decode_moved(_moved(z, traj, source_yaw, moves), z, source, base)
+        frames, base = self.decode_moved(_moved(z, traj, source_yaw, moves), z, source, base, crop)
         if not (self.feedback and feedback) or known:
             return Turn(frames, base, traj.subset, response if known else None, 0)
-        return _last(self._feed_back(z, source, traj, source_yaw, wanted, moves, frames, base))
+        return _last(self._feed_back(z, source, traj, source_yaw, wanted, moves, frames, base, crop))
 
     def _feed_back(self, z: torch.Tensor, source: torch.Tensor, traj: Trajectory, source_yaw: float,
                    wanted: np.ndarray, moves: np.ndarray, frames: torch.Tensor,
-                   base: torch.Tensor | None) -> Iterator[Turn | None]:
+                   base: torch.Tensor | None, crop: torch.Tensor | None = None) -> Iterator[Turn | None]:
         """Reads the calibrated ``frames`` and decodes again, at this face's planned moves, those that missed;
         yields None after each DDIM step of that decode, then the ``Turn``."""
-        reads = self._read_yaws(torch.cat([source.to(frames.device), frames]))
+        reads = self._read_yaws(torch.cat([source.to(frames.device), _at_size(frames, self.model.size)]))
         response = FaceResponse(traj.subset, moves, reads[1:] - reads[0])
         hit = np.abs(response.changes - wanted) <= self.feedback_tolerance
         better = np.where(hit, moves, response.plan(wanted, moves))
         decoded = dict(zip(moves.tolist(), frames))  # a planned move decoded already is not decoded again
         fresh = sorted({m for m in better.tolist() if m not in decoded})
         if fresh:
-            for out in self._decode_steps(_moved(z, traj, source_yaw, fresh), z, source, base):
+            for out in self._decode_steps(_moved(z, traj, source_yaw, fresh), z, source, base, crop):
                 if out is None:
                     yield None
             again = out[0]
-            response = response.add(np.array(fresh), self._read_yaws(again) - reads[0])
+            response = response.add(np.array(fresh), self._read_yaws(_at_size(again, self.model.size)) - reads[0])
             decoded.update(zip(fresh, again))
         frames = torch.stack([decoded[m] for m in better.tolist()])
         yield Turn(frames, base, traj.subset, response, len(fresh))
@@ -318,7 +331,8 @@ class HeadRotator:
         t2 = time.perf_counter()
         use_light = prep.light if light == "auto" else light
         use_gender = prep.gender if gender == "auto" else (None if gender == "any" else gender)
-        turn = self.turn(z, x, prep.source_yaw, yaws, use_light, use_gender, feedback=feedback)
+        turn = self.turn(z, x, prep.source_yaw, yaws, use_light, use_gender, feedback=feedback,
+                         crop=_crop_tensor(prep.crop))
         t3 = time.perf_counter()
         recon = self.reconstruct(z) if reconstruct else None
         t4 = time.perf_counter()
@@ -329,7 +343,7 @@ class HeadRotator:
                                "reconstruction_s": round(t4 - t3, 3), "total_s": round(t4 - t1, 3)},
                               latent=z, base=turn.base, decode=self.decode, residual_steps=self.residual_steps,
                               latent_t=self.latent_t, response=turn.response,
-                              redone=turn.redone if self.feedback and feedback else None)
+                              redone=turn.redone if self.feedback and feedback else None, crop=prep.crop)
 
     def refine(self, result: RotationResult) -> RotationResult:
         """The feedback pass for a result made with ``feedback=False`` (the app shows those frames first): the same
@@ -344,10 +358,10 @@ class HeadRotator:
             return
         traj = self.trajectories.select(result.light, result.gender)
         moves = traj.moves(result.source_yaw, result.yaws)
-        x, base = self._source_and_base(result)
+        x, base, crop = self._source_and_base(result)
+        frames = images_to_tensor(result.frames, self.model.size if crop is None else crop.shape[-1])
         for turn in self._feed_back(result.latent, x, traj, result.source_yaw,
-                                    np.asarray(result.yaws) - result.source_yaw, moves,
-                                    images_to_tensor(result.frames, self.model.size), base):
+                                    np.asarray(result.yaws) - result.source_yaw, moves, frames, base, crop):
             if turn is None:
                 yield None
         yield replace(result, frames=tensor_to_images(turn.frames), response=turn.response, redone=turn.redone)
@@ -357,14 +371,15 @@ class HeadRotator:
         return tensor_to_images(self.model.generate(z, self.steps, start_t=self.latent_t))[0]
 
     def decode_moved(self, moved: torch.Tensor, z: torch.Tensor, source: torch.Tensor,
-                     base: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+                     base: torch.Tensor | None = None,
+                     crop: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(frames, base) for moved latents of the latent ``z`` of ``source`` (1, 3, H, W in [-1, 1]). Residual:
         ``base`` is Gc(z) at ``residual_steps``, decoded in the moved latents' batch unless given (the slider
         reuses it). Clipped: Gc(z + d) at ``steps``, no base."""
-        return _last(self._decode_steps(moved, z, source, base))
+        return _last(self._decode_steps(moved, z, source, base, crop))
 
-    def _decode_steps(self, moved: torch.Tensor, z: torch.Tensor, source: torch.Tensor,
-                      base: torch.Tensor | None) -> Iterator[tuple[torch.Tensor, torch.Tensor | None] | None]:
+    def _decode_steps(self, moved: torch.Tensor, z: torch.Tensor, source: torch.Tensor, base: torch.Tensor | None,
+                      crop: torch.Tensor | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor | None] | None]:
         """``decode_moved`` yielding None after each DDIM step, then (frames, base)."""
         if self.decode == "clipped":
             for x in self.model.denoise(moved, self.steps, clip=True, start_t=self.latent_t):
@@ -376,12 +391,18 @@ class HeadRotator:
             yield None
         x = x.cpu()
         moved_dec, base = (x, base) if base is not None else (x[:-1], x[-1:])
-        yield source + moved_dec - base, base
+        if self.decode == "warp":
+            yield warp_frames(source if crop is None else crop, moved_dec, base), base
+        else:
+            yield source + moved_dec - base, base
 
-    def _source_and_base(self, result: RotationResult) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """An earlier result's crop as a tensor, and its Gc(z) when decoded the way this engine decodes."""
+    def _source_and_base(self, result: RotationResult
+                         ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """An earlier result's crop as a tensor, its Gc(z) when decoded the way this engine decodes, and the crop at
+        the photo's resolution when this engine warps it."""
         same = (result.decode, result.residual_steps) == (self.decode, self.residual_steps)
-        return images_to_tensor([result.source], self.model.size), result.base if same else None
+        crop = _crop_tensor(result.crop) if self.decode == "warp" else None
+        return images_to_tensor([result.source], self.model.size), result.base if same else None, crop
 
     def frames_at(self, result: RotationResult, yaws: Iterable[float], light: str | None = None) -> list[Image.Image]:
         """More frames of an earlier result's face from its cached latent: no detection, no embedding, one batched
@@ -392,9 +413,9 @@ class HeadRotator:
             raise ValueError("this result has no cached latent (made by an older version?): call rotate again")
         if light is not None and light not in LIGHTS:
             raise ValueError(f"light must be one of {LIGHTS}, got {light!r}")
-        x, base = self._source_and_base(result)
+        x, base, crop = self._source_and_base(result)
         turn = self.turn(result.latent, x, result.source_yaw, [float(y) for y in yaws], light or result.light,
-                         result.gender, base, result.response)
+                         result.gender, base, result.response, crop=crop)
         return tensor_to_images(turn.frames)
 
 
@@ -403,6 +424,17 @@ def _last(steps: Iterator):
     for out in steps:
         pass
     return out
+
+
+def _crop_tensor(crop: Image.Image | None) -> torch.Tensor | None:
+    return None if crop is None else images_to_tensor([crop], crop.width)
+
+
+def _at_size(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Frames at the model's resolution for the yaw network (the warp renderer's come at the photo's)."""
+    if x.shape[-1] == size:
+        return x
+    return torch.nn.functional.interpolate(x.float(), size=(size, size), mode="bilinear", antialias=True)
 
 
 def _moved(z: torch.Tensor, traj: Trajectory, source_yaw: float, moves) -> torch.Tensor:

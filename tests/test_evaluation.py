@@ -114,3 +114,31 @@ def test_report_pairs_each_variant_with_the_first_and_measurements_round_trip(tm
     with np.load(save_measurements(ev, tmp_path / "m.npz")) as z:
         assert list(z["names"]) == ["shipped", "same", "worse"] and z["measured"].shape == (3, 40, len(tg))
         assert np.array_equal(z["kept"][2], worse_id) and np.array_equal(z["source_yaw"], source)
+
+def test_realism_section_contact_sheets_and_frames_collected(tiny_rotator_dir, tmp_path):
+    """run_variant keeps the far frames, the frame nearest the source's yaw and the sheet's rows; measure_realism
+    scores them against real crops; the report puts the contact sheets and the viewer's table first."""
+    from headrot_core.evaluation import Evaluation, SHEET_FACES, measure_realism
+    from headrot_core.rotation import HeadRotator
+
+    rot = HeadRotator.from_pretrained(tiny_rotator_dir, device="cpu", steps=2, decode="warp", feedback=False)
+    crop = np.asarray(real_crop())
+    n = 6
+    faces = LabelledFaces([str(i) for i in range(n)], np.stack([crop if i % 2 else crop[:, ::-1] for i in range(n)]),
+                          np.zeros(n, np.float32), np.array(["center"] * n), np.zeros(n, np.float32),
+                          np.array(["male"] * n), np.arange(n))
+    res = run_variant("renderer: warp, test", rot, rot.model.noise(n, seed=0), faces, np.array([0.0, 3, 8, 45, 0, 1]),
+                      np.zeros((n, 128), np.float32), True, False)
+    assert res.frame_px == 128 and len(res.far_frames) == 4 * n and [g for g, _ in res.far_frames[:4]] == [0] * 4
+    assert len(res.near_frames) == n - 1  # the face at 45 deg has no target within 10 deg
+    assert len(res.sheet) == min(n, SHEET_FACES) and len(res.sheet[0]) == len(TARGETS)
+    real = np.stack([crop, crop[:, ::-1]] * 4)
+    measure_realism([res], real, np.arange(8))
+    assert 0.0 <= res.realism_far <= 1.0 and 0.0 <= res.realism_near <= 1.0 and 0.0 <= res.one_face_far <= 1.0
+    ev = Evaluation(n, 2, 2, 29.0, 0.9, {"inversion": (29.0, 0.9, 0.5)}, [res], [], np.zeros(n), {}, 499, 8,
+                    [Image.fromarray(c) for c in faces.images])
+    text = write_report(ev, tmp_path / "E.md").read_text()
+    assert text.index("![contact sheet](contact_sheet_warp.png)") < text.index("## What a viewer sees")
+    assert "| renderer: warp, test | 128 |" in text and "8 real held-out crops" in text
+    sheet = Image.open(tmp_path / "contact_sheet_warp.png")
+    assert sheet.size == (8 * 128 + 9 * 2, n * 128 + (n + 1) * 2)

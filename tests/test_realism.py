@@ -1,0 +1,57 @@
+"""The viewer's measurements: the two-sample realism test, image statistics, the independent face count."""
+import numpy as np
+from PIL import Image, ImageFilter
+
+from conftest import real_crop
+from headrot_core.realism import (FEATURE_PX, count_faces, image_statistics, realism_features, same_resolution,
+                                  two_sample_test)
+
+
+def test_two_sample_test_is_at_chance_for_one_distribution_and_perfect_for_two():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(120, 10)), rng.normal(size=(90, 10))
+    same = two_sample_test(a, np.arange(120) // 4, b, np.arange(90) // 3)
+    assert abs(same.accuracy - 0.5) < 0.12 and (same.generated, same.real) == (120, 90)
+    shifted = two_sample_test(a + 1.5, np.arange(120) // 4, b, np.arange(90) // 3)
+    assert shifted.accuracy > 0.95
+
+
+def test_folds_never_split_a_group():
+    """Features that only identify a group (one random vector per group) carry no label information across groups:
+    with grouped folds the classifier cannot memorise them (chance), though it could with rows split at random."""
+    rng = np.random.default_rng(1)
+    groups = np.arange(200) // 5
+    codes = rng.normal(size=(40, 30))
+    x = codes[groups] + 0.01 * rng.normal(size=(200, 30))
+    gen, real = x[groups % 2 == 0], x[groups % 2 == 1]
+    test = two_sample_test(gen, groups[groups % 2 == 0], real, groups[groups % 2 == 1])
+    assert abs(test.accuracy - 0.5) < 0.2
+
+
+def test_statistics_see_blur_and_colour_blotches():
+    crop = real_crop()
+    base = image_statistics(crop)
+    assert base.shape == (17,) and np.isfinite(base).all()
+    blurred = image_statistics(crop.filter(ImageFilter.GaussianBlur(2)))
+    assert blurred[6] < base[6] - 1 and blurred[8] < base[8]  # sharpness (Laplacian), gradient energy
+    arr = np.asarray(crop).astype(int)
+    arr[40:70, 40:70, 2] = np.clip(arr[40:70, 40:70, 2] + 90, 0, 255)  # a blue blotch on the face
+    blotched = image_statistics(Image.fromarray(arr.astype(np.uint8)))
+    assert blotched[11] > base[11] and blotched[16] > base[16]
+
+
+def test_same_resolution_brings_every_image_to_the_feature_size():
+    crop = real_crop()
+    small = same_resolution([crop, np.asarray(crop)], 64)
+    assert [im.size for im in small] == [(FEATURE_PX, FEATURE_PX)] * 2
+    assert np.abs(np.asarray(small[0], float) - np.asarray(crop, float)).mean() > 1  # detail lost at 64 px
+    assert realism_features(small).shape == (2, 145)
+
+
+def test_the_independent_detector_counts_faces():
+    crop = real_crop()
+    blank = Image.new("RGB", (128, 128), (128, 128, 128))
+    twice = Image.new("RGB", (256, 128))
+    twice.paste(crop, (0, 0))
+    twice.paste(crop, (128, 0))
+    assert count_faces([crop, blank, twice]).tolist() == [1, 0, 2]
