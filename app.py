@@ -87,6 +87,7 @@ LIGHT_CHOICES = ["auto", "left", "center", "right"]
 JOB_TIMEOUT_S = float(os.environ.get("HEADROT_JOB_TIMEOUT") or 120)
 QUEUE_SIZE = 64     # requests waiting at most; one more gets Gradio's "queue full" (docs/SECURITY.md)
 OUTPUT_TTL_S = 300  # display files and uploads are deleted this long after they were written (checked every minute)
+OUTPUT_CAP_MB = 200  # display files beyond this, oldest first, are deleted too: about 70 rotations (docs/SECURITY.md)
 
 
 # ------------------------------------------------------------------------------------------------ the engine
@@ -470,18 +471,30 @@ def remove_stale_instances(tmp: Path | None = None) -> list[Path]:
     return stale
 
 
+def prune(folder: Path, now: float, ttl: float = OUTPUT_TTL_S, cap_bytes: int = OUTPUT_CAP_MB * 2**20) -> None:
+    """Deletes the files of ``folder`` older than ``ttl`` seconds, then the oldest until the rest fit in
+    ``cap_bytes``: the disk a busy app uses is bounded whatever its rate of requests."""
+    files = []
+    for path in folder.iterdir():
+        try:
+            st = path.stat()
+        except OSError:
+            continue
+        files.append((st.st_mtime, st.st_size, path))
+    kept = 0
+    for mtime, size, path in sorted(files, key=lambda f: f[0], reverse=True):
+        kept += size
+        if now - mtime > ttl or kept > cap_bytes:
+            path.unlink(missing_ok=True)
+
+
 def _out_path(suffix: str) -> Path:
-    """A new file in the app's display folder. Gradio deletes what it delivered after ``OUTPUT_TTL_S``
-    (``delete_cache``); this sweep catches files never delivered (a client gone mid-request)."""
+    """A new file in the app's display folder, which is pruned every 10 s (``prune``). Gradio deletes what it
+    delivered after ``OUTPUT_TTL_S`` too (``delete_cache``), and the uploads."""
     now = time.time()
-    if now - _last_prune[0] > 60:
+    if now - _last_prune[0] > 10:
         _last_prune[0] = now
-        for old in _OUT_DIR.iterdir():
-            try:
-                if now - old.stat().st_mtime > OUTPUT_TTL_S:
-                    old.unlink()
-            except OSError:
-                pass
+        prune(_OUT_DIR, now)
     return _OUT_DIR / f"{uuid.uuid4().hex[:16]}{suffix}"
 
 

@@ -4,9 +4,9 @@ User photos arrive as JPEG/PNG/WebP/BMP/TIFF in every mode (RGBA, grayscale, pal
 orientation; everything downstream wants an upright 8-bit RGB image, so this is the one place that converts.
 
 It is also the one place that bounds what a file costs: only regular files are read (a pipe or a device is refused
-without waiting on it), a JPEG is decoded at 1/2, 1/4 or 1/8 scale (libjpeg's draft mode) to at most
-``DECODE_SIDE`` px on its long side, and any other format over ``PIXEL_BUDGET`` is refused before it is decoded. No
-message names a path: they reach visitors of the app.
+without waiting on it); a JPEG is decoded at 1/2, 1/4 or 1/8 scale (libjpeg's draft mode), any other format over
+``PIXEL_BUDGET`` is refused before it is decoded, and what is returned has at most ``DECODE_SIDE`` px on its long
+side. No message names a path: they reach visitors of the app.
 """
 from __future__ import annotations
 
@@ -22,8 +22,11 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 MAX_BYTES = 50 * 1024 * 1024
 MAX_PIXELS = 8000 * 8000     # a JPEG's header may say this much: it is decoded scaled down
-DECODE_SIDE = 4096           # the long side of a decoded image at most (8000 -> 4000 at 1/2)
-PIXEL_BUDGET = DECODE_SIDE * DECODE_SIDE  # formats without scaled decoding: refused above this, before decoding
+#: The long side of a returned image at most (a 7999 px JPEG is decoded at 1/4: 2000 px). A face must be 1/32 of
+#: the long side for the detector (face.py), so 64 px at this size: above its 40 px window, as large as the model's
+#: 64 px crop. At 4096 px the 7999 px JPEG peaked at +339 MB in the app (docs/SECURITY.md).
+DECODE_SIDE = 2048
+PIXEL_BUDGET = 4096 * 4096   # formats without scaled decoding: refused above this, before decoding
 MIN_SIDE = 16                # the face detector's smallest window is 40 px; below 16 px nothing can be found
 MAX_ASPECT = 20              # a face is at least 1/32 of the long side; dlib fails outright at about 64:1
 JPEG_SCALES = (1, 2, 4, 8)   # what libjpeg can decode at
@@ -98,8 +101,8 @@ def decode(data: bytes) -> Image.Image:
         img = Image.open(io.BytesIO(data))
         w, h = img.size
         if w * h > (MAX_PIXELS if img.format == "JPEG" else PIXEL_BUDGET):
-            raise ImageError(f"the image is {w}x{h} pixels; the limit is 8000x8000 for a JPEG and "
-                             f"{DECODE_SIDE}x{DECODE_SIDE} for other formats")
+            raise ImageError(f"the image is {w}x{h} pixels; the limit is 8000x8000 for a JPEG and 4096x4096 for "
+                             "other formats")
         check_size(w, h)
         scale = jpeg_scale(img.size) if img.format == "JPEG" else 1
         if scale > 1:
@@ -128,7 +131,13 @@ def load_image(source: str | Path | bytes | Image.Image | np.ndarray) -> Image.I
     if img.width * img.height > MAX_PIXELS:
         raise ImageError(f"the image is {img.width}x{img.height} pixels; the limit is 8000x8000")
     check_size(img.width, img.height)
-    return to_rgb(img)
+    return within_side(to_rgb(img))
+
+
+def within_side(img: Image.Image, side: int = DECODE_SIDE) -> Image.Image:
+    """``img`` reduced by a whole factor (box filter) until its long side is at most ``side``."""
+    factor = math.ceil(max(img.size) / side)
+    return img.reduce(factor) if factor > 1 else img
 
 
 def _as_pils(images: torch.Tensor | list[Image.Image]) -> list[Image.Image]:

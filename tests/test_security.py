@@ -111,10 +111,12 @@ def test_messages_never_show_server_paths():
                                           "another photo.")
 
 
-def test_a_jpeg_header_of_7999_px_is_decoded_at_half_size():
-    img = load_image(bomb_jpeg(7999))
-    assert img.size == (4000, 4000) and max(img.size) <= DECODE_SIDE
-    assert load_image(bomb_jpeg(3000)).size == (3000, 3000)  # within the budget: full size
+def test_a_jpeg_header_of_7999_px_is_decoded_at_a_quarter_size(tmp_path):
+    assert load_image(bomb_jpeg(7999)).size == (2000, 2000) and DECODE_SIDE == 2048
+    assert load_image(bomb_jpeg(3000)).size == (1500, 1500)
+    assert load_image(bomb_jpeg(2048)).size == (2048, 2048)  # within the budget: full size
+    Image.new("RGB", (3000, 600)).save(tmp_path / "wide.png")  # decoded whole, then reduced
+    assert load_image(tmp_path / "wide.png").size == (1500, 300)
 
 
 def test_other_formats_over_the_budget_are_refused_before_decoding(tmp_path):
@@ -177,6 +179,16 @@ def test_a_stuck_job_frees_its_request_and_the_next_runs(engine):
     name = eng.run(lambda rot: threading.current_thread().name)  # a new model thread serves it
     assert name.startswith("headrot-model") and time.perf_counter() - t0 < 0.5
     release.set()
+
+
+def test_display_files_are_pruned_by_age_and_total_size(tmp_path):
+    now = time.time()
+    for i, (age, kb) in enumerate([(10, 100), (20, 100), (30, 100), (400, 1)]):
+        path = tmp_path / f"f{i}.png"
+        path.write_bytes(b"x" * kb * 1024)
+        os.utime(path, (now - age, now - age))
+    app.prune(tmp_path, now, ttl=300, cap_bytes=250 * 1024)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f0.png", "f1.png"]  # f3: too old; f2: over the cap
 
 
 def test_stale_folders_of_dead_instances_are_removed(tmp_path):
@@ -243,7 +255,7 @@ def test_http_rotate_notice_says_how_many_faces(url, examples):
 def test_http_a_huge_jpeg_header_is_served(url, tmp_path):
     (tmp_path / "bomb.jpg").write_bytes(bomb_jpeg(7999))
     event, data, _, _ = call_rotate(url, {"path": upload(url, tmp_path / "bomb.jpg"), "meta": META})
-    assert event == "error" and "no face found in the 4000x4000 image" in data, data  # decoded at half size
+    assert event == "error" and "no face found in the 2000x2000 image" in data, data  # decoded at 1/4
 
 
 def test_sigterm_and_kill_leave_no_folder_behind(tiny_rotator_dir, tiny_model, examples):
