@@ -41,6 +41,8 @@ except Exception:  # not installed (the usual case), or not on a Space
 
 import argparse
 import atexit
+import ctypes
+import ctypes.util
 import dataclasses
 import functools
 import hashlib
@@ -431,12 +433,33 @@ def _frames_at(result: RotationResult, yaws: list[float], light: str | None = No
     return ENGINE.run(lambda rot: rot.frames_at(result, yaws, light=light))
 
 
+def _libc_malloc_trim() -> Callable[[int], int] | None:
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc
+        return None
+
+
+_MALLOC_TRIM = _libc_malloc_trim()
+
+
+def release_freed_memory() -> None:
+    """Hands the heap memory freed by face detection back to the system (glibc's ``malloc_trim``). Its passes on a
+    large photo free a few hundred MB in pieces that glibc keeps for reuse: after three 7999 px JPEGs the process
+    stayed +56, +72 and +103 MB above its level without this, +8, +24 and +24 MB with it (docs/SECURITY.md)."""
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
+
+
 def _prepare(image: Any, aligned: bool) -> FacePrep:
     """The face of a request's photo; the file is checked (``checked_file``) before anything opens it."""
     if image is None:
         raise ImageError("no image was given")
     path = checked_file(image)
-    return ENGINE.run(lambda rot: rot.prepare(path, aligned=bool(aligned) or is_marked_aligned(path)))
+    try:
+        return ENGINE.run(lambda rot: rot.prepare(path, aligned=bool(aligned) or is_marked_aligned(path)))
+    finally:
+        release_freed_memory()
 
 
 INSTANCE_PREFIX = "headrot-app-"
