@@ -77,7 +77,7 @@ log = logging.getLogger("headrot.app")
 ROOT = Path(__file__).resolve().parent
 EXAMPLES_DIR = Path(os.environ.get("HEADROT_EXAMPLES") or ROOT / "assets" / "examples")  # tests: another
 #: PNG text chunk written by scripts/make_examples.py: the file is already a crop in the model's convention (a face
-#: sampled from the model), so face detection is skipped for it; honoured for the examples folder's files only.
+#: sampled from the model), so face detection is skipped for it: for the examples' own bytes only (is_marked_aligned).
 ALIGNED_KEY, ALIGNED_VALUE = "headrot", "aligned-crop"
 YAWS = [float(y) for y in DEFAULT_YAWS]  # the strip: -30 ... +30 every 5 degrees, 13 frames
 PREVIEW_PX = 512   # the big frame; model frames (64 px) are upscaled with Lanczos for a laptop or a projector
@@ -88,7 +88,7 @@ ANIMATION_FPS = 8.0
 LIGHT_CHOICES = ["auto", "left", "center", "right"]
 JOB_TIMEOUT_S = float(os.environ.get("HEADROT_JOB_TIMEOUT") or 120)
 QUEUE_SIZE = 64     # requests waiting at most; one more gets Gradio's "queue full" (docs/SECURITY.md)
-OUTPUT_TTL_S = 300  # display files and uploads are deleted this long after they were written (checked every minute)
+OUTPUT_TTL_S = 300  # display files and uploads are deleted this long after they were written
 OUTPUT_CAP_MB = 200  # display files beyond this, oldest first, are deleted too: about 70 rotations (docs/SECURITY.md)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import statistics
 import sys
@@ -161,6 +162,7 @@ def main() -> None:
                      f"folder {'LEFT BEHIND' if folder.exists() else 'removed'}"))
     finally:
         stop(proc)
+        shutil.rmtree(tmp, ignore_errors=True)
 
     load = os.getloadavg()
     print(f"\nHeadRot security benchmark · model {a.model or 'embedded default'} · input {image.name} · "
