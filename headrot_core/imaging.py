@@ -116,7 +116,9 @@ def decode(data: bytes) -> Image.Image:
 
 
 def load_image(source: str | Path | bytes | Image.Image | np.ndarray) -> Image.Image:
-    """Any path, bytes, PIL image or array -> upright RGB PIL image, or ``ImageError`` saying what is wrong."""
+    """Any path, bytes, PIL image or array -> upright RGB PIL image, or ``ImageError`` saying what is wrong. A file
+    or bytes come back at most ``DECODE_SIDE`` px on their long side (what is found on them is in that frame); an
+    image already in memory keeps its size."""
     if isinstance(source, Image.Image):
         img = source
     elif isinstance(source, np.ndarray):
@@ -127,11 +129,12 @@ def load_image(source: str | Path | bytes | Image.Image | np.ndarray) -> Image.I
             raise ImageError(f"an image array must be HxW, HxWx3 or HxWx4, got shape {arr.shape}")
         img = Image.fromarray(_to_uint8(arr))
     else:
-        img = decode(read_regular_file(source) if isinstance(source, (str, Path)) else bytes(source))
+        data = read_regular_file(source) if isinstance(source, (str, Path)) else bytes(source)
+        return within_side(to_rgb(decode(data)))
     if img.width * img.height > MAX_PIXELS:
         raise ImageError(f"the image is {img.width}x{img.height} pixels; the limit is 8000x8000")
     check_size(img.width, img.height)
-    return within_side(to_rgb(img))
+    return to_rgb(img)
 
 
 def within_side(img: Image.Image, side: int = DECODE_SIDE) -> Image.Image:
