@@ -72,7 +72,8 @@ def video_size(size: tuple[int, int], short_side: int = VIDEO_SHORT_SIDE) -> tup
 def save_video(frames: list[Image.Image], path: str | Path, fps: float = 8.0, short_side: int = VIDEO_SHORT_SIDE,
                quality: float = 8.0) -> Path:
     """A ping-pong H.264 MP4 (yuv420p, faststart) of the frames, Lanczos-upscaled to ``video_size``; ``quality``
-    is imageio-ffmpeg's 0-10 scale."""
+    is imageio-ffmpeg's 0-10 scale. x264's veryfast preset: 2.6x faster than its default for 10 % more bytes
+    (24 frames of 1024 px: 0.61 s instead of 1.62 s here)."""
     import imageio_ffmpeg
 
     path = Path(path)
@@ -80,10 +81,11 @@ def save_video(frames: list[Image.Image], path: str | Path, fps: float = 8.0, sh
     size = video_size(frames[0].size, short_side)
     writer = imageio_ffmpeg.write_frames(str(path), size, fps=fps, codec="libx264", pix_fmt_out="yuv420p",
                                          quality=quality, macro_block_size=1, ffmpeg_log_level="error",
-                                         output_params=["-movflags", "+faststart"])
+                                         output_params=["-movflags", "+faststart", "-preset", "veryfast"])
+    seq = [np.asarray(f.convert("RGB") if f.size == size else f.convert("RGB").resize(size, Image.LANCZOS))
+           for f in frames]
     writer.send(None)
-    for f in pingpong(frames):
-        f = f.convert("RGB")
-        writer.send(np.ascontiguousarray(np.asarray(f if f.size == size else f.resize(size, Image.LANCZOS))))
+    for f in pingpong(seq):
+        writer.send(np.ascontiguousarray(f))
     writer.close()
     return path

@@ -1,0 +1,144 @@
+"""The app's stage pieces on this CPU: pasting frames back into a 1024 px photo, the seam, the MP4, the method plot.
+
+    python benchmarks/bench_compose.py [--photos 6] [--repeats 3] [--sheet out.png]
+
+Rotates whole 1024 px portraits (the shared data's hq1024/) with the embedded default model (calibrated frames, no
+feedback: what the app shows first), then prints markdown tables: per seam method, the seam jump (``seam_jump``:
+gradient across the seam over the photo's own; 1 = no added edge) at the source's own yaw and at +-30 degrees, the
+mean difference from the photo outside the quad and inside it at the source's yaw, and the paste time; then the
+timings (median of the repeats after a warm-up). ``--sheet`` writes a contact sheet of the pasted frames to look at
+(dataset photos: keep it out of the repository).
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
+
+from headrot_core.animation import save_animation, save_video, upscale  # noqa: E402
+from headrot_core.compose import paste_frames, quad_similarity, seam_jump, shrink  # noqa: E402
+from headrot_core.explain import method_plot  # noqa: E402
+from headrot_core.face import invert, warp  # noqa: E402
+from headrot_core.imaging import make_grid  # noqa: E402
+from timing import timed  # noqa: E402
+
+YAWS = tuple(float(y) for y in range(-30, 31, 5))
+
+
+def inside_quad(quad, size: tuple[int, int]) -> np.ndarray:
+    mask = np.zeros(size[::-1], np.uint8)
+    cv2.fillConvexPoly(mask, np.round(np.asarray(quad) - 0.5).astype(np.int32), 1)
+    return mask.astype(bool)
+
+
+def poisson_clone(photo: Image.Image, quad, frames: list[Image.Image]) -> list[Image.Image]:
+    """The gradient-domain alternative: OpenCV's seamlessClone of the frame, warped into the photo, over the quad."""
+    arr = np.asarray(photo)
+    w, h = photo.size
+    mask = inside_quad(quad, photo.size).astype(np.uint8) * 255
+    mask[:2], mask[-2:], mask[:, :2], mask[:, -2:] = 0, 0, 0, 0  # seamlessClone needs a margin
+    mask = cv2.erode(mask, np.ones((5, 5), np.uint8))
+    x, y, bw, bh = cv2.boundingRect(mask)
+    centre = (x + bw // 2, y + bh // 2)
+    out = []
+    for f in frames:
+        side = f.width
+        warped = warp(np.asarray(f), invert(quad_similarity(quad, side)), (w, h))
+        out.append(Image.fromarray(cv2.seamlessClone(warped, arr, mask, centre, cv2.NORMAL_CLONE)))
+    return out
+
+
+METHODS = {
+    "hard paste (no feather, no colour match)": lambda p, q, fr: paste_frames(p, q, fr, feather=0, match_colour=False),
+    "feather only": lambda p, q, fr: paste_frames(p, q, fr, match_colour=False),
+    "colour match + feather (chosen)": paste_frames,
+    "OpenCV seamlessClone (Poisson)": poisson_clone,
+}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--photos", type=int, default=6)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--sheet", default=None, help="write a contact sheet (-30, own yaw, +30 per photo) here")
+    args = p.parse_args()
+
+    from headrot_core.data import default_data_root
+    from headrot_core.rotation import HeadRotator
+
+    folder = default_data_root() / "hq1024"
+    if not folder.is_dir():
+        raise SystemExit(f"needs the shared data's {folder}")
+    rot = HeadRotator.from_pretrained(device="cpu", feedback=False)
+    cases = []
+    for path in sorted(folder.glob("*.jpg"))[:args.photos]:
+        photo = Image.open(path).convert("RGB")
+        prep = rot.prepare(photo)
+        result = rot.rotate_prepared(prep, YAWS, reconstruct=False, feedback=False)
+        cases.append((photo, np.asarray(result.crop_quad), result))
+        print(f"{path.name}: yaw {result.source_yaw:+.1f}, light {result.light} ({result.light_score:+.2f}), "
+              f"face side {np.linalg.norm(np.subtract(*result.crop_quad[:2])):.0f} px", flush=True)
+
+    print(f"\n{len(cases)} photos of {folder.name}/ (1024 px), {platform.processor() or platform.machine()}\n")
+    print("| seam method | seam jump, own yaw | seam jump, +-30 deg | outside quad, own yaw (/255) "
+          "| inside quad, own yaw (/255) | 13 frames, 1024 px photo (s) |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    sheets = []
+    for name, paste in METHODS.items():
+        own, far, outside, inside, times = [], [], [], [], []
+        for photo, quad, result in cases:
+            own_frame = result.source  # residual decoding: the frame at the photo's own yaw is its crop
+            pasted = paste(photo, quad, [own_frame, result.frames[0], result.frames[-1]])
+            own.append(seam_jump(pasted[0], photo, quad))
+            far += [seam_jump(x, photo, quad) for x in pasted[1:]]
+            diff = np.abs(np.asarray(pasted[0], float) - np.asarray(photo, float)).mean(-1)
+            face = inside_quad(quad, photo.size)
+            outside.append(diff[~face].mean())
+            inside.append(diff[face].mean())
+            times.append(timed(lambda: paste(photo, quad, result.frames), 1))
+            if name.endswith("(chosen)"):
+                sheets += [shrink(x, quad, 256)[0] for x in (pasted[1], pasted[0], pasted[2])]
+        print(f"| {name} | {np.mean(own):.3f} | {np.mean(far):.3f} | {np.mean(outside):.4f} | {np.mean(inside):.2f} "
+              f"| {statistics.median(times):.3f} |", flush=True)
+    if args.sheet:
+        make_grid(sheets, nrow=3).save(args.sheet)
+
+    photo, quad, result = cases[0]
+    frames = result.frames
+    pasted = paste_frames(photo, quad, frames)
+    small, small_quad = shrink(photo, quad, 512)
+    tmp = Path(tempfile.mkdtemp())
+    rows = [
+        ("paste 13 model frames (64 px) into the 1024 px photo", lambda: paste_frames(photo, quad, frames)),
+        ("paste 13 frames of 256 px into the 1024 px photo",
+         lambda: paste_frames(photo, quad, upscale(frames, 256))),
+        ("shrink the photo to 512 px + paste 13 frames there",
+         lambda: paste_frames(*shrink(photo, quad, 512), frames)),
+        ("MP4 of the 13 pasted 1024 px frames (24 frames ping-pong, H.264)",
+         lambda: save_video(pasted, tmp / "full.mp4")),
+        ("MP4 of the 13 pasted 512 px frames", lambda: save_video(paste_frames(small, small_quad, frames),
+                                                                  tmp / "small.mp4")),
+        ("MP4 of the 13 model frames (upscaled to 512 px)", lambda: save_video(frames, tmp / "crop.mp4")),
+        ("GIF of the 13 pasted frames at 384 px", lambda: save_animation(pasted, tmp / "a.gif", size=384)),
+        ("method plot redraw (480x360)",
+         lambda: method_plot(rot.trajectories.select(result.light, result.gender), result.source_yaw, 12.0,
+                             result.latent.numpy())),
+    ]
+    print("\n| step | median (s) |\n| --- | --- |")
+    for label, fn in rows:
+        print(f"| {label} | {timed(fn, args.repeats):.4f} |", flush=True)
+    sizes = {p.name: p.stat().st_size // 1024 for p in tmp.iterdir()}
+    print(f"\nfile sizes (KiB): {sizes}")
+
+
+if __name__ == "__main__":
+    main()
