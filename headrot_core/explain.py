@@ -100,8 +100,9 @@ def method_plot(traj: Trajectory, source_yaw: float, current_yaw: float, latent:
                 yaws: Sequence[float] = tuple(range(-30, 31, 5)), response: "FaceResponse | None" = None,
                 size: tuple[int, int] = PLOT_SIZE) -> Image.Image:
     """The paper's picture for one face: the subset's yaw-bin points (labelled every ``LABEL_EVERY`` degrees), its
-    two lines, the face's path through ``yaws`` (grey) and a marker at ``current_yaw``. ``latent``: the face's
-    flattened latent (``RotationResult.latent``), or None for an average face at ``source_yaw``."""
+    two lines, the face's path through ``yaws`` (pale red) and a marker at ``current_yaw``. ``latent``: the face's
+    latent (``RotationResult.latent`` on the CPU), or None for an average face at ``source_yaw``; ``response``: its
+    measured response (``RotationResult.response``), so that the marker sits where the engine's frame comes from."""
     plane = method_plane(traj)
     bins = bin_points(traj, plane)
     moves = planned_moves(traj, source_yaw, [*yaws, current_yaw], response)
@@ -127,14 +128,14 @@ def method_plot(traj: Trajectory, source_yaw: float, current_yaw: float, latent:
     reach = float(np.abs(pts).max()) * 1.05  # each line drawn as far as the plot reaches, from the joint
     for line, colour, sign in ((traj.negative, NEGATIVE_COLOUR, -1.0), (traj.positive, POSITIVE_COLOUR, 1.0)):
         unit = plane.project(plane.origin + line.direction)[0]
-        joint = plane.project(line.intercept)[0]
-        draw.line([xy(joint), xy(joint + sign * unit / np.hypot(*unit) * reach)], fill=colour, width=2)
+        zero = plane.project(line.intercept)[0]
+        draw.line([xy(zero), xy(zero + sign * unit / np.hypot(*unit) * reach)], fill=colour, width=2)
     labelled = set()
     for yaw, p in bins:
         colour = NEGATIVE_COLOUR if yaw < 0 else POSITIVE_COLOUR if yaw > 0 else INK
         x, y = xy(p)
         draw.ellipse([x - 3, y - 3, x + 3, y + 3], fill=colour)
-        if yaw % LABEL_EVERY == 0 and yaw not in labelled:  # outside the V: left of the negative side, right of the positive, 0 below
+        if yaw % LABEL_EVERY == 0 and yaw not in labelled:  # outside the V; 0 below the joint
             text = f"{yaw:+.0f}°" if yaw else "0°"
             tw = draw.textlength(text, font=small)
             at = (x - tw - 6, y - 6) if yaw < 0 else (x + 6, y - 6) if yaw > 0 else (x - tw / 2, y + 5)
