@@ -17,6 +17,11 @@ if it is a regular file in Gradio's upload folder or the examples folder, every 
 and this instance's files live in one folder of the temp directory, removed at exit (SIGTERM included) or, after a
 kill, at the next start.
 
+The page shows the whole photo turning by default (frames pasted back into the uploaded photo by
+``headrot_core.compose``), or the face crop; an MP4 beside the GIF; the method's plot for this face, redrawn as the
+slider moves; the arrow keys turn the head by 5 degrees. Two named endpoints: ``/rotate`` (the crop's 13 frames and
+a GIF) and ``/rotate_photo`` (the 13 frames pasted back into the photo, and an MP4).
+
 ``python app.py [--host H] [--port P]``. On a ZeroGPU Space the model calls run under ``spaces.GPU`` when the
 ``spaces`` package is installed; it is never required.
 """
@@ -63,13 +68,16 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+import numpy as np
 from gradio.exceptions import InvalidPathError
 from gradio.utils import get_upload_folder
 from PIL import Image
 
-from headrot_core.animation import save_animation, upscale
+from headrot_core.animation import save_animation, save_video, upscale
+from headrot_core.compose import paste_frames, shrink
 from headrot_core.diffusion import tensor_to_images
-from headrot_core.imaging import ImageError
+from headrot_core.explain import method_plot, method_sentence
+from headrot_core.imaging import ImageError, load_image
 from headrot_core.loading import ModelNotFoundError
 from headrot_core.rotation import DEFAULT_YAWS, FacePrep, HeadRotator, RotationResult
 
@@ -81,11 +89,14 @@ EXAMPLES_DIR = Path(os.environ.get("HEADROT_EXAMPLES") or ROOT / "assets" / "exa
 ALIGNED_KEY, ALIGNED_VALUE = "headrot", "aligned-crop"
 YAWS = [float(y) for y in DEFAULT_YAWS]  # the strip: -30 ... +30 every 5 degrees, 13 frames
 PREVIEW_PX = 512   # the big frame; model frames (64 px) are upscaled with Lanczos for a laptop or a projector
+STAGE_PX = 768     # the whole photo on the page (big view, strip, MP4, GIF): 13 pastes + the strip's PNGs 0.2 s
+API_PX = 1024      # /rotate_photo's frames and MP4: a 1024 px portrait at its own resolution
 PANEL_PX = 256     # aligned crop and reconstruction
 STRIP_PX = 256     # each strip frame (the gallery opens them large)
 ANIMATION_PX = 384
 ANIMATION_FPS = 8.0
 LIGHT_CHOICES = ["auto", "left", "center", "right"]
+WHOLE, CROP = "whole photo", "face crop"  # the page's two views of the frames
 JOB_TIMEOUT_S = float(os.environ.get("HEADROT_JOB_TIMEOUT") or 120)
 QUEUE_SIZE = 64     # requests waiting at most; one more gets Gradio's "queue full" (docs/SECURITY.md)
 OUTPUT_TTL_S = 300  # display files and uploads are deleted this long after they were written
@@ -211,11 +222,29 @@ ENGINE = Engine()
 # ------------------------------------------------------------------------------------------------ helpers
 
 
+@dataclasses.dataclass(frozen=True)
+class Stage:
+    """The uploaded photo at display size and the face's corners in it: where frames are pasted back."""
+
+    photo: Image.Image
+    quad: np.ndarray
+
+    @classmethod
+    def of(cls, photo: Image.Image, crop_quad, max_side: int) -> Stage | None:
+        """None for an aligned crop (no quad: there is no photo around the face)."""
+        return None if crop_quad is None else cls(*shrink(photo, crop_quad, max_side))
+
+    def paste(self, frames: list[Image.Image]) -> list[Image.Image]:
+        return paste_frames(self.photo, self.quad, frames)
+
+
 @dataclasses.dataclass
 class Session:
-    """One visitor's current face: the rotation (with its cached latent) and exact frames made by the slider."""
+    """One visitor's current face: the rotation (with its cached latent), the photo it came from (at display size;
+    frames are pasted into it when shown, not kept: a few MB per visitor) and exact frames made by the slider."""
 
     result: RotationResult
+    stage: Stage | None = None
     exact: dict[float, Image.Image] = dataclasses.field(default_factory=dict)
 
 
@@ -317,8 +346,25 @@ def faces_note(faces: int | None) -> str:
     return "1 face found."
 
 
-def strip_items(result: RotationResult) -> list[tuple[Image.Image, str]]:
-    return [(shown(f, STRIP_PX), fmt_yaw(y)) for f, y in zip(result.frames, result.yaws)]
+def strip_items(frames: list[Image.Image], yaws: list[float]) -> list[tuple[str, str]]:
+    return [(shown(f, STRIP_PX), fmt_yaw(y)) for f, y in zip(frames, yaws)]
+
+
+def is_whole(session: Session, view: str | None) -> bool:
+    """The whole photo is shown unless the visitor chose the crop or there is no photo (an aligned crop input)."""
+    return view != CROP and session.stage is not None
+
+
+def in_view(session: Session, frames: list[Image.Image], view: str | None) -> list[Image.Image]:
+    """``frames`` as the page shows them: pasted back into the photo, or the crop."""
+    return session.stage.paste(frames) if is_whole(session, view) else frames
+
+
+def strip_update(session: Session, view: str | None):
+    r = session.result
+    shown_as = WHOLE if is_whole(session, view) else CROP
+    return gr.update(value=strip_items(in_view(session, r.frames, view), r.yaws),
+                     label=f"Rotation strip, {shown_as}: −30° … +30°")
 
 
 def nearest_index(yaws: list[float], yaw: float) -> int:
@@ -451,13 +497,19 @@ def release_freed_memory() -> None:
         _MALLOC_TRIM(0)
 
 
-def _prepare(image: Any, aligned: bool) -> FacePrep:
-    """The face of a request's photo; the file is checked (``checked_file``) before anything opens it."""
+def _prepare(image: Any, aligned: bool) -> tuple[FacePrep, Image.Image]:
+    """The face of a request's photo, and the photo as the core read it (``crop_quad``'s frame); the file is checked
+    (``checked_file``) before anything opens it."""
     if image is None:
         raise ImageError("no image was given")
     path = checked_file(image)
+
+    def work(rot: HeadRotator) -> tuple[FacePrep, Image.Image]:
+        photo = load_image(path)
+        return rot.prepare(photo, aligned=bool(aligned) or is_marked_aligned(path)), photo
+
     try:
-        return ENGINE.run(lambda rot: rot.prepare(path, aligned=bool(aligned) or is_marked_aligned(path)))
+        return ENGINE.run(work)
     finally:
         release_freed_memory()
 
@@ -521,12 +573,13 @@ def _out_path(suffix: str) -> Path:
     return _OUT_DIR / f"{uuid.uuid4().hex[:16]}{suffix}"
 
 
-def shown(img: Image.Image | None, px: int) -> str | None:
-    """A display PNG: Lanczos-upscaled, written with light compression (3x faster than Gradio's own PNG)."""
+def shown(img: Image.Image | None, px: int | None) -> str | None:
+    """A display PNG, its long side Lanczos-scaled to ``px`` (None: as it is), written with light compression (3x
+    faster than Gradio's own PNG)."""
     if img is None:
         return None
     path = _out_path(".png")
-    upscale([img], px)[0].save(path, compress_level=1)
+    (upscale([img], px)[0] if px else img).save(path, compress_level=1)
     return str(path)
 
 
@@ -535,38 +588,67 @@ def make_animation(frames: list[Image.Image], size: int = ANIMATION_PX, fps: flo
     return str(save_animation(frames, _out_path(".gif"), fps=fps, size=size))
 
 
+def make_video(frames: list[Image.Image], fps: float = ANIMATION_FPS) -> str:
+    """Ping-pong H.264 MP4, at least 512 px on its short side, for the page's video element and the API."""
+    return str(save_video(frames, _out_path(".mp4"), fps=fps))
+
+
 # ------------------------------------------------------------------------------------------------ callbacks
 
 # outputs of the UI's main event, in order
 UI_OUTPUTS = ("status", "crop", "reconstruction", "info", "strip", "preview", "session")
 
 
-def preview_update(session: Session | None, yaw: float):
-    """The frame shown for the slider's yaw: an exact one when cached, else the nearest strip frame."""
+def preview_update(session: Session | None, yaw: float, view: str | None = WHOLE):
+    """The big view at the slider's yaw: an exact frame when cached, else the nearest strip frame; in the photo
+    (at its display size, at least ``PREVIEW_PX``) or the crop (``PREVIEW_PX``)."""
     if session is None:
         return gr.update(value=None, label="Frame at the slider's yaw")
     yaw = float(yaw)
-    if yaw in session.exact:
-        return gr.update(value=shown(session.exact[yaw], PREVIEW_PX), label=f"Yaw {fmt_yaw(yaw)} (exact)")
     r = session.result
     i = nearest_index(r.yaws, yaw)
-    exact = r.yaws[i] == yaw
-    label = (f"Yaw {fmt_yaw(yaw)} (exact)" if exact else
-             f"Yaw {fmt_yaw(yaw)}: nearest strip frame {fmt_yaw(r.yaws[i])}, exact frame on release")
-    return gr.update(value=shown(r.frames[i], PREVIEW_PX), label=label)
+    if yaw in session.exact or r.yaws[i] == yaw:
+        frame, label = session.exact.get(yaw, r.frames[i]), f"Yaw {fmt_yaw(yaw)} (exact)"
+    else:
+        frame = r.frames[i]
+        label = f"Yaw {fmt_yaw(yaw)}: nearest strip frame {fmt_yaw(r.yaws[i])}, exact frame on release"
+    big = in_view(session, [frame], view)[0]
+    return gr.update(value=shown(big, max(PREVIEW_PX, *big.size)),
+                     label=f"{label} · {WHOLE if is_whole(session, view) else CROP}")
 
 
-def run_ui(image, aligned: bool, light: str, yaw: float, progress=gr.Progress()):
-    """Main event: photo -> detected panel (shown as soon as it is known) -> strip and frame. Bad input yields a
-    message in the status line; nothing is raised, so the UI stays usable."""
-    empty = (None, None, "", [], gr.update(value=None), None)
+def method_image(session: Session | None, yaw: float) -> str | None:
+    """The method's picture for this face at the slider's yaw (3 ms a redraw: it follows the slider's input)."""
+    if session is None:
+        return None
+    r = session.result
+    traj = ENGINE.get().trajectories.select(r.light, r.gender)
+    latent = None if r.latent is None else r.latent.cpu().numpy()
+    return shown(method_plot(traj, r.source_yaw, float(yaw), latent, r.yaws, r.response), None)
+
+
+def method_for(session: Session | None, yaw: float):
+    """The method's picture and the sentence saying which lines turned this face and why."""
+    if session is None:
+        return None, ""
+    r = session.result
+    traj = ENGINE.get().trajectories.select(r.light, r.gender)
+    return method_image(session, yaw), method_sentence(r, traj)
+
+
+def run_ui(image, aligned: bool, light: str, yaw: float, view: str = WHOLE, progress=gr.Progress()):
+    """Main event: photo -> detected panel (shown as soon as it is known) -> strip and frame, in the photo or the
+    crop (``view``). Bad input yields a message in the status line; nothing is raised, so the UI stays usable."""
+    empty = (None, None, "", gr.update(value=[]), gr.update(value=None), None)
     if image is None:
         yield (status_ok("Upload a face photo, take one with the webcam, paste one, or pick an example below."),
                *empty)
         return
     try:
         progress(0.02, desc="finding and aligning the face")
-        prep = _prepare(image, aligned)
+        prep, photo = _prepare(image, aligned)
+        stage = Stage.of(photo, prep.crop_quad, STAGE_PX)
+        del photo  # up to 2048 px: only the display-size copy is kept
         many = prep.faces is not None and prep.faces > 1
         note = f"Found {prep.faces} faces: rotating the largest. " if many else ""
         yield (status_ok(note + "Face found — rotating…"), shown(prep.source, PANEL_PX), None,
@@ -576,14 +658,14 @@ def run_ui(image, aligned: bool, light: str, yaw: float, progress=gr.Progress())
         # the calibrated strip first (the feedback's second decode costs up to a second or two here): refine_for
         result = _rotate_prepared(prep, light or "auto", None if ZERO_GPU else progress, feedback=False)
         result.latent = result.latent.cpu() if result.latent is not None else None
-        session = Session(result)
+        session = Session(result, stage)
         progress(0.97, desc="showing the strip")
         if many:
             gr.Info(f"{prep.faces} faces in the photo: the largest one is rotated.")
         done = status_ok(note + f"Done in {result.timings.get('total_s', 0):.1f} s. Move the slider to turn the "
                          "head; the animation follows.")
-        yield (done, gr.update(), None, info_markdown(result), strip_items(result), preview_update(session, yaw),
-               session)
+        yield (done, gr.update(), None, info_markdown(result), strip_update(session, view),
+               preview_update(session, yaw, view), session)
     except Exception as e:  # every failure becomes a message; the app keeps serving
         if not isinstance(e, (ImageError, ModelUnavailable, ValueError)):
             log.exception("rotation failed")
@@ -592,7 +674,7 @@ def run_ui(image, aligned: bool, light: str, yaw: float, progress=gr.Progress())
         yield (status_error(msg), *empty)
 
 
-def relight(light: str, session: Session | None, yaw: float, progress=gr.Progress()):
+def relight(light: str, session: Session | None, yaw: float, view: str = WHOLE, progress=gr.Progress()):
     """The light override: same face and latent, the other light's trajectory (one batched decode)."""
     if session is None:
         return gr.update(), gr.update(), gr.update(), session
@@ -608,19 +690,19 @@ def relight(light: str, session: Session | None, yaw: float, progress=gr.Progres
         log.exception("relight failed")
         gr.Warning(user_message(e))
         return gr.update(), gr.update(), gr.update(), session
-    new = Session(dataclasses.replace(r, frames=frames, light=use, subset=subset))
-    return info_markdown(new.result), strip_items(new.result), preview_update(new, yaw), new
+    new = Session(dataclasses.replace(r, frames=frames, light=use, subset=subset), session.stage)
+    return info_markdown(new.result), strip_update(new, view), preview_update(new, yaw, view), new
 
 
-def slide(yaw: float, session: Session | None):
-    """While dragging: the nearest strip frame (no model call, instant)."""
-    return preview_update(session, yaw)
+def slide(yaw: float, session: Session | None, view: str = WHOLE):
+    """While dragging (or an arrow key): the nearest strip frame and the method's picture (no model call)."""
+    return preview_update(session, yaw, view), method_image(session, yaw)
 
 
-def release(yaw: float, session: Session | None):
+def release(yaw: float, session: Session | None, view: str = WHOLE):
     """Slider released: the exact frame at that yaw from the cached latent (one decode, no re-embedding)."""
     if session is None:
-        return gr.update()
+        return gr.update(), gr.update()
     yaw = float(yaw)
     r = session.result
     if yaw not in session.exact and yaw not in r.yaws:
@@ -629,11 +711,17 @@ def release(yaw: float, session: Session | None):
         except Exception as e:
             log.exception("exact frame failed")
             gr.Warning(user_message(e))
-            return preview_update(session, yaw)
-    return preview_update(session, yaw)
+    return preview_update(session, yaw, view), method_image(session, yaw)
 
 
-def refine_for(session: Session | None, yaw: float):
+def show_view(view: str, session: Session | None, yaw: float):
+    """The view toggle: the strip and the big view in the photo or the crop (the animations follow)."""
+    if session is None:
+        return gr.update(), gr.update()
+    return strip_update(session, view), preview_update(session, yaw, view)
+
+
+def refine_for(session: Session | None, yaw: float, view: str = WHOLE):
     """After the calibrated strip: the frames the yaw network read off their yaw, decoded again (the feedback). Its
     own concurrency group and one DDIM step per model job, so the slider's events do not wait for it."""
     if session is None or session.result.redone is not None:
@@ -647,7 +735,7 @@ def refine_for(session: Session | None, yaw: float):
     if refined is session.result:  # feedback off
         return gr.update(), gr.update(), gr.update(), session
     session.result, session.exact = refined, {}  # in place: a release that ran meanwhile sees the new frames
-    return info_markdown(refined), strip_items(refined), preview_update(session, yaw), session
+    return info_markdown(refined), strip_update(session, view), preview_update(session, yaw, view), session
 
 
 def reconstruction_for(session: Session | None):
@@ -666,26 +754,44 @@ def reconstruction_for(session: Session | None):
     return shown(r.reconstruction, PANEL_PX)
 
 
-def animation_for(session: Session | None):
+def animation_for(session: Session | None, view: str = WHOLE):
+    """The MP4 and the GIF of what the page shows (the photo or the crop)."""
     if session is None:
-        return None
-    return make_animation(session.result.frames)
+        return None, None
+    frames = in_view(session, session.result.frames, view)
+    return make_video(frames), make_animation(frames)
 
 
-def rotate_api(image):
-    """Named API ``/rotate``: one image in; the 13 frames (-30 ... +30 degrees, a gallery) and the ping-pong GIF
-    out. One of the app's examples (a sampled face) is taken as an aligned crop; any other image goes through face
-    detection. A notice says how many faces were found (a warning when several: the largest is rotated). Errors come
-    back as a message (gradio_client raises it)."""
+def _api_rotation(image) -> tuple[RotationResult, Image.Image]:
+    """One API request's rotation (feedback included) and its photo; a notice says how many faces were found (a
+    warning when several: the largest is rotated); errors come back as a message (gradio_client raises it)."""
     try:
-        prep = _prepare(image, False)
+        prep, photo = _prepare(image, False)
         result = _rotate_prepared(prep, "auto")
     except Exception as e:
         if not isinstance(e, (ImageError, ModelUnavailable, ValueError)):
             log.exception("rotation failed")
         raise gr.Error(user_message(e), duration=None, print_exception=False) from e
     (gr.Warning if (prep.faces or 0) > 1 else gr.Info)(faces_note(prep.faces))
-    return strip_items(result), make_animation(result.frames)
+    return result, photo
+
+
+def rotate_api(image):
+    """Named API ``/rotate``: one image in; the crop's 13 frames (-30 ... +30 degrees, a gallery) and the ping-pong
+    GIF out. One of the app's examples (a sampled face) is taken as an aligned crop; any other image goes through
+    face detection."""
+    result, _ = _api_rotation(image)
+    return strip_items(result.frames, result.yaws), make_animation(result.frames)
+
+
+def rotate_photo_api(image):
+    """Named API ``/rotate_photo``: one image in; the 13 frames pasted back into the photo (its long side at most
+    ``API_PX``; PNG, so the pixels away from the face are the photo's) and the ping-pong MP4 out. An aligned crop
+    (one of the examples) has no photo around it: its frames come at ``PREVIEW_PX``."""
+    result, photo = _api_rotation(image)
+    stage = Stage.of(photo, result.crop_quad, API_PX)
+    frames = stage.paste(result.frames) if stage else upscale(result.frames, PREVIEW_PX)
+    return [(shown(f, None), fmt_yaw(y)) for f, y in zip(frames, result.yaws)], make_video(frames)
 
 
 # ------------------------------------------------------------------------------------------------ the UI
@@ -716,7 +822,7 @@ CSS = """
 .hr-error { color: #b42318; background: #fef3f2; border: 1px solid #fda29b; border-radius: 8px; padding: 8px 12px;
             font-weight: 600; }
 .hr-ok { padding: 8px 2px; }
-#preview img, #crop img, #reconstruction img, #animation img { image-rendering: auto; object-fit: contain; }
+#preview img, #crop img, #reconstruction img, #animation img, #method img { image-rendering: auto; object-fit: contain; }
 /* the strip: one row of 13 square frames that share the page's width, on a laptop or a projector */
 #strip .grid-wrap { height: auto !important; max-height: none !important; min-height: 0 !important; padding-top: 26px;
                     overflow: visible !important; }
@@ -724,6 +830,30 @@ CSS = """
                          gap: 6px !important; }
 #strip .thumbnail-item { aspect-ratio: 1 / 1; height: auto !important; min-width: 0 !important; width: 100%; }
 #strip .thumbnail-item img { width: 100%; height: 100%; object-fit: contain; image-rendering: auto; }
+"""
+
+#: The arrow keys turn the head by 5 degrees (to the next multiple of 5), for a presenter: the slider's range input
+#: gets the value and then the events a drag and a release send (``input``, then ``pointerup``), so the page runs the
+#: same callbacks as for the mouse. Keys typed into a text or number field are left alone.
+ARROW_KEYS_JS = """
+() => {
+  document.addEventListener('keydown', (e) => {
+    if ((e.key !== 'ArrowLeft' && e.key !== 'ArrowRight') || e.altKey || e.ctrlKey || e.metaKey) return;
+    const t = e.target;
+    if (t && (t.isContentEditable || t.tagName === 'TEXTAREA' ||
+              (t.tagName === 'INPUT' && !['range', 'radio', 'checkbox', 'button'].includes(t.type)))) return;
+    const range = document.querySelector('#yaw input[type=range]');
+    if (!range || range.disabled) return;
+    e.preventDefault();
+    const v = Number(range.value);
+    const next = e.key === 'ArrowRight' ? Math.floor(v / 5) * 5 + 5 : Math.ceil(v / 5) * 5 - 5;
+    const value = Math.max(Number(range.min), Math.min(Number(range.max), next));
+    if (value === v) return;
+    range.value = String(value);
+    range.dispatchEvent(new Event('input', {bubbles: true}));
+    range.dispatchEvent(new PointerEvent('pointerup', {bubbles: true}));
+  }, true);
+}
 """
 
 HOW_IT_WORKS = """
@@ -748,6 +878,11 @@ Models*, Electronics 13(15):3091, 2024)**. No network is trained for rotation:
    furthest frame). The strip shows the first frames at once and the corrected ones replace them a moment later.
    The slider shows the nearest strip frame at once and decodes the exact yaw, planned the same way, when released;
    the light override picks another line.
+6. **Back into the photo.** Each frame is pasted back where the face was: the alignment inverted, the frame's colour
+   matched to the photo along its border, the seam feathered; every pixel away from the face is the photo's.
+
+The plot beside the big view is the paper's picture for this face: the lines of the light subset used, their points
+at the yaw bins they were fitted on, and this photo's latent walked along them (the red dot follows the slider).
 
 The model is small and trained by this project on CelebA crops at 64×64 (see `docs/`), so faces are soft; frames are
 upscaled with Lanczos for display. Code: `headrot_core` (library and CLI) and `app.py` (this app).
@@ -826,50 +961,64 @@ def build_demo(engine: Engine | None = None) -> gr.Blocks:
             with gr.Column(scale=6):
                 preview = gr.Image(label="Frame at the slider's yaw", format="png", interactive=False,
                                    height=PREVIEW_PX, elem_id="preview", buttons=["download", "fullscreen"])
-                yaw = gr.Slider(-30, 30, value=0, step=1, label="Yaw (degrees; negative: nose to the image's right)",
-                                elem_id="yaw")
+                yaw = gr.Slider(-30, 30, value=0, step=1, label="Yaw (degrees; negative: nose to the image's right; "
+                                "the ← → keys turn by 5°)", elem_id="yaw")
+                view = gr.Radio([WHOLE, CROP], value=WHOLE, label="Show", elem_id="view")
             with gr.Column(scale=4):
-                animation = gr.Image(label="Animation (ping-pong GIF)", type="filepath", interactive=False,
-                                     height=ANIMATION_PX + 40, elem_id="animation",
-                                     buttons=["download", "fullscreen"])
+                method = gr.Image(label="The method for this face", format="png", interactive=False,
+                                  elem_id="method", buttons=["download", "fullscreen"])
+                sentence = gr.Markdown("", elem_id="sentence")
+        with gr.Row(equal_height=False):
+            video = gr.Video(label="Animation (MP4, ping-pong)", interactive=False, autoplay=True, loop=True,
+                             height=ANIMATION_PX + 40, elem_id="video", buttons=["download"])
+            animation = gr.Image(label="Animation (GIF, ping-pong)", type="filepath", interactive=False,
+                                 height=ANIMATION_PX + 40, elem_id="animation", buttons=["download", "fullscreen"])
         strip = gr.Gallery(label="Rotation strip: −30° … +30°", columns=13, rows=1, format="png",
                            object_fit="contain", elem_id="strip", allow_preview=True, interactive=False)
         with gr.Accordion("How it works", open=False):
             gr.Markdown(HOW_IT_WORKS)
         gr.Markdown(f"<small>Model: {ENGINE.describe() if ENGINE._rot else 'loads on the first photo'}. "
-                    "API: `/rotate` (image → 13 frames + GIF) with gradio_client.</small>")
+                    "API with gradio_client: `/rotate` (image → the crop's 13 frames + GIF), `/rotate_photo` "
+                    "(image → 13 frames pasted back into the photo + MP4).</small>")
 
+        private: dict[str, Any] = {"api_visibility": "private"}
+        encode: dict[str, Any] = {"concurrency_id": "encode", "concurrency_limit": 2, "show_progress": "minimal",
+                                  **private}
+        explain: dict[str, Any] = {"queue": False, "show_progress": "hidden", **private}
         ui_outputs = [status, crop, recon, info, strip, preview, session]
-        main = gr.on([photo.change, aligned.input], run_ui, [photo, aligned, light, yaw], ui_outputs,
-                     concurrency_id="model", concurrency_limit=1, api_visibility="private",
-                     show_progress_on=[status])
-        main.then(refine_for, [session, yaw], [info, strip, preview, session], concurrency_id="refine",
-                  concurrency_limit=1, api_visibility="private", show_progress="hidden").then(
-            animation_for, [session], [animation], concurrency_id="encode", concurrency_limit=2,
-            api_visibility="private", show_progress="minimal").then(
+        main = gr.on([photo.change, aligned.input], run_ui, [photo, aligned, light, yaw, view], ui_outputs,
+                     concurrency_id="model", concurrency_limit=1, show_progress_on=[status], **private)
+        main.then(method_for, [session, yaw], [method, sentence], **explain).then(
+            refine_for, [session, yaw, view], [info, strip, preview, session], concurrency_id="refine",
+            concurrency_limit=1, show_progress="hidden", **private).then(
+            method_for, [session, yaw], [method, sentence], **explain).then(
+            animation_for, [session, view], [video, animation], **encode).then(
             reconstruction_for, [session], [recon], concurrency_id="reconstruct", concurrency_limit=1,
-            api_visibility="private", show_progress="hidden")
-        lit = light.input(relight, [light, session, yaw], [info, strip, preview, session], concurrency_id="model",
-                          concurrency_limit=1, api_visibility="private", show_progress_on=[strip, preview])
-        lit.then(animation_for, [session], [animation], concurrency_id="encode", concurrency_limit=2,
-                 api_visibility="private", show_progress="minimal")
-        yaw.input(slide, [yaw, session], [preview], queue=False, show_progress="hidden", trigger_mode="always_last",
-                  api_visibility="private")
-        yaw.release(release, [yaw, session], [preview], concurrency_id="model", concurrency_limit=1,
-                    show_progress="minimal", trigger_mode="always_last", api_visibility="private")
+            show_progress="hidden", **private)
+        lit = light.input(relight, [light, session, yaw, view], [info, strip, preview, session],
+                          concurrency_id="model", concurrency_limit=1, show_progress_on=[strip, preview], **private)
+        lit.then(method_for, [session, yaw], [method, sentence], **explain).then(
+            animation_for, [session, view], [video, animation], **encode)
+        view.input(show_view, [view, session, yaw], [strip, preview], **explain).then(
+            animation_for, [session, view], [video, animation], **encode)
+        yaw.input(slide, [yaw, session, view], [preview, method], trigger_mode="always_last", **explain)
+        yaw.release(release, [yaw, session, view], [preview, method], concurrency_id="model", concurrency_limit=1,
+                    show_progress="minimal", trigger_mode="always_last", **private)
 
-        # the named API: one image in, the strip (gallery) and the animation out
+        # the named API: one image in; the crop's strip and GIF, or the photo's frames and MP4 out
         api_button = gr.Button("rotate", visible=False)
         api_button.click(rotate_api, [photo], [strip, animation], api_name="rotate", concurrency_id="model",
+                         concurrency_limit=1)
+        api_button.click(rotate_photo_api, [photo], [strip, video], api_name="rotate_photo", concurrency_id="model",
                          concurrency_limit=1)
     refuse_outside_files(demo)
     return demo
 
 
 def serve(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = 7860, share: bool = False, **kwargs):
-    """Queue and launch with the app's CSS; up to ``QUEUE_SIZE`` waiting requests, served one model call at a time."""
+    """Queue and launch with the app's CSS and arrow keys; up to ``QUEUE_SIZE`` waiting requests, served one model call at a time."""
     return demo.queue(max_size=QUEUE_SIZE).launch(server_name=host, server_port=port, share=share, max_file_size="60mb",
-                                          css=CSS, footer_links=["api", "gradio"], **kwargs)
+                                          css=CSS, js=ARROW_KEYS_JS, footer_links=["api", "gradio"], **kwargs)
 
 
 def warm_up(rot: HeadRotator) -> None:

@@ -46,9 +46,13 @@ def engine(tiny_rotator_dir):
     return eng
 
 
-def run(image, aligned=False, light="auto", yaw=0.0):
+def run(image, aligned=False, light="auto", yaw=0.0, view=app.WHOLE):
     """The main event on ``image`` as the page sends it: a copy in Gradio's upload folder."""
-    return list(app.run_ui(image and uploaded(image), aligned, light, yaw))
+    return list(app.run_ui(image and uploaded(image), aligned, light, yaw, view))
+
+
+def long_side(path) -> int:
+    return max(Image.open(path).size)
 
 
 # ------------------------------------------------------------------------------------------------ callbacks
@@ -78,11 +82,13 @@ def test_photo_yields_the_panel_then_the_strip_then_the_reconstruction(engine):
     assert Image.open(crop).size == (app.PANEL_PX, app.PANEL_PX)
     status, crop, recon, info, strip, preview, session = last
     assert "Done" in status and "hr-error" not in status and recon is None  # the strip does not wait for G(z)
-    assert [c for _, c in strip] == ["-30°", "-25°", "-20°", "-15°", "-10°", "-5°", "+0°", "+5°", "+10°", "+15°",
-                                     "+20°", "+25°", "+30°"]
-    assert all(Image.open(p).size == (app.STRIP_PX, app.STRIP_PX) for p, _ in strip)
-    assert "nearest strip frame +10°" in preview["label"]
-    assert Image.open(preview["value"]).size == (app.PREVIEW_PX, app.PREVIEW_PX)
+    assert [c for _, c in strip["value"]] == ["-30°", "-25°", "-20°", "-15°", "-10°", "-5°", "+0°", "+5°", "+10°",
+                                              "+15°", "+20°", "+25°", "+30°"]
+    # the whole photo (178x218) by default, pasted back: the strip and the big view keep its aspect ratio
+    assert "whole photo" in strip["label"] and session.stage.photo.size == (178, 218)
+    assert all(Image.open(p).size == (209, app.STRIP_PX) for p, _ in strip["value"])
+    assert "nearest strip frame +10°" in preview["label"] and "whole photo" in preview["label"]
+    assert Image.open(preview["value"]).size == (418, app.PREVIEW_PX)
     assert session.result.faces == 1 and session.result.latent.shape == (1, 3, 32, 32)
     assert "Light:" in info and "Faces:** 1" in info
     recon = app.reconstruction_for(session)  # chained after the strip and the animation
@@ -100,7 +106,7 @@ def test_feedback_replaces_the_calibrated_strip_after_it(engine):
     session.exact[7.0] = calibrated.frames[0]
     info, strip, preview, same = app.refine_for(session, 12)
     assert same is session and isinstance(session.result.redone, int) and session.result.response is not None
-    assert "redone by the feedback" in info and len(strip) == 13 and session.exact == {}
+    assert "redone by the feedback" in info and len(strip["value"]) == 13 and session.exact == {}
     expected = app.ENGINE.get().refine(calibrated)
     assert [f.tobytes() for f in session.result.frames] == [f.tobytes() for f in expected.frames]
     assert app.refine_for(session, 12)[0] == gr.update()  # done once
@@ -110,26 +116,76 @@ def test_feedback_replaces_the_calibrated_strip_after_it(engine):
 def test_marked_example_skips_detection(engine, examples):
     *_, last = run(str(examples[0]))
     assert "Done" in last[0] and last[6].result.faces is None and "aligned crop" in last[3]
+    assert last[6].stage is None and "face crop" in last[4]["label"]  # no photo around it: the crop is shown
 
 
 def test_slider_shows_nearest_then_exact_frame(engine, examples):
     session = run(str(examples[0]))[-1][6]
-    moving = app.slide(12, session)
-    assert "nearest strip frame +10°" in moving["label"]
-    released = app.release(12, session)
-    assert released["label"] == "Yaw +12° (exact)" and 12.0 in session.exact
+    moving, plot = app.slide(12, session)
+    assert "nearest strip frame +10°" in moving["label"] and Image.open(plot).size == (480, 360)
+    released, plot_released = app.release(12, session)
+    assert released["label"].startswith("Yaw +12° (exact)") and 12.0 in session.exact
+    assert Image.open(plot_released).tobytes() == Image.open(plot).tobytes()  # the marker at +12 both times
     exact = np.asarray(session.exact[12.0], float)
     again = np.asarray(app.ENGINE.get().frames_at(session.result, [12])[0], float)
     assert np.abs(exact - again).mean() < 0.5  # deterministic
-    assert app.release(15, session)["label"] == "Yaw +15° (exact)" and 15.0 not in session.exact  # strip frame
-    assert app.slide(3, None)["value"] is None and app.release(3, None) == gr.update()
+    assert app.release(15, session)[0]["label"].startswith("Yaw +15° (exact)") and 15.0 not in session.exact
+    assert app.slide(3, None) == (app.preview_update(None, 3), None)
+    assert app.release(3, None) == (gr.update(), gr.update())
+
+
+def test_method_plot_follows_the_slider_and_says_which_lines(engine, examples):
+    """The method's picture is redrawn at the slider's yaw (the marker moves), and the sentence names the subset."""
+    session = run(str(examples[0]))[-1][6]
+    left, sentence = app.method_for(session, -30)
+    right = app.slide(30, session)[1]
+    assert Image.open(left).tobytes() != Image.open(right).tobytes()
+    assert sentence.startswith("Lines of the light=") and "training faces" in sentence
+    assert app.method_for(None, 0) == (None, "")
+
+
+def test_view_toggle_shows_the_photo_or_the_crop(engine):
+    """The whole photo by default; the crop on request, for the strip, the big view and the animations."""
+    session = run(str(photo()))[-1][6]
+    strip, preview = app.show_view(app.CROP, session, 0)
+    assert "face crop" in strip["label"] and Image.open(preview["value"]).size == (app.PREVIEW_PX, app.PREVIEW_PX)
+    assert all(Image.open(p).size == (app.STRIP_PX, app.STRIP_PX) for p, _ in strip["value"])
+    strip, preview = app.show_view(app.WHOLE, session, 0)
+    assert "whole photo" in strip["label"] and Image.open(preview["value"]).size == (418, app.PREVIEW_PX)
+    video, gif = app.animation_for(session, app.WHOLE)
+    assert Image.open(gif).size == (314, app.ANIMATION_PX) and check_video(video) == (512, 626)
+    assert Image.open(app.animation_for(session, app.CROP)[1]).size == (app.ANIMATION_PX, app.ANIMATION_PX)
+    assert app.show_view(app.CROP, None, 0) == (gr.update(), gr.update())
+
+
+def test_pasted_frame_at_the_own_yaw_keeps_the_photo_outside_the_face(engine):
+    """Issue 24's acceptance: the frame at the source's own yaw, pasted back into a large photo, differs from the
+    upload by < 1/255 on average outside the face box; the seam adds no edge (compose.seam_jump, printed)."""
+    import cv2
+
+    from headrot_core.compose import seam_jump
+
+    shared_data_or_skip()
+    big = sorted((DATA / "hq1024").glob("*.jpg"))[:1] or [photo()]
+    prep, loaded = app._prepare(uploaded(big[0]), False)
+    result = app._rotate_prepared(prep, "auto", feedback=False)
+    stage = app.Stage.of(loaded, result.crop_quad, app.API_PX)
+    own, turned = stage.paste(app._frames_at(result, [result.source_yaw, 30.0]))
+    upload = np.asarray(Image.open(big[0]).convert("RGB"), float)
+    assert stage.photo.size == upload.shape[1::-1]  # a 1024 px portrait at its own resolution
+    outside = np.ones(upload.shape[:2], np.uint8)
+    cv2.fillConvexPoly(outside, np.round(stage.quad).astype(np.int32), 0)
+    diff = np.abs(np.asarray(own, float) - upload).mean(-1)[outside.astype(bool)].mean()
+    jumps = [seam_jump(f, stage.photo, stage.quad) for f in (own, turned)]
+    print(f"\n{big[0].name}: outside the face {diff:.4f}/255; seam jump own yaw {jumps[0]:.3f}, +30° {jumps[1]:.3f}")
+    assert diff < 1.0 and max(jumps) < 1.5
 
 
 def test_light_override_redraws_from_the_cached_latent(engine, examples):
     session = run(str(examples[0]))[-1][6]
     other = "right" if session.result.light != "right" else "left"
     info, strip, preview, new = app.relight(other, session, 0)
-    assert new.result.light == other and f"using **{other}**" in info and len(strip) == 13
+    assert new.result.light == other and f"using **{other}**" in info and len(strip["value"]) == 13
     assert new.result.subset.startswith(f"light={other}")
     back = app.relight("auto", new, 0)[3]
     assert back.result.light == session.result.light_detected
@@ -137,13 +193,26 @@ def test_light_override_redraws_from_the_cached_latent(engine, examples):
     assert unchanged[3] is back  # nothing to redo
 
 
-def test_animation_is_a_looping_pingpong_gif(engine, examples):
+def check_video(path, frames: int = 24) -> tuple[int, int]:
+    """An H.264 yuv420p MP4 of ``frames`` frames, at least 512 px on its short side; its size."""
+    import imageio_ffmpeg
+
+    reader = imageio_ffmpeg.read_frames(str(path))
+    meta = next(reader)
+    count = sum(1 for _ in reader)
+    assert meta["codec"].startswith("h264") and "yuv420p" in meta["pix_fmt"] and count == frames
+    assert min(meta["size"]) >= 512
+    return tuple(meta["size"])
+
+
+def test_animation_is_a_looping_pingpong_mp4_and_gif(engine, examples):
     session = run(str(examples[0]))[-1][6]
-    path = app.animation_for(session)
+    video, path = app.animation_for(session)
     with Image.open(path) as gif:
         assert gif.format == "GIF" and gif.n_frames == 24 and gif.info.get("loop") == 0
         assert gif.size == (app.ANIMATION_PX, app.ANIMATION_PX)
-    assert app.animation_for(None) is None
+    assert check_video(video) == (512, 512)
+    assert app.animation_for(None) == (None, None)
 
 
 def _variants(src: Path, tmp: Path) -> dict[str, Path]:
@@ -185,7 +254,7 @@ def test_bad_inputs_get_a_message_and_the_app_goes_on(engine, tmp_path):
     for kind, (path, words) in cases.items():
         outs = run(str(path))
         assert len(outs) == 1 and "hr-error" in outs[0][0] and words in outs[0][0], (kind, outs[0][0])
-        assert outs[0][6] is None and outs[0][4] == []
+        assert outs[0][6] is None and outs[0][4]["value"] == []
         with pytest.raises(gr.Error, match=words.split()[0]):
             app.rotate_api(uploaded(path))
     assert "Upload a face photo" in run(None)[0][0]
@@ -279,6 +348,22 @@ def test_api_lists_rotate_with_one_image(client):
     rotate = api["named_endpoints"]["/rotate"]
     assert [p["component"] for p in rotate["parameters"]] == ["Image"]
     assert [r["component"] for r in rotate["returns"]] == ["Gallery", "Image"]
+    photo_api = api["named_endpoints"]["/rotate_photo"]
+    assert [p["component"] for p in photo_api["parameters"]] == ["Image"]
+    assert [r["component"] for r in photo_api["returns"]] == ["Gallery", "Video"]
+    assert sorted(api["named_endpoints"]) == ["/rotate", "/rotate_photo"]
+
+
+def test_api_rotate_photo_pastes_the_frames_back_and_makes_an_mp4(client, examples):
+    """A photo in: 13 frames of the photo's own size (PNG) and an MP4; an example (an aligned crop): the crop's."""
+    from gradio_client import handle_file
+
+    frames, video = client.predict(handle_file(str(photo())), api_name="/rotate_photo")
+    assert [f["caption"] for f in frames][::6] == ["-30°", "+0°", "+30°"]
+    assert all(Image.open(f["image"]).size == (178, 218) for f in frames)
+    assert check_video(video["video"] if isinstance(video, dict) else video) == (512, 626)
+    frames, _ = client.predict(handle_file(str(examples[0])), api_name="/rotate_photo")
+    assert len(frames) == 13 and Image.open(frames[0]["image"]).size == (app.PREVIEW_PX, app.PREVIEW_PX)
 
 
 def test_api_example_in_13_frames_and_animation_out(client, examples):
