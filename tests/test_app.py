@@ -478,3 +478,63 @@ def test_feedback_follows_headrot_feedback(tiny_rotator_dir, monkeypatch):
     monkeypatch.delenv("HEADROT_FEEDBACK")
     eng = app.Engine(model=str(tiny_rotator_dir), steps=3, device="cpu")
     assert eng.feedback is None and eng.get().feedback is True  # the core's default: the yaw network is installed
+
+
+ZERO_GPU_SCRIPT = r"""
+import functools, json, sys, threading, types
+
+inside, calls = threading.local(), []
+
+
+def GPU(duration=None):  # the stand-in for spaces.GPU: records the call and marks the thread as on the GPU
+    def wrap(fn):
+        @functools.wraps(fn)
+        def run(*args, **kwargs):
+            calls.append(fn.__name__)
+            inside.on = True
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                inside.on = False
+        return run
+    return wrap
+
+
+spaces = types.ModuleType("spaces")
+spaces.GPU = GPU
+sys.modules["spaces"] = spaces
+import app
+from app_server import uploaded
+
+engine = app.Engine(model=sys.argv[1], steps=3, device="cpu")
+app.build_demo(engine)
+unet = []
+engine.get().model.unet.register_forward_hook(lambda *_: unet.append(getattr(inside, "on", False)))
+session = list(app.run_ui(uploaded(sys.argv[2]), False, "auto", 12))[-1][6]
+app.refine_for(session, 12)
+app.release(12, session)
+app.relight("left" if session.result.light != "left" else "right", session, 12)
+app.reconstruction_for(session)
+app.rotate_photo_api(uploaded(sys.argv[2]))
+print(json.dumps({"zero_gpu": app.ZERO_GPU, "model_thread": engine._thread is not None, "calls": calls,
+                  "unet_calls": len(unet), "outside_gpu": unet.count(False)}))
+"""
+
+
+def test_zero_gpu_model_calls_go_through_spaces_gpu(tiny_rotator_dir, examples):
+    """On a ZeroGPU Space (a stand-in ``spaces`` module, imported before app): every UNet call of the page's events
+    and of the API runs inside a ``spaces.GPU`` function, in place (no model thread: the GPU worker is another
+    process)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")]),
+           "HEADROT_EXAMPLES": str(examples[0].parent)}
+    out = subprocess.run([sys.executable, "-c", ZERO_GPU_SCRIPT, str(tiny_rotator_dir), str(examples[0])],
+                         capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert seen["zero_gpu"] and not seen["model_thread"]
+    assert {"_rotate_prepared", "_refine_at_once", "_frames_at", "_reconstruct_at_once"} <= set(seen["calls"])
+    assert seen["unet_calls"] > 0 and seen["outside_gpu"] == 0
