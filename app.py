@@ -965,8 +965,9 @@ def build_demo(engine: Engine | None = None) -> gr.Blocks:
                                 "the ← → keys turn by 5°)", elem_id="yaw")
                 view = gr.Radio([WHOLE, CROP], value=WHOLE, label="Show", elem_id="view")
             with gr.Column(scale=4):
-                method = gr.Image(label="The method for this face", format="png", interactive=False,
-                                  elem_id="method", buttons=["download", "fullscreen"])
+                gr.Markdown("### The method, for this face")
+                method = gr.Image(label="The method for this face", show_label=False, format="png",
+                                  interactive=False, elem_id="method", buttons=["download", "fullscreen"])
                 sentence = gr.Markdown("", elem_id="sentence")
         with gr.Row(equal_height=False):
             video = gr.Video(label="Animation (MP4, ping-pong)", interactive=False, autoplay=True, loop=True,

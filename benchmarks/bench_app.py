@@ -1,13 +1,15 @@
 """The app as users meet it: launches ``python app.py`` and measures, printing a markdown table:
 
-- upload -> strip shown, in headless Chromium (13 strip images loaded), and the /rotate API round trip;
+- upload -> strip shown, in headless Chromium (13 strip images of the whole photo loaded), and -> MP4 playable;
 - slider move -> frame shown (nearest strip frame while dragging) and release -> exact frame shown;
-- resident memory of the app process over 50 /rotate requests;
+- arrow key -> the next 5-degree frame shown;
+- the /rotate_photo API round trip (13 frames pasted back + MP4) and the app's resident memory over 50 of them;
 - 4 users at once through Gradio's queue (all served? wall time, slowest user).
 
-    python benchmarks/bench_app.py [--model DIR] [--steps N] [--requests 50] [--image PHOTO]
+    python benchmarks/bench_app.py [--model DIR] [--steps N] [--requests 50] [--image PHOTO] [--api rotate]
 
-Default: the embedded model at the core's step count, and ../shared/data/photos/000004.jpg (else an example).
+Default: the embedded model at the core's step count, and the first 1024 px portrait of ../shared/data/hq1024/
+(else ../shared/data/photos/000004.jpg, else an example).
 The browser rows need Debian's /usr/bin/chromium and playwright; they are skipped without them.
 """
 from __future__ import annotations
@@ -35,6 +37,9 @@ def rss_mb(pid: int) -> float:
 
 
 def default_image() -> Path:
+    large = sorted((ROOT.parent / "shared" / "data" / "hq1024").glob("*.jpg"))
+    if large:
+        return large[0]
     photo = ROOT.parent / "shared" / "data" / "photos" / "000004.jpg"
     if photo.is_file():
         return photo
@@ -53,9 +58,9 @@ def browser_times(url: str, image: Path, repeats: int) -> dict[str, list[float]]
     if not Path(chromium).is_file():
         return None
     sys.path.insert(0, str(ROOT / "tests"))
-    from test_browser import CHROMIUM_ARGS, IMG_LOADED, STRIP_LOADED
+    from test_browser import CHROMIUM_ARGS, EXACT_AT, IMG_LOADED, PREVIEW_SRC, VIDEO_READY, WHOLE_PHOTO_STRIP
 
-    out: dict[str, list[float]] = {"strip": [], "nearest": [], "exact": []}
+    out: dict[str, list[float]] = {"strip": [], "video": [], "nearest": [], "exact": [], "key": []}
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         for i in range(repeats + 1):  # the first round warms the app and the browser up
@@ -64,8 +69,10 @@ def browser_times(url: str, image: Path, repeats: int) -> dict[str, list[float]]
             page.wait_for_selector("#photo input[type=file]", state="attached", timeout=60_000)
             t0 = time.perf_counter()
             page.set_input_files("#photo input[type=file]", str(image))
-            page.wait_for_function(STRIP_LOADED, timeout=300_000)
+            page.wait_for_function(WHOLE_PHOTO_STRIP, timeout=300_000)
             strip = time.perf_counter() - t0
+            page.wait_for_function(VIDEO_READY, timeout=300_000)
+            video = time.perf_counter() - t0
             page.wait_for_function(IMG_LOADED, arg="#preview", timeout=60_000)
             box, y = press_slider(page)
             frac = (0.62, 0.70, 0.78, 0.87, 0.40, 0.30)[i % 6]  # ~+7, +12, +17, +22, -6, -12 degrees
@@ -86,10 +93,17 @@ def browser_times(url: str, image: Path, repeats: int) -> dict[str, list[float]]
                                    timeout=120_000)
             page.wait_for_function(IMG_LOADED, arg="#preview", timeout=60_000)
             exact = time.perf_counter() - t2
+            page.locator("h1").first.click()
+            before = page.evaluate(PREVIEW_SRC)
+            t3 = time.perf_counter()
+            page.keyboard.press("ArrowRight")
+            page.wait_for_function(EXACT_AT, arg=yaw // 5 * 5 + 5, timeout=60_000)
+            page.wait_for_function(f"() => ({PREVIEW_SRC})() !== {before!r}", timeout=60_000)
+            page.wait_for_function(IMG_LOADED, arg="#preview", timeout=60_000)
+            key = time.perf_counter() - t3
             if i:
-                out["strip"].append(strip)
-                out["nearest"].append(nearest)
-                out["exact"].append(exact)
+                for name, value in zip(out, (strip, video, nearest, exact, key)):
+                    out[name].append(value)
             page.close()
         b.close()
     return out
@@ -102,7 +116,10 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=50)
     ap.add_argument("--browser-repeats", type=int, default=3)
     ap.add_argument("--image", type=Path, default=None)
+    ap.add_argument("--api", default="rotate_photo", choices=["rotate_photo", "rotate"],
+                    help="the endpoint of the memory and users-at-once rows")
     a = ap.parse_args()
+    api = f"/{a.api}"
     image = a.image or default_image()
 
     from gradio_client import Client, handle_file
@@ -116,26 +133,30 @@ def main() -> None:
     br = browser_times(url, image, a.browser_repeats)
     if br:
         med = {k: statistics.median(v) for k, v in br.items()}
-        rows += [(f"upload → strip shown (Chromium, median of {len(br['strip'])})",
-                  f"{med['strip']:.2f} s (all: {', '.join(f'{x:.2f}' for x in br['strip'])})"),
+        def all_of(k: str) -> str:
+            return f"{med[k]:.2f} s (all: {', '.join(f'{x:.2f}' for x in br[k])})"
+
+        rows += [(f"upload → strip of the whole photo shown (Chromium, median of {len(br['strip'])})", all_of("strip")),
+                 ("upload → MP4 playable (readyState ≥ 2)", all_of("video")),
                  ("slider move → nearest strip frame shown", f"{med['nearest']:.2f} s"),
-                 ("slider release → exact frame shown", f"{med['exact']:.2f} s (all: "
-                  f"{', '.join(f'{x:.2f}' for x in br['exact'])})")]
+                 ("slider release → exact frame shown", all_of("exact")),
+                 ("arrow key → next 5° frame shown", all_of("key"))]
     else:
         rows.append(("browser rows", "skipped (no /usr/bin/chromium or playwright)"))
 
     client = Client(url, verbose=False)
-    client.predict(handle_file(str(image)), api_name="/rotate")  # warm-up
+    client.predict(handle_file(str(image)), api_name=api)  # warm-up
     rss = [rss_mb(pid)]
     times = []
     for i in range(1, a.requests + 1):
         t = time.perf_counter()
-        frames, _ = client.predict(handle_file(str(image)), api_name="/rotate")
+        frames, _ = client.predict(handle_file(str(image)), api_name=api)
         times.append(time.perf_counter() - t)
         assert len(frames) == 13
         if i % 10 == 0 or i == a.requests:
             rss.append(rss_mb(pid))
-    rows.append((f"/rotate API round trip (gradio_client, 13 frames + GIF, median of {a.requests})",
+    rows.append((f"{api} API round trip (gradio_client, 13 frames + {'MP4' if a.api == 'rotate_photo' else 'GIF'}, "
+                 f"median of {a.requests})",
                  f"{statistics.median(times):.2f} s (min {min(times):.2f}, max {max(times):.2f})"))
     rows.append((f"app RSS after warm-up, then every 10 of {a.requests} requests",
                  " → ".join(f"{m:.0f}" for m in rss) + f" MB (request 10 → {a.requests}: {rss[-1] - rss[1]:+.0f} MB)"))
@@ -146,7 +167,7 @@ def main() -> None:
         try:
             c = Client(url, verbose=False)
             t = time.perf_counter()
-            results[i] = c.predict(handle_file(str(image)), api_name="/rotate")
+            results[i] = c.predict(handle_file(str(image)), api_name=api)
             lat[i] = time.perf_counter() - t
         except Exception as e:  # noqa: BLE001
             errors.append(repr(e))
@@ -159,7 +180,7 @@ def main() -> None:
         th.join()
     wall = time.perf_counter() - t
     ok = sum(r is not None and len(r[0]) == 13 for r in results)
-    rows.append(("4 users at once (queue)", f"{ok}/4 served, {len(errors)} errors; wall {wall:.1f} s, "
+    rows.append((f"4 users at once (queue, {api})", f"{ok}/4 served, {len(errors)} errors; wall {wall:.1f} s, "
                  f"per user {', '.join(f'{x:.1f}' for x in sorted(lat))} s"))
 
     load = os.getloadavg()

@@ -71,8 +71,11 @@ def test_shipped_examples_are_marked_samples():
     paths = app.example_paths()
     if not paths:
         pytest.skip("assets/examples/ not generated yet (python scripts/make_examples.py)")
-    assert all(app.is_marked_aligned(p) for p in paths)
-    assert (ROOT / "assets" / "examples" / "examples.json").is_file()
+    meta = json.loads((ROOT / "assets" / "examples" / "examples.json").read_text())
+    assert sorted(Path(p).name for p in paths) == sorted(row["file"] for row in meta["examples"])
+    crops = [p for p in paths if Path(p).name.startswith("example_")]
+    assert crops and all(app.is_marked_aligned(p) for p in crops)
+    assert not any(app.is_marked_aligned(p) for p in paths if p not in crops)  # photos: detected, not marked
 
 
 def test_photo_yields_the_panel_then_the_strip_then_the_reconstruction(engine):
