@@ -1,7 +1,7 @@
 """CPU (or GPU) timings of the model core: invert one face, generate 13 frames, rotate one aligned face.
 
     python benchmarks/bench_core.py [--model DIR] [--steps 10 12 20] [--repeats 3] [--rotate [--faces 6]]
-                                    [--residual-steps 4 6]
+                                    [--residual-steps 4 6] [--decode residual warp] [--photos]
 
 Prints a markdown table (median of the repeats, after one warm-up). Uses the embedded default model unless told.
 """
@@ -40,6 +40,17 @@ def rotation_faces(model: FaceDiffusion, n: int) -> tuple[list, str]:
     return [f.resize((128, 128)) for f in samples], "faces sampled from the model (no shared data here)"
 
 
+def hq_photos(n: int) -> list:
+    """Whole 1024 px portraits (the shared data's hq1024/): rotate() detects and aligns them, and the warp renderer's
+    frames come out at 256 px."""
+    from headrot_core.data import default_data_root
+
+    folder = default_data_root() / "hq1024"
+    if not folder.is_dir():
+        raise SystemExit(f"--photos needs {folder}")
+    return [str(p) for p in sorted(folder.glob("*.jpg"))[:n]]
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default=None)
@@ -51,6 +62,9 @@ def main() -> None:
     p.add_argument("--faces", type=int, default=6, help="faces rotated by --rotate")
     p.add_argument("--residual-steps", type=int, nargs="*", default=[],
                    help="rotate() also at these step counts of the residual's change (default: the calibrated one)")
+    p.add_argument("--decode", nargs="+", default=[None], help="renderers timed by --rotate (default: the calibrated)")
+    p.add_argument("--photos", action="store_true",
+                   help="--rotate whole 1024 px photos (detection and alignment included) instead of aligned crops")
     args = p.parse_args()
     model = FaceDiffusion.from_pretrained(args.model, args.device)
     n_params = sum(q.numel() for q in model.unet.parameters()) / 1e6
@@ -73,26 +87,30 @@ def main() -> None:
         from headrot_core import HeadRotator
         from headrot_core.yaw_net import yaw_net_available
 
-        faces, kind = rotation_faces(model, args.faces)
+        if args.photos:
+            faces, kind = hq_photos(args.faces), "1024 px photos (hq1024/)"
+        else:
+            faces, kind = rotation_faces(model, args.faces)
+        aligned = not args.photos
         print(f"\n{len(faces)} {kind}, each rotated {args.repeats} times after one warm-up; median over all, the "
               "slowest face's median, and frames decoded again by the feedback per face\n")
-        print("| DDIM steps | residual steps | feedback | rotate(): 1 aligned face -> 13 frames (s) | slowest face | "
-              "analysis | embedding | generation | reconstruction | frames decoded again |\n"
-              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-        for s in args.steps:
-            for k in args.residual_steps or [None]:
-                for feedback in ((True, False) if yaw_net_available() else (False,)):
-                    rot = HeadRotator.from_pretrained(args.model, device=args.device, steps=s, fixed_point_iters=fp,
-                                                      residual_steps=k, feedback=feedback)
-                    rot.rotate(faces[0], aligned=True)  # warm-up
-                    results = [[rot.rotate(face, aligned=True) for _ in range(args.repeats)] for face in faces]
-                    runs = [r.timings for face in results for r in face]
-                    part = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
-                    slowest = max(statistics.median(r.timings["total_s"] for r in face) for face in results)
-                    redone = f"{statistics.mean(face[0].redone for face in results):.1f}" if feedback else "–"
-                    print(f"| {s} | {rot.residual_steps} | {'on' if feedback else 'off'} | {part['total_s']:.3f} | "
-                          f"{slowest:.3f} | {part['analysis_s']:.3f} | {part['embedding_s']:.3f} | "
-                          f"{part['generation_s']:.3f} | {part['reconstruction_s']:.3f} | {redone} |")
+        print("| renderer | frame px | DDIM steps | residual steps | feedback | rotate(): 1 face -> 13 frames (s) | "
+              "slowest face | analysis | embedding | generation | reconstruction | frames decoded again |\n"
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+        for s, k, decode in ((s, k, d) for s in args.steps for k in args.residual_steps or [None] for d in args.decode):
+            for feedback in ((True, False) if yaw_net_available() else (False,)):
+                rot = HeadRotator.from_pretrained(args.model, device=args.device, steps=s, fixed_point_iters=fp,
+                                                  residual_steps=k, feedback=feedback, decode=decode)
+                rot.rotate(faces[0], aligned=aligned)  # warm-up
+                results = [[rot.rotate(face, aligned=aligned) for _ in range(args.repeats)] for face in faces]
+                runs = [r.timings for face in results for r in face]
+                part = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+                slowest = max(statistics.median(r.timings["total_s"] for r in face) for face in results)
+                redone = f"{statistics.mean(face[0].redone for face in results):.1f}" if feedback else "–"
+                print(f"| {rot.decode} | {results[0][0].frames[0].width} | {s} | {rot.residual_steps} | "
+                      f"{'on' if feedback else 'off'} | {part['total_s']:.3f} | "
+                      f"{slowest:.3f} | {part['analysis_s']:.3f} | {part['embedding_s']:.3f} | "
+                      f"{part['generation_s']:.3f} | {part['reconstruction_s']:.3f} | {redone} |")
 
 
 if __name__ == "__main__":

@@ -73,3 +73,14 @@ def test_large_photos_are_warped_at_up_to_256_px(warp_rot):
     assert prep.crop.size == (256, 256) and prep.source.size == (32, 32)
     small = warp_rot.prepare(str(DATA / "photos" / "000004.jpg"))  # a 178x218 photo: its face is ~128 px
     assert small.crop.size[0] <= 160
+
+
+def test_the_models_shading_changes_brightness_not_colour():
+    """A moved decoding that only turns bluer changes a luma-only frame by a grey shift, and an RGB one by blue."""
+    crop, base = _textured(128, 5), _textured(64, 6)
+    bluer = base.clone()
+    bluer[:, 2] = (bluer[:, 2] + 0.4).clamp(-1, 1)
+    grey = warp_frames(crop, bluer, base) - crop
+    rgb = warp_frames(crop, bluer, base, WarpSettings(luma_only=False)) - crop
+    assert rgb[:, 2].mean() > 0.1 and rgb[:, 0].abs().mean() < 0.05
+    assert (grey[:, 0] - grey[:, 2]).abs().mean() < 0.005 and grey[:, 2].mean() < rgb[:, 2].mean() / 3
