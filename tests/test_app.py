@@ -67,7 +67,8 @@ def test_make_examples_writes_marked_model_samples(examples):
     assert not app.is_marked_aligned(ROOT / "README.md") and not app.is_marked_aligned(None)
 
 
-def test_shipped_examples_are_marked_samples():
+def test_shipped_examples_are_marked_samples(monkeypatch):
+    monkeypatch.setattr(app, "EXAMPLES_DIR", ROOT / "assets" / "examples")  # not the tiny model's (``examples``)
     paths = app.example_paths()
     if not paths:
         pytest.skip("assets/examples/ not generated yet (python scripts/make_examples.py)")
