@@ -228,7 +228,7 @@ def test_whole_photo_turned_to_both_ends_for_the_docs(browser, url, tmp_path):
         for key, yaw, name in (("ArrowLeft", -30, "photo_minus30"), ("ArrowRight", 30, "photo_plus30")):
             _press_until(page, key, yaw)
             page.wait_for_function(IMG_LOADED, arg="#method", timeout=30_000)
-            page.locator("#preview").scroll_into_view_if_needed()
+            page.evaluate("document.querySelector('#preview').scrollIntoView({block: 'start'})")
             page.wait_for_timeout(400)
             _shot(page, tmp_path, name, docs=True, full_page=False)
     except Exception:
