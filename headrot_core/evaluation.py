@@ -388,8 +388,9 @@ def write_report(ev: Evaluation, path: Path, extra: str = "") -> Path:
         contact_sheet(ev.sources, v.sheet, path.parent / name)
     if sheets:
         lines += [f"Contact sheet, {sheets[0][0].name}: {len(ev.sources)} held-out faces (first column: the photo's "
-                  f"crop), then the frames at {', '.join(f'{t:+.0f}' for t in TARGETS)} degrees, at 128 px.", "",
-                  f"![contact sheet]({sheets[0][1]})", ""]
+                  f"crop), then the frames at {', '.join(f'{t:+.0f}' for t in TARGETS)} degrees, at 128 px. The "
+                  "sheets are written beside this report and kept out of git (`.gitignore`): they show CelebA faces, "
+                  "which never enter the repository.", "", f"![contact sheet]({sheets[0][1]})", ""]
     if any(not np.isnan(v.realism_far) for v in ev.variants):
         lines += ["## What a viewer sees", "",
                   f"Realism: a linear classifier told far frames (|target| ≥ {FAR:.0f}°) from {ev.real_faces} real "
