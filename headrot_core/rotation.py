@@ -19,8 +19,8 @@ inversion) is not part of any frame: it only shows how well the model captured t
 (the app, before showing the strip) asks for it afterwards with ``HeadRotator.reconstruct``.
 
 ``warp`` (``headrot_core.warping``): the photo's own crop, at up to ``RENDER_PX``, carried along the optical flow
-from Gc(z + d) back to Gc(z), with the model's shading change added at low frequency: no feature is added twice,
-and the frames come out at the photo's resolution.
+from Gc(z + d) back to Gc(z), with the model's shading change added at low frequency and as brightness only: no
+feature is added twice, and the frames come out at the photo's resolution.
 
 Feedback (``feedback``, on when the yaw network is installed): the calibrated frames are read by the appearance
 network and those that missed their yaw by more than a tolerance are decoded again at the moves this face's own
@@ -230,9 +230,7 @@ class HeadRotator:
 
             face = align_face(img, size=128)
             crop, faces, quad = face.crop, face.faces, np.asarray(face.crop_quad).round(2).tolist()
-            hires = face.recrop(img, int(np.clip(face.side, 128, RENDER_PX))) if self.decode == "warp" else crop
-        if self.decode == "warp" and max(hires.size) > RENDER_PX:
-            hires = hires.resize((RENDER_PX, RENDER_PX), Image.LANCZOS)
+            hires = face.recrop(img, int(np.clip(face.side, 128, RENDER_PX))) if self.decode == "warp" else None
         analysis = analyze_crop(crop.resize((128, 128), Image.LANCZOS) if crop.size != (128, 128) else crop)
         source = crop.resize((self.model.size, self.model.size), Image.LANCZOS)
         gender = None
@@ -240,8 +238,12 @@ class HeadRotator:
             from .identity import face_descriptors
 
             gender = str(self._gender.predict(face_descriptors([crop]))[0])
+        if self.decode != "warp":
+            hires = None
+        elif max(hires.size) > RENDER_PX:
+            hires = hires.resize((RENDER_PX, RENDER_PX), Image.LANCZOS)
         return FacePrep(source, float(analysis.yaw), analysis.light, float(analysis.light_score), gender, faces, quad,
-                        hires if self.decode == "warp" else None)
+                        hires)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         if self.embedding == "network":
@@ -375,7 +377,8 @@ class HeadRotator:
                      crop: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(frames, base) for moved latents of the latent ``z`` of ``source`` (1, 3, H, W in [-1, 1]). Residual:
         ``base`` is Gc(z) at ``residual_steps``, decoded in the moved latents' batch unless given (the slider
-        reuses it). Clipped: Gc(z + d) at ``steps``, no base."""
+        reuses it). Clipped: Gc(z + d) at ``steps``, no base. Warp: ``crop`` (default ``source``) carried along the
+        flow from Gc(z + d) to Gc(z), at the crop's resolution."""
         return _last(self._decode_steps(moved, z, source, base, crop))
 
     def _decode_steps(self, moved: torch.Tensor, z: torch.Tensor, source: torch.Tensor, base: torch.Tensor | None,
