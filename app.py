@@ -617,23 +617,25 @@ def preview_update(session: Session | None, yaw: float, view: str | None = WHOLE
                      label=f"{label} · {WHOLE if is_whole(session, view) else CROP}")
 
 
+def lines_of(result: RotationResult):
+    """The trajectory (the two lines) that turned this face."""
+    return ENGINE.get().trajectories.select(result.light, result.gender)
+
+
 def method_image(session: Session | None, yaw: float) -> str | None:
     """The method's picture for this face at the slider's yaw (3 ms a redraw: it follows the slider's input)."""
     if session is None:
         return None
     r = session.result
-    traj = ENGINE.get().trajectories.select(r.light, r.gender)
     latent = None if r.latent is None else r.latent.cpu().numpy()
-    return shown(method_plot(traj, r.source_yaw, float(yaw), latent, r.yaws, r.response), None)
+    return shown(method_plot(lines_of(r), r.source_yaw, float(yaw), latent, r.yaws, r.response), None)
 
 
 def method_for(session: Session | None, yaw: float):
     """The method's picture and the sentence saying which lines turned this face and why."""
     if session is None:
         return None, ""
-    r = session.result
-    traj = ENGINE.get().trajectories.select(r.light, r.gender)
-    return method_image(session, yaw), method_sentence(r, traj)
+    return method_image(session, yaw), method_sentence(session.result, lines_of(session.result))
 
 
 def run_ui(image, aligned: bool, light: str, yaw: float, view: str = WHOLE, progress=gr.Progress()):
