@@ -208,7 +208,8 @@ class Engine:
         rot = self._rot
         if rot is None:
             return "model not loaded yet"
-        return (f"{self.model or 'embedded default'} · {rot.model.size} px · {rot.steps} DDIM steps · "
+        name = Path(self.model).name if self.model and Path(self.model).exists() else self.model  # no server path
+        return (f"{name or 'embedded default'} · {rot.model.size} px · {rot.steps} DDIM steps · "
                 f"{rot.embedding} · {rot.model.device.type}")
 
 

@@ -283,3 +283,10 @@ def test_sigterm_and_kill_leave_no_folder_behind(tiny_rotator_dir, tiny_model, e
         assert not kept.exists()
     finally:
         stop(second)
+
+
+def test_the_model_line_on_the_page_names_no_server_path(tiny_rotator_dir):
+    eng = app.Engine(model=str(tiny_rotator_dir), steps=3, device="cpu")
+    eng.get()
+    text = eng.describe()
+    assert tiny_rotator_dir.name in text and str(tiny_rotator_dir.parent) not in text
