@@ -57,9 +57,13 @@ def shared_data_or_skip() -> Path:
 def tiny_rotator_dir(tiny_model, tmp_path_factory) -> Path:
     """A tiny model folder with trajectories fitted on synthetic latents of its size: everything
     ``HeadRotator.from_pretrained(folder)`` needs, in well under a second."""
+    return tiny_rotator_folder(tiny_model, tmp_path_factory.mktemp("rot"))
+
+
+def tiny_rotator_folder(tiny_model, parent: Path) -> Path:
     from headrot_core.trajectory import fit_trajectory_set
 
-    folder = tiny_model.save_pretrained(tmp_path_factory.mktemp("rot") / "model")
+    folder = tiny_model.save_pretrained(parent / "model")
     rng = np.random.default_rng(0)
     d = 3 * tiny_model.size * tiny_model.size
     yaw = rng.uniform(-40, 40, 1500)
