@@ -18,7 +18,7 @@ moved latents (and Gc(z)) decode in one batch. The reconstruction G(z) (unclippe
 inversion) is not part of any frame: it only shows how well the model captured the face, so a caller in a hurry
 (the app, before showing the strip) asks for it afterwards with ``HeadRotator.reconstruct``.
 
-``warp`` (``headrot_core.warping``): the photo's own crop, at up to ``RENDER_PX``, carried along the optical flow
+``warp`` (``headrot_core.render.warp``): the photo's own crop, at up to ``RENDER_PX``, carried along the optical flow
 from Gc(z + d) back to Gc(z), with the model's shading change added at low frequency and as brightness only: no
 feature is added twice, and the frames come out at the photo's resolution.
 
@@ -44,12 +44,12 @@ from .diffusion import DEFAULT_STEPS, FaceDiffusion, images_to_tensor, tensor_to
 from .feedback import DEFAULT_TOLERANCE, FaceResponse
 from .imaging import load_image
 from .loading import ASSETS, DEFAULT_MODEL_DIR, resolve_model_dir
+from .render import NAMES as DECODES
+from .render import renderer
 from .trajectory import LIGHTS, Trajectory, TrajectorySet
-from .warping import warp_frames
 
 DEFAULT_YAWS = tuple(range(-30, 31, 5))
 DEFAULT_EMBEDDER = ASSETS / "embedder"
-DECODES = ("residual", "clipped", "warp")
 RENDER_PX = 256  # the warp renderer's frames: the aligned crop at the photo's own resolution, up to this
 
 
@@ -147,8 +147,7 @@ class HeadRotator:
         if embedding == "network" and latent_t is not None:
             raise ValueError("the embedding network embeds to x_T; these trajectories live at "
                              f"t = {latent_t}: use embedding='inversion'")
-        if decode not in DECODES:
-            raise ValueError(f"decode must be one of {DECODES}, got {decode!r}")
+        self.renderer = renderer(decode)  # raises for an unknown name
         self.decode = decode
         self.match_gender = match_gender  # gender="auto" uses the detected gender's lines (else light only)
         if embedding == "network" and embedder is None:
@@ -230,7 +229,7 @@ class HeadRotator:
 
             face = align_face(img, size=128)
             crop, faces, quad = face.crop, face.faces, np.asarray(face.crop_quad).round(2).tolist()
-            hires = face.recrop(img, int(np.clip(face.side, 128, RENDER_PX))) if self.decode == "warp" else None
+            hires = face.recrop(img, int(np.clip(face.side, 128, RENDER_PX))) if self.renderer.wants_crop else None
         analysis = analyze_crop(crop.resize((128, 128), Image.LANCZOS) if crop.size != (128, 128) else crop)
         source = crop.resize((self.model.size, self.model.size), Image.LANCZOS)
         gender = None
@@ -238,7 +237,7 @@ class HeadRotator:
             from .identity import face_descriptors
 
             gender = str(self._gender.predict(face_descriptors([crop]))[0])
-        if self.decode != "warp":
+        if not self.renderer.wants_crop:
             hires = None
         elif max(hires.size) > RENDER_PX:
             hires = hires.resize((RENDER_PX, RENDER_PX), Image.LANCZOS)
@@ -260,7 +259,7 @@ class HeadRotator:
     @property
     def decode_calls(self) -> int:
         """UNet calls (of one batch) to decode the frames."""
-        return self.model.steps_from(self.residual_steps if self.decode == "residual" else self.steps, self.latent_t)
+        return self.model.steps_from(self.residual_steps if self.renderer.needs_base else self.steps, self.latent_t)
 
     def latents_for(self, z: torch.Tensor, source_yaw: float, yaws: list[float], light: str | None,
                     gender: str | None) -> tuple[torch.Tensor, str]:
@@ -384,27 +383,22 @@ class HeadRotator:
     def _decode_steps(self, moved: torch.Tensor, z: torch.Tensor, source: torch.Tensor, base: torch.Tensor | None,
                       crop: torch.Tensor | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor | None] | None]:
         """``decode_moved`` yielding None after each DDIM step, then (frames, base)."""
-        if self.decode == "clipped":
-            for x in self.model.denoise(moved, self.steps, clip=True, start_t=self.latent_t):
-                yield None
-            yield x.cpu(), None
-            return
-        batch = moved if base is not None else torch.cat([moved, z])
-        for x in self.model.denoise(batch, self.residual_steps, clip=True, start_t=self.latent_t):
+        with_base = self.renderer.needs_base
+        batch = torch.cat([moved, z]) if with_base and base is None else moved
+        for x in self.model.denoise(batch, self.residual_steps if with_base else self.steps, clip=True,
+                                    start_t=self.latent_t):
             yield None
         x = x.cpu()
-        moved_dec, base = (x, base) if base is not None else (x[:-1], x[-1:])
-        if self.decode == "warp":
-            yield warp_frames(source if crop is None else crop, moved_dec, base), base
-        else:
-            yield source + moved_dec - base, base
+        if with_base and base is None:
+            x, base = x[:-1], x[-1:]
+        yield self.renderer.render(x, base, source, crop), base
 
     def _source_and_base(self, result: RotationResult
                          ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """An earlier result's crop as a tensor, its Gc(z) when decoded the way this engine decodes, and the crop at
         the photo's resolution when this engine warps it."""
         same = (result.decode, result.residual_steps) == (self.decode, self.residual_steps)
-        crop = _crop_tensor(result.crop) if self.decode == "warp" else None
+        crop = _crop_tensor(result.crop) if self.renderer.wants_crop else None
         return images_to_tensor([result.source], self.model.size), result.base if same else None, crop
 
     def frames_at(self, result: RotationResult, yaws: Iterable[float], light: str | None = None) -> list[Image.Image]:

@@ -6,7 +6,7 @@ import torch
 from conftest import real_crop
 from headrot_core import HeadRotator
 from headrot_core.diffusion import images_to_tensor, tensor_to_images
-from headrot_core.warping import FLOW_PX, WarpSettings, regularised_flow, warp_frames
+from headrot_core.render.warp import FLOW_PX, WarpSettings, regularised_flow, warp_frames
 
 
 def _textured(size: int, seed: int = 0) -> torch.Tensor:

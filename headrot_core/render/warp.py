@@ -17,6 +17,8 @@ import cv2
 import numpy as np
 import torch
 
+from . import Renderer
+
 FLOW_PX = 128  # the decodings (64 px) are upsampled to this for the flow: DIS needs a few pixels per feature
 
 
@@ -109,3 +111,12 @@ def warp_frames(crop: torch.Tensor, moved: torch.Tensor, base: torch.Tensor,
             frame = (1 - a) * frame + a * fill
         out.append(np.clip(frame, 0, 1))
     return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2) * 2 - 1
+
+
+class Warp(Renderer):
+    def render(self, moved: torch.Tensor, base: torch.Tensor | None, source: torch.Tensor,
+               crop: torch.Tensor | None) -> torch.Tensor:
+        return warp_frames(source if crop is None else crop, moved, base)
+
+
+RENDERER = Warp("warp", needs_base=True, wants_crop=True)

@@ -1,0 +1,38 @@
+"""Renderers: how a face's frames are made from the model's decodings of its moved latents and from the photo.
+
+The engine (``headrot_core.rotation``) decodes the moved latents in one clipped DDIM batch, with the unmoved latent
+in the same batch when the renderer needs that base decoding Gc(z), and hands the result to a renderer. A renderer
+is one module of this package with a ``RENDERER`` instance; adding one is that module plus its name in ``NAMES``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import import_module
+
+import torch
+
+
+@dataclass(frozen=True)
+class Renderer:
+    """``needs_base``: Gc(z) is decoded with the moves (at the engine's ``residual_steps``; without it the full
+    ``steps``); ``wants_crop``: the photo's crop at its own resolution is prepared for it (else the model-size
+    source is all it gets)."""
+
+    name: str
+    needs_base: bool
+    wants_crop: bool
+
+    def render(self, moved: torch.Tensor, base: torch.Tensor | None, source: torch.Tensor,
+               crop: torch.Tensor | None) -> torch.Tensor:
+        """Frames (N, 3, R, R) in [-1, 1] from the moved decodings (N, 3, h, w), the base (1, 3, h, w) when
+        ``needs_base``, the model-size source crop (1, 3, h, w) and the photo's crop (1, 3, R, R) or None."""
+        raise NotImplementedError
+
+
+NAMES = ("residual", "clipped", "warp")  # the registry: one module of this package each
+
+
+def renderer(name: str) -> Renderer:
+    if name not in NAMES:
+        raise ValueError(f"decode must be one of {NAMES}, got {name!r}")
+    return import_module(f"{__name__}.{name}").RENDERER
