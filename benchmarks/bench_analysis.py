@@ -21,9 +21,9 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
 from headrot_core.analysis import analyze_crop  # noqa: E402
-from headrot_core.data import default_data_root  # noqa: E402
+from headrot_core.build.data import default_data_root  # noqa: E402
 from headrot_core.face import align_face  # noqa: E402
-from headrot_core.face_eval import random_background  # noqa: E402
+from headrot_core.measure.face_eval import random_background  # noqa: E402
 from timing import timed  # noqa: E402
 
 

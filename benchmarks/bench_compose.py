@@ -72,7 +72,7 @@ def main() -> None:
     p.add_argument("--sheet", default=None, help="write a contact sheet (-30, own yaw, +30 per photo) here")
     args = p.parse_args()
 
-    from headrot_core.data import default_data_root
+    from headrot_core.build.data import default_data_root
     from headrot_core.rotation import HeadRotator
 
     folder = default_data_root() / "hq1024"

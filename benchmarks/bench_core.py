@@ -27,11 +27,11 @@ def rotation_faces(model: FaceDiffusion, n: int) -> tuple[list, str]:
     than the model's own samples: held-out CelebA crops (the evaluation's) when the shared data is there."""
     from PIL import Image
 
-    from headrot_core.data import default_data_root
+    from headrot_core.build.data import default_data_root
     from headrot_core.diffusion import tensor_to_images
 
     if (default_data_root() / "celeba128").is_dir():
-        from headrot_core.fitting import labelled_faces
+        from headrot_core.build.fitting import labelled_faces
 
         test = labelled_faces(holdout=True, max_faces=100, seed=1)
         step = max(1, len(test.ids) // n)
@@ -43,7 +43,7 @@ def rotation_faces(model: FaceDiffusion, n: int) -> tuple[list, str]:
 def hq_photos(n: int) -> list:
     """Whole 1024 px portraits (the shared data's hq1024/): rotate() detects and aligns them, and the warp renderer's
     frames come out at 256 px."""
-    from headrot_core.data import default_data_root
+    from headrot_core.build.data import default_data_root
 
     folder = default_data_root() / "hq1024"
     if not folder.is_dir():

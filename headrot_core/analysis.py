@@ -4,7 +4,7 @@ Both come from dlib's 68 landmarks, found in the crop with the known canonical f
 
 * **Yaw** (degrees, the dataset's sign: negative = the nose points to the image's right) is a ridge regression on
   the landmark shape, fitted by the project on the annotated shared crops of non-held-out identities
-  (``headrot_core.face_fit``). It is made exactly mirror-antisymmetric: ``yaw(x) = (f(x) - f(mirror x)) / 2``.
+  (``headrot_core.build.face_fit``). It is made exactly mirror-antisymmetric: ``yaw(x) = (f(x) - f(mirror x)) / 2``.
 * **Light**: a plane is fitted to the log-luminance of the face skin (the polygon of jaw and eyebrows, without eyes
   and mouth); its horizontal slope, in log-brightness per face half-width, is the raw score. A turned face is also
   brighter on one side, so the part of the raw score that the yaw explains over the dataset is subtracted

@@ -9,7 +9,7 @@ import numpy as np
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .training import TrainConfig, train
+    from .build.training import TrainConfig, train
 
     cfg = TrainConfig(data=args.data, out=args.out, size=args.size, preset=args.preset, batch_size=args.batch_size,
                       lr=args.lr, warmup_steps=args.warmup_steps, lr_schedule=args.lr_schedule,
@@ -23,7 +23,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_pack(args: argparse.Namespace) -> int:
-    from .data import default_data_root, load_annotations, load_images, training_split, write_pack
+    from .build.data import default_data_root, load_annotations, load_images, training_split, write_pack
 
     images = load_images(args.data, args.size)
     ann = default_data_root() / "annotations.csv"
@@ -70,7 +70,7 @@ def _cmd_reconstruct(args: argparse.Namespace) -> int:
 
 
 def _cmd_train_embedder(args: argparse.Namespace) -> int:
-    from .embedding import EmbedTrainConfig, train_embedder
+    from .build.embedding import EmbedTrainConfig, train_embedder
 
     cfg = EmbedTrainConfig(out=args.out, model=args.model, steps=args.steps, preset=args.preset,
                            batch_size=args.batch_size, lr=args.lr, max_steps=args.max_steps, minutes=args.minutes,
@@ -96,14 +96,14 @@ def _parse_yaws(text: str) -> list[float]:
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
-    from .data import default_data_root, load_annotations, load_images
+    from .build.data import default_data_root, load_annotations, load_images
+    from .build.fitting import fit, labelled_faces, labelled_training_faces
     from .diffusion import FaceDiffusion
-    from .fitting import fit, labelled_faces, labelled_training_faces
     from .trajectory import describe
 
     model = FaceDiffusion.from_pretrained(args.model, args.device)
     if args.yaw_source in ("labels", "network"):
-        from .labels import load_labels
+        from .build.labels import load_labels
 
         root = default_data_root()
         images = load_images(args.data or root / "celeba128", model.size)
@@ -132,9 +132,9 @@ def _cmd_fit(args: argparse.Namespace) -> int:
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
-    from .calibration import JOINT_GAIN, Response, measure_response
+    from .build.calibration import JOINT_GAIN, Response, measure_response
+    from .build.fitting import labelled_faces
     from .diffusion import FaceDiffusion
-    from .fitting import labelled_faces
     from .rotation import HeadRotator
     from .trajectory import TrajectorySet
 
@@ -197,7 +197,7 @@ def _cmd_rotate(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from .evaluation import TARGETS, evaluate, write_report
+    from .measure.evaluation import TARGETS, evaluate, write_report
     from .rotation import HeadRotator
 
     rot = HeadRotator.from_pretrained(args.model, args.trajectories, device=args.device, embedding="inversion",
@@ -221,7 +221,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
                   realism=not args.no_realism)
     extra = ""
     if args.figure:
-        from .evaluation import sampled_rotation_figure
+        from .measure.evaluation import sampled_rotation_figure
 
         fig = sampled_rotation_figure(rot, Path(args.figure))
         extra = (f"## Faces sampled from the model, rotated\n\nEach row: a face sampled from the model (taken as an "
@@ -229,7 +229,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
                  f"{', '.join(f'{t:+.0f}' for t in TARGETS)} degrees.\n\n![rotations]({fig.name})")
     print(write_report(ev, Path(args.out), extra).read_text())
     if args.measurements:
-        from .evaluation import save_measurements
+        from .measure.evaluation import save_measurements
 
         save_measurements(ev, Path(args.measurements))
     return 0
@@ -238,7 +238,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_model_card(args: argparse.Namespace) -> int:
     from .diffusion import FaceDiffusion
     from .loading import resolve_model_dir
-    from .model_card import write_model_card
+    from .measure.model_card import write_model_card
 
     folder = resolve_model_dir(args.model)
     model = FaceDiffusion.from_pretrained(folder, args.device)
@@ -288,7 +288,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def _cmd_label(args: argparse.Namespace) -> int:
-    from .labels import label_dataset, load_labels
+    from .build.labels import label_dataset, load_labels
 
     out = label_dataset(args.data, size=args.size, out=args.out, workers=args.workers, limit=args.limit,
                         force=args.force)
@@ -299,8 +299,8 @@ def _cmd_label(args: argparse.Namespace) -> int:
 
 
 def _cmd_train_yaw_net(args: argparse.Namespace) -> int:
-    from .data import annotated_split
-    from .yaw_net import train_yaw_net
+    from .build.data import annotated_split
+    from .build.yaw_net import train_yaw_net
 
     train, val = annotated_split(args.data, size=64)
     report = train_yaw_net(train.images, train.yaw, val.images, val.yaw, args.out, args.work, epochs=args.epochs,
@@ -311,7 +311,7 @@ def _cmd_train_yaw_net(args: argparse.Namespace) -> int:
 
 
 def _cmd_fit_gender(args: argparse.Namespace) -> int:
-    from .identity import fit_gender
+    from .build.gender import fit_gender
 
     clf = fit_gender(args.train, args.test)
     print(f"held-out accuracy {clf.accuracy:.3f}; wrote {clf.save(args.out)}")
@@ -323,7 +323,7 @@ FEEDBACK_HELP = ("calibrated moves only: do not read the frames with the yaw net
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .calibration import NOMINAL
+    from .build.calibration import NOMINAL
     from .diffusion import DEFAULT_STEPS
     from .rotation import DECODES
 
@@ -545,7 +545,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "data", "unset") is None:
-        from .data import default_data_root
+        from .build.data import default_data_root
 
         args.data = str(default_data_root() / "celeba128")
     return int(args.func(args) or 0)

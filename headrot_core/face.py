@@ -16,9 +16,9 @@ Pipeline (all models ship in PyPI packages, see README "Face analysis"):
    into the photo.
 3. Twice: the photo is warped into the canonical frame, landmarks are found again with the canonical face box (this
    removes roll and scale), and the similarity is refitted.
-4. A ridge regression, fitted by the project on the shared aligned crops (``headrot_core.face_fit``), predicts from
-   the landmark shape where the true crop box lies (the landmarks alone miss it by about 2-4 % of the box side, mostly
-   for turned faces); the final similarity is fitted to those 4 corners.
+4. A ridge regression, fitted by the project on the shared aligned crops (``headrot_core.build.face_fit``), predicts
+   from the landmark shape where the true crop box lies (the landmarks alone miss it by about 2-4 % of the box side,
+   mostly for turned faces); the final similarity is fitted to those 4 corners.
 
 Coordinates: *continuous* pixel coordinates throughout (the top-left corner of pixel (0, 0) is (0, 0), its centre is
 (0.5, 0.5)), so ``crop_quad`` corners are the outer corners of the crop's corner pixels.
@@ -126,7 +126,7 @@ def set_face_model(model: dict | None) -> None:
 @lru_cache(maxsize=1)
 def _load_model() -> dict:
     if not MODEL_FILE.exists():
-        raise ImportError(f"{MODEL_FILE.name} is missing: run `python -m headrot_core.face_fit`")
+        raise ImportError(f"{MODEL_FILE.name} is missing: run `python -m headrot_core.build.face_fit`")
     raw = json.loads(MODEL_FILE.read_text())
     return {k: (np.asarray(v, dtype=np.float64) if isinstance(v, list) else v) for k, v in raw.items()}
 

@@ -26,9 +26,9 @@ from tqdm.auto import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from headrot_core.analysis import analyze_batch, frame_yaws  # noqa: E402
+from headrot_core.build.fitting import embed_faces, labelled_faces  # noqa: E402
 from headrot_core.diffusion import images_to_tensor, tensor_to_images  # noqa: E402
-from headrot_core.evaluation import TARGETS, network_yaws  # noqa: E402
-from headrot_core.fitting import embed_faces, labelled_faces  # noqa: E402
+from headrot_core.measure.evaluation import TARGETS, network_yaws  # noqa: E402
 from headrot_core.rotation import HeadRotator  # noqa: E402
 
 GRID = np.arange(10.0, 181.0, 10.0)

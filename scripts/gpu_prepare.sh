@@ -11,13 +11,13 @@ mkdir -p .gpu/data
 # the default 80 (37.8 MiB) does not fit beside them
 [ -f .gpu/train64.tar.gz ] || "$PY" -m headrot_core pack --out .gpu/train64.tar.gz --quality 62
 [ -f .gpu/val64.tar.gz ] || "$PY" - <<'EOF'
-from headrot_core.data import default_data_root, load_annotations, load_images, training_split, write_pack
+from headrot_core.build.data import default_data_root, load_annotations, load_images, training_split, write_pack
 images = load_images(default_data_root() / "celeba128", 64)
 _, held = training_split(images, load_annotations())
 import numpy as np
 write_pack(held.select(np.arange(len(held.ids)) < 256), ".gpu/val64.tar.gz", quality=95)
 EOF
-labels=$("$PY" -c "from headrot_core.labels import label_dataset; print(label_dataset())")
+labels=$("$PY" -c "from headrot_core.build.labels import label_dataset; print(label_dataset())")
 cp "$labels" .gpu/labels.csv
 cp "$DATA/annotations.csv" .gpu/data/annotations.csv
 [ -n "$(ls .whl/diffusers-*.whl 2>/dev/null)" ] || "$PY" -m pip download -q --no-deps --only-binary=:all: \

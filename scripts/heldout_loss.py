@@ -14,7 +14,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from headrot_core.diffusion import FaceDiffusion, images_to_tensor  # noqa: E402
-from headrot_core.model_card import heldout_crops  # noqa: E402
+from headrot_core.measure.model_card import heldout_crops  # noqa: E402
 
 BANDS = [(0, 100), (100, 300), (300, 500), (500, 700), (700, 900), (900, 1000)]
 

@@ -2,7 +2,7 @@
 
 Samples ``--candidates`` faces with seeded DDIM and keeps the ``--n`` that look most like real faces: among the
 samples in which dlib's HOG detector (4x upsampled, as in docs/MODEL.md's face rate) finds a face, those that the
-realism measure (``headrot_core.realism``: a linear classifier on face descriptors and image statistics) tells
+realism measure (``headrot_core.measure.realism``: a linear classifier on face descriptors and image statistics) tells
 apart from ``--real`` real CelebA crops least, each scored by a classifier that never saw it (5 folds). Without the
 shared data the detector's score ranks them. Each is saved as a Lanczos-upscaled PNG carrying the text chunk
 ``headrot=aligned-crop``: the app then treats it as a crop in the model's convention and skips face detection (a
@@ -41,7 +41,7 @@ def detector_score(img: Image.Image) -> float:
 
 def real_crops(count: int, size: int) -> np.ndarray | None:
     """``count`` real aligned crops at ``size`` px from the shared data (its first shard), or None without it."""
-    from headrot_core.data import default_data_root, load_images
+    from headrot_core.build.data import default_data_root, load_images
 
     shard = default_data_root() / "celeba128" / "shard-00.tar"
     return load_images(shard, size, limit=count).images if count and shard.is_file() else None
@@ -55,7 +55,7 @@ def realism_scores(samples: list[Image.Image], real: np.ndarray, folds: int = 5)
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from headrot_core.realism import realism_features, same_resolution
+    from headrot_core.measure.realism import realism_features, same_resolution
 
     px = samples[0].width
     x = np.vstack([realism_features(same_resolution(samples, px)), realism_features(same_resolution(real, px))])

@@ -24,7 +24,7 @@ YAWS = (-30.0, -20.0, -10.0, 0.0, 10.0, 20.0, 30.0)
 def frames(n_faces: int) -> dict[str, np.ndarray]:
     from PIL import Image
 
-    from headrot_core.fitting import labelled_faces
+    from headrot_core.build.fitting import labelled_faces
 
     faces = labelled_faces(holdout=True, max_faces=100, seed=1)
     out = {}

@@ -28,7 +28,7 @@ def ramp(img: Image.Image, gain: float) -> Image.Image:
 @pytest.fixture(scope="module")
 def annotated_crops() -> list[tuple[Image.Image, float]]:
     """Up to 40 held-out annotated crops from shard 0 (identity % 20 == 0)."""
-    from headrot_core.data import is_holdout, load_annotations
+    from headrot_core.build.data import is_holdout, load_annotations
 
     shared_data_or_skip()
     ann = load_annotations(DATA / "annotations.csv")

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from headrot_core.calibration import Response, measure_response
-from headrot_core.fitting import LabelledFaces
+from headrot_core.build.calibration import Response, measure_response
+from headrot_core.build.fitting import LabelledFaces
 
 
 def test_response_becomes_a_monotone_calibration():

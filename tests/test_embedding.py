@@ -7,8 +7,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from headrot_core.build.embedding import EmbedTrainConfig, EmbedTrainer, psnr, train_embedder
 from headrot_core.diffusion import FaceDiffusion
-from headrot_core.embedding import EmbedTrainConfig, EmbedTrainer, Embedder, psnr, train_embedder
+from headrot_core.embedding import Embedder
 
 STEPS = 3
 

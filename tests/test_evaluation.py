@@ -3,8 +3,8 @@ import pytest
 from PIL import Image
 
 from conftest import real_crop
-from headrot_core.evaluation import TARGETS, psnr, run_variant, ssim, write_report
-from headrot_core.fitting import LabelledFaces
+from headrot_core.build.fitting import LabelledFaces
+from headrot_core.measure.evaluation import TARGETS, psnr, run_variant, ssim, write_report
 
 
 def test_psnr_and_ssim_basics():
@@ -41,7 +41,7 @@ def test_run_variant_measures_every_frame(tiny_rotator_dir):
 def test_sampled_rotation_figure_shows_the_evaluated_engine(tiny_rotator_dir, tmp_path):
     from headrot_core.animation import upscale
     from headrot_core.diffusion import tensor_to_images
-    from headrot_core.evaluation import sampled_rotation_figure
+    from headrot_core.measure.evaluation import sampled_rotation_figure
     from headrot_core.rotation import HeadRotator
 
     rot = HeadRotator.from_pretrained(tiny_rotator_dir, device="cpu", steps=2)
@@ -52,7 +52,7 @@ def test_sampled_rotation_figure_shows_the_evaluated_engine(tiny_rotator_dir, tm
 
 
 def test_report_has_every_section(tmp_path):
-    from headrot_core.evaluation import Evaluation, VariantResult
+    from headrot_core.measure.evaluation import Evaluation, VariantResult
 
     by_net = np.array(TARGETS)[None, :] / 2  # the network sees half the turn the landmarks see
     v = VariantResult("two lines, light x gender", {t: 1.0 for t in TARGETS}, 1.0, 0.95, 0.9, 0.7, 7, 1.0,
@@ -74,7 +74,7 @@ def test_report_has_every_section(tmp_path):
 
 
 def test_paired_difference_is_exact_and_its_interval_shrinks_with_shared_noise():
-    from headrot_core.evaluation import paired_difference
+    from headrot_core.measure.evaluation import paired_difference
 
     rng = np.random.default_rng(0)
     face = rng.normal(10, 4, 100)  # what each face contributes to both variants
@@ -89,7 +89,7 @@ def test_paired_difference_is_exact_and_its_interval_shrinks_with_shared_noise()
 
 
 def test_report_pairs_each_variant_with_the_first_and_measurements_round_trip(tmp_path):
-    from headrot_core.evaluation import Evaluation, VariantResult, save_measurements
+    from headrot_core.measure.evaluation import Evaluation, VariantResult, save_measurements
 
     tg = np.array(TARGETS)
     rng = np.random.default_rng(1)
@@ -118,7 +118,7 @@ def test_report_pairs_each_variant_with_the_first_and_measurements_round_trip(tm
 def test_realism_section_contact_sheets_and_frames_collected(tiny_rotator_dir, tmp_path):
     """run_variant keeps the far frames, the frame nearest the source's yaw and the sheet's rows; measure_realism
     scores them against real crops; the report puts the contact sheets and the viewer's table first."""
-    from headrot_core.evaluation import Evaluation, SHEET_FACES, measure_realism
+    from headrot_core.measure.evaluation import Evaluation, SHEET_FACES, measure_realism
     from headrot_core.rotation import HeadRotator
 
     rot = HeadRotator.from_pretrained(tiny_rotator_dir, device="cpu", steps=2, decode="warp", feedback=False)

@@ -73,7 +73,7 @@ def test_blank_and_noise_images_raise_no_face_error():
 
 
 def test_cluttered_background_is_not_a_face():
-    from headrot_core.face_eval import random_background
+    from headrot_core.measure.face_eval import random_background
 
     # this background gives weak HOG boxes that a lax check took for faces; the CNN verifier rejects them
     with pytest.raises(NoFaceError):
@@ -142,7 +142,7 @@ def test_small_and_large_inputs(long_side):
 
 
 def test_small_face_in_a_big_photo():
-    from headrot_core.face_eval import random_background
+    from headrot_core.measure.face_eval import random_background
 
     img = photo().resize((231, 283), Image.LANCZOS)  # face box 166 px: 1/18 of the long side
     canvas = Image.fromarray(random_background(np.random.default_rng(2), 3000, 2000))
@@ -152,7 +152,7 @@ def test_small_face_in_a_big_photo():
 
 
 def test_rotated_scaled_photo_on_a_background():
-    from headrot_core.face_eval import transformed_photo
+    from headrot_core.measure.face_eval import transformed_photo
 
     shared_data_or_skip()
     rng = np.random.default_rng(3)

@@ -95,7 +95,7 @@ def test_feedback_brings_the_shipped_engine_frames_nearer_their_yaw():
     """On real held-out faces and the shipped model: the network reads the fed-back frames nearer their targets
     than the calibrated ones (the evaluation measures the same with the independent landmark estimator)."""
     shared_data_or_skip()
-    from headrot_core.fitting import labelled_faces
+    from headrot_core.build.fitting import labelled_faces
 
     fed_rot = HeadRotator.from_pretrained(feedback=True)
     plain = HeadRotator.from_pretrained(feedback=False)

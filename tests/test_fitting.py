@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 
 from headrot_core import yaw_net
-from headrot_core.data import Annotation, ImageSet
+from headrot_core.build.data import Annotation, ImageSet
+from headrot_core.build.fitting import embed_cached, labelled_training_faces, yaw_balanced
+from headrot_core.build.labels import LabelSet
 from headrot_core.diffusion import images_to_tensor
-from headrot_core.fitting import embed_cached, labelled_training_faces, yaw_balanced
-from headrot_core.labels import LabelSet
 from test_yaw_net import blob_faces
 
 

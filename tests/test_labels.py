@@ -10,9 +10,9 @@ import pytest
 from PIL import Image
 
 from conftest import DATA, shared_data_or_skip
-from headrot_core import labels as labels_mod
-from headrot_core.data import cache_dir
-from headrot_core.labels import LabelSet, label_dataset, labels_path, load_labels
+from headrot_core.build import labels as labels_mod
+from headrot_core.build.data import cache_dir
+from headrot_core.build.labels import LabelSet, label_dataset, labels_path, load_labels
 
 
 @pytest.fixture(scope="module")

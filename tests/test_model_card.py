@@ -2,7 +2,7 @@ import re
 
 import numpy as np
 
-from headrot_core import model_card
+from headrot_core.measure import model_card
 
 
 def test_card_reports_face_rate_per_step_count_and_keeps_its_own_grid(tiny_model, tiny_model_dir, tmp_path,

@@ -3,7 +3,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from conftest import real_crop
-from headrot_core.realism import (FEATURE_PX, count_faces, image_statistics, realism_features, same_resolution,
+from headrot_core.measure.realism import (FEATURE_PX, count_faces, image_statistics, realism_features, same_resolution,
                                   two_sample_test)
 
 

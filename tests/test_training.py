@@ -2,9 +2,9 @@ import json
 
 import torch
 
+from headrot_core.build.training import TrainConfig, Trainer, load_training_images, read_training_record, train
 from headrot_core.diffusion import FaceDiffusion
-from headrot_core.model_card import training_rows
-from headrot_core.training import TrainConfig, Trainer, load_training_images, read_training_record, train
+from headrot_core.measure.model_card import training_rows
 
 
 def _cfg(folder, out, **kw):

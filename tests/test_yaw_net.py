@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from headrot_core.yaw_net import YawNet, augment, balance_weights, epoch_order, evaluate_yaw_net, train_yaw_net
+from headrot_core.build.yaw_net import augment, balance_weights, epoch_order, evaluate_yaw_net, train_yaw_net
+from headrot_core.yaw_net import YawNet
 
 
 def blob_faces(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -87,7 +88,7 @@ def test_shipped_network_reads_real_held_out_faces():
     from PIL import Image
 
     from conftest import shared_data_or_skip
-    from headrot_core.data import is_holdout, load_annotations
+    from headrot_core.build.data import is_holdout, load_annotations
     from headrot_core.diffusion import images_to_tensor
     from headrot_core.yaw_net import load_yaw_net, yaw_net_available
 

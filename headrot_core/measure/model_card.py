@@ -15,12 +15,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .data import default_data_root, is_holdout, load_annotations, load_images
-from .diffusion import DEFAULT_STEPS, FaceDiffusion, images_to_tensor, tensor_to_images
+from ..build.data import default_data_root, is_holdout, load_annotations, load_images
+from ..diffusion import DEFAULT_STEPS, FaceDiffusion, images_to_tensor, tensor_to_images
 from .evaluation import psnr, ssim
-from .imaging import save_grid
-from .loading import DEFAULT_MODEL_DIR
-from .training import read_training_record
+from ..imaging import save_grid
+from ..loading import DEFAULT_MODEL_DIR
+from ..build.training import read_training_record
 
 
 def face_rate(model: FaceDiffusion, n: int = 256, steps: int = DEFAULT_STEPS, seed: int = 1234,

@@ -28,7 +28,7 @@ def default_data_root() -> Path:
     env = os.environ.get("HEADROT_DATA")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2] / "shared" / "data"
+    return Path(__file__).resolve().parents[3] / "shared" / "data"
 
 
 def cache_dir() -> Path:

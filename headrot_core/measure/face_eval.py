@@ -1,6 +1,6 @@
 """Measurements behind docs/ANALYSIS.md: alignment under random similarity transforms, yaw and light accuracy.
 
-``python -m headrot_core.face_eval [--trials N] [--out results.json]`` prints the results as JSON.
+``python -m headrot_core.measure.face_eval [--trials N] [--out results.json]`` prints the results as JSON.
 """
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from . import face
-from .data import default_data_root
+from .. import face
+from ..build.data import default_data_root
 
 
 def random_background(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
@@ -136,8 +136,8 @@ def eval_yaw(sizes=(64, 128), limit: int | None = None) -> dict:
     """MAE on held-out identities (|yaw| <= 40), and mirror consistency, at each size."""
     import cv2
 
-    from .analysis import analyze_crop, crop_measurements
-    from .data import is_holdout, load_annotations, load_images
+    from ..analysis import analyze_crop, crop_measurements
+    from ..build.data import is_holdout, load_annotations, load_images
 
     ann = load_annotations()
     images = load_images(default_data_root() / "celeba128", 128)
@@ -171,10 +171,10 @@ def eval_yaw_net() -> dict:
     |yaw|; its agreement with the landmark estimator; seconds for 13 frames."""
     import time
 
-    from .analysis import analyze_crop
-    from .data import annotated_split
-    from .diffusion import images_to_tensor
-    from .yaw_net import load_yaw_net
+    from ..analysis import analyze_crop
+    from ..build.data import annotated_split
+    from ..diffusion import images_to_tensor
+    from ..yaw_net import load_yaw_net
 
     _, held = annotated_split(default_data_root() / "celeba128", size=128)
     keep = np.abs(held.yaw) <= 40
@@ -198,8 +198,8 @@ def eval_yaw_net() -> dict:
 
 def eval_light(n: int = 1000, seed: int = 0) -> dict:
     """Mirror flip rate and ramp monotonicity on held-out crops."""
-    from .analysis import analyze_crop
-    from .data import is_holdout, load_annotations, load_images
+    from ..analysis import analyze_crop
+    from ..build.data import is_holdout, load_annotations, load_images
 
     ann = load_annotations()
     images = load_images(default_data_root() / "celeba128", 128)
@@ -231,8 +231,8 @@ def mean_face_figure(path, labels=None, size: int = 128) -> dict:
     """3x3 grid of mean crops: rows light left/center/right, columns the POSE_BINS; returns the counts."""
     from PIL import Image, ImageDraw
 
-    from .data import load_images
-    from .labels import load_labels
+    from ..build.data import load_images
+    from ..build.labels import load_labels
 
     labels = labels or load_labels()
     images = load_images(default_data_root() / "celeba128", size)
@@ -264,7 +264,7 @@ def mean_face_figure(path, labels=None, size: int = 128) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m headrot_core.face_eval")
+    p = argparse.ArgumentParser(prog="python -m headrot_core.measure.face_eval")
     p.add_argument("--trials", type=int, default=300)
     p.add_argument("--what", default="align,plain,false,yaw,light")
     p.add_argument("--out", default=None)

@@ -59,7 +59,7 @@ class LabelSet:
 
 
 def model_hash() -> str:
-    from .face import MODEL_FILE
+    from ..face import MODEL_FILE
 
     return hashlib.sha1(MODEL_FILE.read_bytes()).hexdigest()[:10]
 
@@ -71,7 +71,7 @@ def labels_path(source: str | Path | None = None) -> Path:
 
 
 def _label_range(bounds: tuple[int, int]) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
-    from .analysis import analyze_crop
+    from ..analysis import analyze_crop
 
     lo, hi = bounds
     yaw = np.zeros(hi - lo, np.float32)

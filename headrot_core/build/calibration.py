@@ -19,10 +19,10 @@ from PIL import Image
 from sklearn.isotonic import IsotonicRegression
 from tqdm.auto import tqdm
 
-from .diffusion import images_to_tensor
+from ..diffusion import images_to_tensor
 from .fitting import LabelledFaces
-from .rotation import HeadRotator
-from .trajectory import Calibration
+from ..rotation import HeadRotator
+from ..trajectory import Calibration
 
 # x_t at t = 499 (shipped): 120 turns a frontal face 30-34 degrees; a face at 30 degrees needs about 180 to turn
 # 60 degrees to the other side, through the joint of the lines (at JOINT_GAIN x its yaw)
@@ -72,8 +72,8 @@ class Response:
 def measure_response(rot: HeadRotator, faces: LabelledFaces, nominal=NOMINAL) -> Response:
     """Moves every face by each nominal change on both sides with ``rot``'s trajectories, decoding and embedding
     setting; the trajectories should carry no calibration (it is what is being measured)."""
-    from .analysis import frame_yaws
-    from .diffusion import tensor_to_images
+    from ..analysis import frame_yaws
+    from ..diffusion import tensor_to_images
 
     source_yaw = frame_yaws([Image.fromarray(im) for im in faces.images])
     change = np.full((len(faces.ids), len(nominal), 2), np.nan)

@@ -10,7 +10,7 @@ same-person threshold). The same latents run through variants: the shipped traje
 (light only, global), one line instead of two when given; optionally the embedding network instead of inversion.
 The renderers (``renderers``: residual, warp, clipped) run on the same latents and moves, each with the feedback.
 
-What a viewer sees (``headrot_core.realism``): a two-sample test between far frames (|target| >= 20) and real
+What a viewer sees (``headrot_core.measure.realism``): a two-sample test between far frames (|target| >= 20) and real
 held-out crops of turned faces (|yaw| 15-45, identities other than the evaluated faces') at the frames' own
 resolution, with frames near the source's own yaw as the baseline; how many far frames an independent detector finds
 exactly one face in; identity with frames at 128 px; and a contact sheet of 12 faces.
@@ -28,10 +28,10 @@ from PIL import Image
 from scipy.stats import spearmanr
 from tqdm.auto import tqdm
 
-from .diffusion import FaceDiffusion, images_to_tensor, tensor_to_images
-from .fitting import LabelledFaces, embed_faces, labelled_faces
-from .rotation import HeadRotator
-from .trajectory import TrajectorySet, describe
+from ..diffusion import FaceDiffusion, images_to_tensor, tensor_to_images
+from ..build.fitting import LabelledFaces, embed_faces, labelled_faces
+from ..rotation import HeadRotator
+from ..trajectory import TrajectorySet, describe
 
 TARGETS = (-30.0, -20.0, -10.0, 0.0, 10.0, 20.0, 30.0)
 FAR = 20.0  # |target| of the frames the realism test judges
@@ -131,8 +131,8 @@ def save_measurements(ev: "Evaluation", path: Path) -> Path:
 
 def measure_frames(frames: list[Image.Image]) -> tuple[np.ndarray, np.ndarray]:
     """(yaw of each frame, descriptor of each frame), frames analysed at 128 px like dataset crops."""
-    from .analysis import frame_yaws
-    from .identity import face_descriptors
+    from ..analysis import frame_yaws
+    from ..identity import face_descriptors
 
     big = [f if f.size == (128, 128) else f.resize((128, 128), Image.LANCZOS) for f in frames]
     return frame_yaws(big), face_descriptors(big)
@@ -140,7 +140,7 @@ def measure_frames(frames: list[Image.Image]) -> tuple[np.ndarray, np.ndarray]:
 
 def network_yaws(images) -> np.ndarray | None:
     """Yaw of each image by the appearance network, or None when it is not installed."""
-    from .yaw_net import load_yaw_net, yaw_net_available
+    from ..yaw_net import load_yaw_net, yaw_net_available
 
     if not yaw_net_available():
         return None
@@ -191,8 +191,8 @@ def run_variant(name: str, rot: HeadRotator, latents: torch.Tensor, faces: Label
 def real_turned_faces(exclude_identities, data_root: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(128 px crops, identities) of held-out identities not in ``exclude_identities`` whose |yaw| lies in REAL_YAW:
     HopeNet's yaw where annotated, else the landmark estimator's."""
-    from .analysis import analyze_batch
-    from .data import default_data_root, is_holdout, load_annotations, load_images
+    from ..analysis import analyze_batch
+    from ..build.data import default_data_root, is_holdout, load_annotations, load_images
 
     root = data_root or default_data_root()
     ann = load_annotations(root / "annotations.csv")
@@ -260,8 +260,8 @@ def evaluate(rot: HeadRotator, n_faces: int = 100, embedder=None, ablations: boo
     like the shipped set, for the two-lines-or-one ablation; ``others``: whole other engines (name -> rotator, e.g.
     lines fitted at another timestep), each on the same faces with latents embedded its own way; ``renderers``: the
     shipped engine with other renderers (same lines, moves and feedback); ``realism``: the viewer's measurements."""
-    from .analysis import analyze_batch
-    from .identity import face_descriptors
+    from ..analysis import analyze_batch
+    from ..identity import face_descriptors
 
     model, steps = rot.model, rot.steps
     test = labelled_faces(holdout=True, max_faces=n_faces, seed=1)
@@ -351,8 +351,8 @@ def evaluate(rot: HeadRotator, n_faces: int = 100, embedder=None, ablations: boo
 
 def contact_sheet(sources: list[Image.Image], rows: list[list[Image.Image]], path: Path, px: int = 128) -> Path:
     """Each row: the source crop, then its frames at every target, all at ``px`` (Lanczos)."""
-    from .animation import upscale
-    from .imaging import make_grid
+    from ..animation import upscale
+    from ..imaging import make_grid
 
     tiles = [t for src, frames in zip(sources, rows) for t in upscale([src, *frames], px)]
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -397,7 +397,7 @@ def write_report(ev: Evaluation, path: Path, extra: str = "") -> Path:
                   f"held-out crops of other identities with |yaw| {REAL_YAW[0]:.0f}–{REAL_YAW[1]:.0f}° (balanced "
                   "accuracy, 5 folds grouped by face; 0.50 = it cannot tell them apart), both at the frames' own "
                   "resolution; 'near' is the same test on the frame nearest each photo's own yaw (the baseline). "
-                  "Features: dlib's face descriptor and 17 image statistics (`headrot_core/realism.py`). One face: "
+                  "Features: dlib's face descriptor and 17 image statistics (`headrot_core/measure/realism.py`). One face: "
                   "far frames in which dlib's MMOD CNN detector (never run by the engine) finds exactly one face. "
                   "Identity: frames at 128 px (upscaled when the renderer's are smaller) against the 128 px photo.",
                   "", "| variant | frame px | realism, far (≤ 0.60) | realism, near | one face, far (≥ 98 %) | "
@@ -477,8 +477,8 @@ def write_report(ev: Evaluation, path: Path, extra: str = "") -> Path:
 def sampled_rotation_figure(rot, path: Path, n: int = 6, seed: int = 7, targets=TARGETS, size: int = 96) -> Path:
     """Rows of rotation strips for faces *sampled from the model* (never dataset images): each sample is taken as
     an aligned crop, analysed, embedded and turned to each target yaw by ``rot``, the engine being evaluated."""
-    from .animation import upscale
-    from .imaging import make_grid
+    from ..animation import upscale
+    from ..imaging import make_grid
 
     faces = tensor_to_images(rot.model.sample(n, seed=seed, steps=rot.steps))
     tiles: list[Image.Image] = []

@@ -55,7 +55,7 @@ def image_statistics(img: Image.Image) -> np.ndarray:
 
 def realism_features(images: list[Image.Image]) -> np.ndarray:
     """(N, 145): face descriptor and image statistics of FEATURE_PX images."""
-    from .identity import face_descriptors
+    from ..identity import face_descriptors
 
     return np.hstack([face_descriptors(images), np.stack([image_statistics(im) for im in images])])
 
@@ -93,7 +93,7 @@ def two_sample_test(generated: np.ndarray, generated_groups, real: np.ndarray, r
 def _mmod():
     import dlib
 
-    from .face import models_dir
+    from ..face import models_dir
 
     return dlib.cnn_face_detection_model_v1(str(models_dir() / "mmod_human_face_detector.dat"))
 

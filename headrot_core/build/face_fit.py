@@ -1,6 +1,6 @@
 """Fits the project's own face-analysis parameters (``headrot_core/face_model.json``) from the shared data.
 
-``python -m headrot_core.face_fit`` (about 2 minutes on 2 cores) fits, in order:
+``python -m headrot_core.build.face_fit`` (about 2 minutes on 2 cores) fits, in order:
 
 1. the canonical face box (mean dlib HOG box) and canonical 68 landmarks of the 178x218 CelebA-aligned frame, from
    shared 128 px crops padded into that frame;
@@ -23,7 +23,7 @@ import time
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import face
+from .. import face
 from .data import default_data_root, is_holdout, load_annotations, load_images
 
 #: |light_score| above this is a side light: the raw score's median magnitude on the shared crops is about 0.11, so
@@ -48,7 +48,7 @@ def _gray(frame: np.ndarray) -> np.ndarray:
 def fit_alignment(images: np.ndarray, seed: int = 0) -> dict:
     import cv2
 
-    from .analysis import _frame
+    from ..analysis import _frame
 
     rng = np.random.default_rng(seed)
     det = face._detector()
@@ -108,7 +108,7 @@ def _install(model: dict) -> None:
 def fit_yaw(images: np.ndarray, yaws: np.ndarray) -> dict:
     import cv2
 
-    from .analysis import crop_measurements
+    from ..analysis import crop_measurements
 
     feats, targets = [], []
     for img, y in tqdm(list(zip(images, yaws)), desc="yaw", unit="img"):
@@ -124,7 +124,7 @@ def fit_yaw(images: np.ndarray, yaws: np.ndarray) -> dict:
 
 def fit_light(images: np.ndarray, model: dict) -> dict:
     """k = least-squares slope of the raw light slope on the (one-sided) yaw estimate, over crops and mirrors."""
-    from .analysis import crop_measurements
+    from ..analysis import crop_measurements
 
     ys, ss = [], []
     coef, icpt = model["yaw_coef"], model["yaw_intercept"]
@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     light_idx = rng.choice(pool, size=min(3000, len(pool)), replace=False)
     model.update(fit_light(images.images[light_idx], model))
     out = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in model.items()}
-    out["_about"] = ("Fitted by `python -m headrot_core.face_fit` from the shared CelebA crops (non-held-out "
+    out["_about"] = ("Fitted by `python -m headrot_core.build.face_fit` from the shared CelebA crops (non-held-out "
                      "identities); coordinates in the 178x218 CelebA-aligned frame, continuous pixels.")
     face.set_face_model(None)
     face._load_model.cache_clear()

@@ -20,8 +20,8 @@ from diffusers.training_utils import EMAModel
 from tqdm.auto import tqdm
 
 from .data import default_data_root, load_annotations, load_images, training_split
-from .diffusion import FaceDiffusion, pick_device
-from .imaging import save_grid
+from ..diffusion import FaceDiffusion, pick_device
+from ..imaging import save_grid
 
 
 @dataclass

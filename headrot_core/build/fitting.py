@@ -21,8 +21,8 @@ import torch
 from tqdm.auto import tqdm
 
 from .data import Annotation, ImageSet, cache_dir, default_data_root, is_holdout, load_annotations, load_images
-from .diffusion import FaceDiffusion, images_to_tensor
-from .trajectory import BIN_CENTERS, BIN_HALF_WIDTH, TrajectorySet, fit_trajectory_set
+from ..diffusion import FaceDiffusion, images_to_tensor
+from ..trajectory import BIN_CENTERS, BIN_HALF_WIDTH, TrajectorySet, fit_trajectory_set
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ def labelled_faces(holdout: bool, max_faces: int | None = None, seed: int = 0,
                    data_root: Path | None = None) -> LabelledFaces:
     """Crops with annotated yaw and gender from one side of the identity split, yaw-balanced when capped:
     rare large yaws are kept first so every 5-degree bin is as full as it can be."""
-    from .analysis import analyze_batch
+    from ..analysis import analyze_batch
 
     root = data_root or default_data_root()
     ann = load_annotations(root / "annotations.csv")
@@ -85,7 +85,7 @@ def yaw_balanced(yaw: np.ndarray, max_faces: int, seed: int = 0) -> np.ndarray:
 
 def cached_network_yaws(images: ImageSet, batch: int = 256) -> np.ndarray:
     """The yaw network's reading (degrees) of every image, cached and resumable like the latents."""
-    from .yaw_net import SIZE, load_yaw_net
+    from ..yaw_net import SIZE, load_yaw_net
 
     net = load_yaw_net()
     return embed_cached(lambda x: net.yaw(x)[:, None], images.images, images.ids, SIZE,
