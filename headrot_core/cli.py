@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .settings import EngineSettings
+
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from .build.training import TrainConfig, train
@@ -121,10 +123,10 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         from .embedding import Embedder
 
         embedder = Embedder.from_pretrained(args.embedder, model.device)
-    ts = fit(model, Path(args.out), faces, method=args.embedding, steps=args.steps,
-             fixed_point_iters=args.fixed_point_iters, embedder=embedder, sources=sources,
-             one_line_out=Path(args.one_line_out) if args.one_line_out else None, batch=args.batch,
-             warm_start=args.warm_start, latent_t=args.latent_t)
+    settings = EngineSettings(steps=args.steps, fixed_point_iters=args.fixed_point_iters,
+                              warm_start=args.warm_start, latent_t=args.latent_t)
+    ts = fit(model, Path(args.out), faces, method=args.embedding, settings=settings, embedder=embedder,
+             sources=sources, one_line_out=Path(args.one_line_out) if args.one_line_out else None, batch=args.batch)
     for row in describe(ts):
         print(row)
     print(f"wrote {args.out} from {len(faces.ids)} faces")
@@ -132,7 +134,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
-    from .build.calibration import JOINT_GAIN, Response, measure_response
+    from .build.calibration import Response, measure_response
     from .build.fitting import labelled_faces
     from .diffusion import FaceDiffusion
     from .rotation import HeadRotator
@@ -141,13 +143,12 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     model = FaceDiffusion.from_pretrained(args.model, args.device)
     folder = Path(args.trajectories)
     ts = TrajectorySet.load(folder)
-    match_gender = bool(ts.meta.get("match_gender", True)) if args.match_gender is None else args.match_gender
-    joint_gain = ts.meta.get("joint_gain", JOINT_GAIN) if args.joint_gain is None else args.joint_gain
-    ts = ts.with_meta(smoothing_sigma=args.sigma or None, shared_channels=args.shared_channels or None,
-                      calibration=None, match_gender=match_gender, joint_gain=joint_gain)
-    rot = HeadRotator(model, ts, steps=args.steps, embedding="inversion", fixed_point_iters=args.fixed_point_iters,
-                      decode=args.decode, residual_steps=args.residual_steps, match_gender=match_gender,
-                      warm_start=args.warm_start, latent_t=ts.latent_t)  # the lines exist only where fitted
+    given = dict(match_gender=args.match_gender, joint_gain=args.joint_gain)  # None: the set's
+    ts = ts.with_settings(steps=args.steps, fixed_point_iters=args.fixed_point_iters, warm_start=args.warm_start,
+                          residual_steps=min(args.residual_steps, args.steps), decode=args.decode,
+                          smoothing_sigma=args.sigma, shared_channels=args.shared_channels,
+                          **{k: v for k, v in given.items() if v is not None}).with_meta(calibration=None)
+    rot = HeadRotator(model, ts, embedding="inversion")  # the engine the calibration will be stored for
     if args.from_response:
         response = Response.load(args.from_response)
     else:
@@ -158,15 +159,12 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
             response.save(args.response_out)
     sources = tuple(float(v) for v in args.source_yaws.split(",") if v.strip())
     cal = response.calibration(sources, args.bandwidth)
-    setting = {"steps": args.steps, "fixed_point_iters": args.fixed_point_iters, "warm_start": args.warm_start,
-               "decode": args.decode,
-               "residual_steps": rot.residual_steps,
-               "measured_with": "light x gender lines" if rot.match_gender else "light lines",
-               "faces": len(response.source_yaw), "bandwidth": args.bandwidth,
-               # the faces' own largest |yaw|: true too when the response came from a file (--from-response)
-               "max_source_yaw": round(float(np.abs(response.source_yaw).max()), 1),
-               "faces_from": "training identities, HopeNet |yaw| <= max_source_yaw"}
-    ts.with_meta(calibration={**cal.to_dict(), **setting}).save(folder)
+    provenance = {"measured_with": "light x gender lines" if rot.match_gender else "light lines",
+                  "faces": len(response.source_yaw), "bandwidth": args.bandwidth,
+                  # the faces' own largest |yaw|: true too when the response came from a file (--from-response)
+                  "max_source_yaw": round(float(np.abs(response.source_yaw).max()), 1),
+                  "faces_from": "training identities, HopeNet |yaw| <= max_source_yaw"}
+    ts.with_meta(calibration={**cal.to_dict(), **provenance}).save(folder)
     print("| nominal change (deg) | " + " | ".join(f"{n:g}" for n in cal.nominal) + " |")
     print("| --- |" + " --- |" * len(cal.nominal))
     for side in ("negative", "positive"):
@@ -318,6 +316,11 @@ def _cmd_fit_gender(args: argparse.Namespace) -> int:
     return 0
 
 
+def _timestep(value: str) -> int | None:
+    """A DDIM timestep, or 'none' for x_T."""
+    return None if value.lower() == "none" else int(value)
+
+
 FEEDBACK_HELP = ("calibrated moves only: do not read the frames with the yaw network and decode the ones that missed "
                  "again (default: feedback on when the yaw network is installed)")
 
@@ -327,6 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .diffusion import DEFAULT_STEPS
     from .rotation import DECODES
 
+    engine = EngineSettings()
     p = argparse.ArgumentParser(prog="python -m headrot_core",
                                 description="HeadRot: head rotation by straight lines in a DDIM latent space.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -407,12 +411,12 @@ def build_parser() -> argparse.ArgumentParser:
     f = sub.add_parser("fit", help="embed labelled training crops and fit the yaw trajectories")
     f.add_argument("--out", default="assets/trajectories")
     f.add_argument("--one-line-out", default=None, help="also write the one-line ablation fit here")
-    f.add_argument("--steps", type=int, default=DEFAULT_STEPS)
-    f.add_argument("--fixed-point-iters", type=int, default=1)
-    f.add_argument("--warm-start", action=argparse.BooleanOptionalAction, default=False,
+    f.add_argument("--steps", type=int, default=engine.steps, help="DDIM steps of the inversion")
+    f.add_argument("--fixed-point-iters", type=int, default=engine.fixed_point_iters)
+    f.add_argument("--warm-start", action=argparse.BooleanOptionalAction, default=engine.warm_start,
                    help="start each inversion step from the previous step's noise (as the engine embeds)")
-    f.add_argument("--latent-t", type=int, default=None,
-                   help="fit in x_t at this DDIM timestep (e.g. 499: half-way) instead of x_T (the paper)")
+    f.add_argument("--latent-t", type=_timestep, default=engine.latent_t,
+                   help="fit in x_t at this DDIM timestep (499: half-way) instead of x_T ('none': the paper's x_T)")
     f.add_argument("--yaw-source", default="annotations", choices=["annotations", "labels", "network"],
                    help="annotations: HopeNet-annotated crops (the shipped lines); labels: every training crop, "
                         "yaw/light from `label`; network: the same crops, yaw from the yaw network")
@@ -437,23 +441,23 @@ def build_parser() -> argparse.ArgumentParser:
     ca.add_argument("--response-out", default=None, help="also save the raw measurements (.npz)")
     ca.add_argument("--from-response", default=None,
                     help="refit from measurements saved with --response-out instead of measuring again")
-    ca.add_argument("--sigma", type=float, default=2.0,
+    ca.add_argument("--sigma", type=float, default=engine.smoothing_sigma,
                     help="Gaussian smoothing of the directions (latent px; 0: none)")
-    ca.add_argument("--shared-channels", action=argparse.BooleanOptionalAction, default=False,
+    ca.add_argument("--shared-channels", action=argparse.BooleanOptionalAction, default=engine.shared_channels,
                     help="one spatial pattern for the three latent channels (their mean)")
-    ca.add_argument("--steps", type=int, default=12, help="DDIM steps the engine will run with")
-    ca.add_argument("--fixed-point-iters", type=int, default=2)
-    ca.add_argument("--decode", default="residual", choices=DECODES,
+    ca.add_argument("--steps", type=int, default=engine.steps, help="DDIM steps the engine will run with")
+    ca.add_argument("--fixed-point-iters", type=int, default=engine.fixed_point_iters)
+    ca.add_argument("--decode", default=engine.decode, choices=DECODES,
                     help="the renderer the frames are measured with (the one the engine will run)")
     ca.add_argument("--match-gender", action=argparse.BooleanOptionalAction, default=None,
-                    help="the engine picks light x gender lines (else light only); default: the set's meta, else yes")
-    ca.add_argument("--warm-start", action=argparse.BooleanOptionalAction, default=True,
+                    help="the engine picks light x gender lines (else light only); default: the set's setting")
+    ca.add_argument("--warm-start", action=argparse.BooleanOptionalAction, default=engine.warm_start,
                     help="start each inversion step from the previous step's noise (one UNet call fewer a step)")
-    ca.add_argument("--residual-steps", type=int, default=12,
+    ca.add_argument("--residual-steps", type=int, default=engine.residual_steps,
                     help="DDIM steps of the residual's clipped change (<= --steps; lines at t = 499 run 6 of 12)")
     ca.add_argument("--joint-gain", type=float, default=None,
                     help="nominal degrees along the lines per degree of the source's yaw, which decides where a "
-                         "move crosses from one line to the other (default: the set's meta, else 3)")
+                         "move crosses from one line to the other (default: the set's setting)")
     ca.add_argument("--nominal", default=",".join(f"{v:g}" for v in NOMINAL),
                     help="nominal yaw changes measured on each side (degrees along the fitted lines)")
     ca.add_argument("--seed", type=int, default=3)

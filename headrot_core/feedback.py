@@ -15,8 +15,6 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.isotonic import IsotonicRegression
 
-DEFAULT_TOLERANCE = 3.0  # degrees: a frame the network reads within this of its target is kept
-
 
 @dataclass(frozen=True)
 class FaceResponse:

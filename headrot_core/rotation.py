@@ -5,7 +5,7 @@ Each requested yaw is an absolute angle in degrees: the source latent moves alon
 and the source yaw itself gives back the source.
 
 The latent is the paper's x_T, or x_t at an intermediate DDIM timestep when the trajectories were fitted there
-(``latent_t`` in their meta): inversion stops at t and decoding runs only the steps below it. Half-way down the
+(``latent_t`` in their settings): inversion stops at t and decoding runs only the steps below it. Half-way down the
 schedule the clipped decoding of an unmoved latent is the photo again (about 37 dB here, against 15-18 dB from
 x_T), so a move changes one coherent face instead of overlaying a second one on the photo (docs/EVALUATION.md).
 
@@ -40,12 +40,13 @@ import torch
 from PIL import Image
 
 from .animation import save_animation, strip
-from .diffusion import DEFAULT_STEPS, FaceDiffusion, images_to_tensor, tensor_to_images
-from .feedback import DEFAULT_TOLERANCE, FaceResponse
+from .diffusion import FaceDiffusion, images_to_tensor, tensor_to_images
+from .feedback import FaceResponse
 from .imaging import load_image
 from .loading import ASSETS, DEFAULT_MODEL_DIR, resolve_model_dir
 from .render import NAMES as DECODES
 from .render import renderer
+from .settings import EngineSettings
 from .trajectory import LIGHTS, Trajectory, TrajectorySet
 
 DEFAULT_YAWS = tuple(range(-30, 31, 5))
@@ -137,28 +138,32 @@ def _check_choices(light: str, gender: str) -> None:
 class HeadRotator:
     """Loads the model, its trajectories and (optionally) the embedding network once; ``rotate`` is per photo."""
 
-    def __init__(self, model: FaceDiffusion, trajectories: TrajectorySet, embedder=None, steps: int = DEFAULT_STEPS,
-                 embedding: str = "auto", fixed_point_iters: int = 1, decode: str = "residual",
-                 match_gender: bool = True, residual_steps: int | None = None, warm_start: bool = False,
-                 latent_t: int | None = None, feedback: bool = False,
-                 feedback_tolerance: float = DEFAULT_TOLERANCE):
+    def __init__(self, model: FaceDiffusion, trajectories: TrajectorySet, embedder=None, steps: int | None = None,
+                 embedding: str = "auto", fixed_point_iters: int | None = None, decode: str | None = None,
+                 match_gender: bool | None = None, residual_steps: int | None = None, warm_start: bool | None = None,
+                 feedback: bool = False, feedback_tolerance: float | None = None):
+        """Each setting left None is the trajectories' (``trajectories.settings``); the latent's timestep always is:
+        the lines exist only where they were fitted."""
+        given = dict(steps=steps, fixed_point_iters=fixed_point_iters, decode=decode, match_gender=match_gender,
+                     residual_steps=residual_steps, warm_start=warm_start, feedback_tolerance=feedback_tolerance)
+        s = replace(trajectories.settings, **{k: v for k, v in given.items() if v is not None})
+        s = replace(s, residual_steps=min(s.residual_steps, s.steps))  # DDIM steps of the change Gc(z + d) - Gc(z)
         if embedding not in ("auto", "inversion", "network"):
             raise ValueError("embedding must be 'auto', 'inversion' or 'network'")
-        if embedding == "network" and latent_t is not None:
+        if embedding == "network" and s.latent_t is not None:
             raise ValueError("the embedding network embeds to x_T; these trajectories live at "
-                             f"t = {latent_t}: use embedding='inversion'")
-        self.renderer = renderer(decode)  # raises for an unknown name
-        self.decode = decode
-        self.match_gender = match_gender  # gender="auto" uses the detected gender's lines (else light only)
+                             f"t = {s.latent_t}: use embedding='inversion'")
+        self.renderer = renderer(s.decode)  # raises for an unknown name
         if embedding == "network" and embedder is None:
             raise ValueError("embedding='network' needs a trained embedder (assets/embedder)")
+        self.settings: EngineSettings = s
         self.model, self.trajectories, self.embedder = model, trajectories, embedder
-        self.steps, self.fixed_point_iters, self.warm_start = steps, fixed_point_iters, warm_start
-        self.residual_steps = min(residual_steps or steps, steps)  # DDIM steps of the change Gc(z + d) - Gc(z)
-        self.latent_t = latent_t  # lines walked in x_t at this timestep instead of x_T (fitted there)
-        self.feedback, self.feedback_tolerance = feedback, feedback_tolerance
+        self.decode, self.match_gender = s.decode, s.match_gender
+        self.steps, self.fixed_point_iters, self.warm_start = s.steps, s.fixed_point_iters, s.warm_start
+        self.residual_steps, self.latent_t = s.residual_steps, s.latent_t
+        self.feedback, self.feedback_tolerance = feedback, s.feedback_tolerance
         self.embedding = ("network" if embedder is not None and embedding != "inversion"
-                          and latent_t is None else "inversion")
+                          and s.latent_t is None else "inversion")
 
     @classmethod
     def from_pretrained(cls, model: str | Path | None = None, trajectories: str | Path | None = None,
@@ -169,9 +174,7 @@ class HeadRotator:
         """The embedded default, or a model folder / Hub id whose fitted trajectories are in ``trajectories``
         (default: ``<model>/trajectories`` for a folder, ``assets/trajectories`` for the default).
 
-        ``steps``, ``fixed_point_iters``, ``warm_start``, ``decode`` and ``residual_steps`` default to those the
-        trajectories were calibrated with (the calibration holds for that setting), else to those their latents were
-        embedded with; the latent's timestep (``latent_t``) is always the fit's: the lines exist only there.
+        Each setting left None is the trajectories' (their ``settings``, which the calibration was measured with).
         ``feedback`` defaults to on when the yaw network is installed."""
         folder = resolve_model_dir(model)
         diffusion = FaceDiffusion.from_pretrained(folder, device)
@@ -185,20 +188,12 @@ class HeadRotator:
             from .embedding import Embedder
 
             embedder = Embedder.from_pretrained(DEFAULT_EMBEDDER, diffusion.device)
-        setting = {**traj.meta, **traj.meta.get("calibration", {})}
-        steps = steps or int(setting.get("steps") or DEFAULT_STEPS)
-        if fixed_point_iters is None:
-            fixed_point_iters = int(setting.get("fixed_point_iters", 1))
-        residual_steps = residual_steps or int(setting.get("residual_steps") or steps)
-        if warm_start is None:
-            warm_start = bool(setting.get("warm_start", False))
         if feedback is None:
             from .yaw_net import yaw_net_available
 
             feedback = yaw_net_available()
-        return cls(diffusion, traj, embedder, steps, embedding, fixed_point_iters,
-                   decode or setting.get("decode", "residual"), bool(traj.meta.get("match_gender", True)),
-                   residual_steps, warm_start, traj.latent_t, feedback)
+        return cls(diffusion, traj, embedder, steps or None, embedding, fixed_point_iters, decode,
+                   residual_steps=residual_steps or None, warm_start=warm_start, feedback=feedback)
 
     @cached_property
     def _gender(self):

@@ -5,7 +5,8 @@ yaw (degrees) gives a direction in latent units per degree. Two lines (negative 
 positive: to its left) share the frontal bin, because one line does not fit large rotations. A trajectory set
 holds one such pair per subset of similar faces (light class x gender), with a global fallback.
 
-Three post-processing steps, recorded in the set's meta and applied by ``select`` (the stored lines stay the paper's
+Three post-processing steps, recorded in the set's settings (``meta["engine"]``, ``headrot_core.settings``) and the
+meta's calibration and applied by ``select`` (the stored lines stay the paper's
 raw regression, so ``plain()`` gives the method as published):
 
 * ``smoothing_sigma``: a Gaussian low-pass of each direction over the latent's two spatial axes. A centroid
@@ -32,6 +33,7 @@ from sklearn.linear_model import LinearRegression
 from sklearn.metrics import r2_score
 
 from .loading import ASSETS
+from .settings import EngineSettings
 
 DEFAULT_TRAJECTORIES = ASSETS / "trajectories"
 BIN_CENTERS = tuple(float(x) for x in range(-40, 41, 5))
@@ -207,17 +209,21 @@ def subset_name(light: str | None, gender: str | None) -> str:
 @dataclass
 class TrajectorySet:
     """Trajectories keyed by ``subset_name``; ``select`` falls back from the exact subset to broader ones and
-    applies the meta's ``smoothing_sigma``, ``shared_channels`` and ``calibration``."""
+    applies the settings' ``smoothing_sigma``, ``shared_channels`` and ``joint_gain`` and the meta's
+    ``calibration``. ``settings`` is parsed (strictly) from ``meta["engine"]``."""
 
     trajectories: dict[str, Trajectory]
     meta: dict
+    settings: EngineSettings = field(init=False)
     _processed_cache: dict[str, Trajectory] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        self.settings = EngineSettings.from_meta(self.meta)
 
     @property
     def latent_t(self) -> int | None:
         """The DDIM timestep the lines were fitted at (None: x_T): the only place they mean anything."""
-        t = self.meta.get("latent_t")
-        return None if t is None else int(t)
+        return self.settings.latent_t
 
     @property
     def calibration(self) -> Calibration | None:
@@ -232,18 +238,16 @@ class TrajectorySet:
         raise KeyError("no trajectory fitted (not even the global one)")
 
     def _processed(self, key: str) -> Trajectory:
-        cache = self._processed_cache
+        cache, s = self._processed_cache, self.settings
         if key not in cache:
-            tr, sigma = self.trajectories[key], float(self.meta.get("smoothing_sigma") or 0.0)
-            shared = bool(self.meta.get("shared_channels"))
+            tr, sigma, shared = self.trajectories[key], float(s.smoothing_sigma), bool(s.shared_channels)
             if sigma or shared:
                 def smooth(line: LineFit) -> LineFit:
                     return replace(line, direction=smooth_direction(line.direction, sigma, shared))
 
                 neg = smooth(tr.negative)
                 tr = replace(tr, negative=neg, positive=neg if tr.positive is tr.negative else smooth(tr.positive))
-            cache[key] = replace(tr, calibration=self.calibration,
-                                 joint_gain=float(self.meta.get("joint_gain") or 1.0))
+            cache[key] = replace(tr, calibration=self.calibration, joint_gain=float(s.joint_gain))
         return cache[key]
 
     def with_meta(self, **changes) -> "TrajectorySet":
@@ -251,9 +255,14 @@ class TrajectorySet:
         meta = {**self.meta, **changes}
         return TrajectorySet(self.trajectories, {k: v for k, v in meta.items() if v is not None})
 
+    def with_settings(self, **changes) -> "TrajectorySet":
+        """The same lines with engine settings changed: e.g. ``with_settings(joint_gain=1.0)``."""
+        return self.with_meta(engine=replace(self.settings, **changes).to_dict())
+
     def plain(self) -> "TrajectorySet":
         """The paper's method: raw regression lines, no smoothing, no calibration, the face at its own yaw on them."""
-        return self.with_meta(smoothing_sigma=None, shared_channels=None, calibration=None, joint_gain=None)
+        plain = self.with_settings(smoothing_sigma=0.0, shared_channels=False, joint_gain=1.0)
+        return plain.with_meta(calibration=None)
 
     def save(self, folder: str | Path) -> Path:
         """Directions and intercepts in fp16 safetensors; bins, counts and R^2 in trajectories.json."""
@@ -294,8 +303,9 @@ class TrajectorySet:
 
 def fit_trajectory_set(latents: np.ndarray, yaws: np.ndarray, lights: np.ndarray, genders: np.ndarray,
                        two_lines: bool = True, by_light: bool = True, by_gender: bool = True,
-                       meta: dict | None = None) -> TrajectorySet:
-    """The global trajectory plus one per light class, per gender and per light x gender (when enough faces)."""
+                       meta: dict | None = None, settings: EngineSettings = EngineSettings()) -> TrajectorySet:
+    """The global trajectory plus one per light class, per gender and per light x gender (when enough faces), to be
+    walked with ``settings``."""
     subsets = [(None, None)]
     subsets += [(l, None) for l in LIGHTS] if by_light else []
     subsets += [(None, g) for g in GENDERS] if by_gender else []
@@ -312,9 +322,9 @@ def fit_trajectory_set(latents: np.ndarray, yaws: np.ndarray, lights: np.ndarray
                                                              two_lines)
         except ValueError:
             continue  # too few populated bins on one side: select() falls back to a broader subset
-    settings = dict(two_lines=two_lines, by_light=by_light, by_gender=by_gender, bin_centers=BIN_CENTERS,
-                    bin_half_width=BIN_HALF_WIDTH, min_bin_count=MIN_BIN_COUNT)
-    return TrajectorySet(out, {**(meta or {}), **settings})
+    fitted = dict(two_lines=two_lines, by_light=by_light, by_gender=by_gender, bin_centers=BIN_CENTERS,
+                  bin_half_width=BIN_HALF_WIDTH, min_bin_count=MIN_BIN_COUNT)
+    return TrajectorySet(out, {**(meta or {}), **fitted, "engine": settings.to_dict()})
 
 
 def describe(ts: TrajectorySet) -> list[dict]:

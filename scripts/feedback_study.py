@@ -38,8 +38,7 @@ def probe(n_faces: int, seed: int = 0) -> dict:
     """Probe frames (uint8) and their landmark yaws, plus the calibrated engine's frames at the targets."""
     rot = HeadRotator.from_pretrained()
     test = labelled_faces(holdout=True, max_faces=100, seed=1)  # the evaluation's faces and latent cache
-    z = embed_faces(rot.model, test, "inversion", rot.steps, rot.fixed_point_iters, warm_start=rot.warm_start,
-                    latent_t=rot.latent_t)
+    z = embed_faces(rot.model, test, "inversion", rot.settings)
     src_yaw = np.array([a.yaw for a in analyze_batch(test.images)])
     idx = np.random.default_rng(seed).permutation(len(test.ids))[:n_faces]
     out = {k: [] for k in ("frames", "lyaw", "cal_frames", "cal_lyaw", "src64")}

@@ -14,6 +14,13 @@ from PIL import Image
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
+from headrot_core.settings import EngineSettings  # noqa: E402
+
+# The tiny engine: x_T, raw lines, one fixed-point iteration; tests/data/tiny_frames.npz was made with exactly this
+TINY_SETTINGS = EngineSettings(steps=20, fixed_point_iters=1, warm_start=False, latent_t=None, residual_steps=20,
+                               decode="residual", match_gender=True, joint_gain=1.0, smoothing_sigma=0.0,
+                               shared_channels=False, feedback_tolerance=3.0)
+
 
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):
@@ -61,6 +68,7 @@ def tiny_rotator_dir(tiny_model, tmp_path_factory) -> Path:
 
 
 def tiny_rotator_folder(tiny_model, parent: Path) -> Path:
+    """The tiny model and its synthetic lines, walked with ``TINY_SETTINGS``."""
     from headrot_core.trajectory import fit_trajectory_set
 
     folder = tiny_model.save_pretrained(parent / "model")
@@ -71,7 +79,8 @@ def tiny_rotator_folder(tiny_model, parent: Path) -> Path:
     latents = rng.normal(size=(1500, d)) + yaw[:, None] * direction
     lights = rng.choice(["left", "center", "right"], 1500)
     genders = rng.choice(["female", "male"], 1500)
-    fit_trajectory_set(latents, yaw, lights, genders, meta={"synthetic": True}).save(folder / "trajectories")
+    fit_trajectory_set(latents, yaw, lights, genders, meta={"synthetic": True},
+                       settings=TINY_SETTINGS).save(folder / "trajectories")
     return folder
 
 

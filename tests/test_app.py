@@ -413,7 +413,7 @@ def test_engine_embeds_like_the_trajectories(tiny_rotator_dir, tmp_path):
 
     folder = shutil.copytree(tiny_rotator_dir, tmp_path / "model")
     doc = json.loads((folder / "trajectories" / "trajectories.json").read_text())
-    doc["meta"].update(steps=2, fixed_point_iters=0)
+    doc["meta"]["engine"].update(steps=2, fixed_point_iters=0)
     (folder / "trajectories" / "trajectories.json").write_text(json.dumps(doc))
     rot = app.Engine(model=str(folder), device="cpu").get()
     assert (rot.steps, rot.fixed_point_iters) == (2, 0)

@@ -136,24 +136,23 @@ def test_frames_at_reuses_the_cached_latent(rot):
 
 
 def test_warm_start_is_the_calibrated_setting(tiny_rotator_dir, rot):
-    """The embedding runs with the setting the calibration was measured with (``warm_start`` in its meta)."""
+    """The embedding runs with the setting the calibration was measured with (the set's ``settings``)."""
     from headrot_core.trajectory import TrajectorySet
 
     assert rot.warm_start is False and rot.embedding_calls == 4 * (1 + rot.fixed_point_iters)
     ts = TrajectorySet.load(tiny_rotator_dir / "trajectories")
-    cal = {**(ts.meta.get("calibration") or {}), "warm_start": True, "fixed_point_iters": 2}
     folder = tiny_rotator_dir.parent / "warm_rotator"
     if not folder.exists():
         import shutil
 
         shutil.copytree(tiny_rotator_dir, folder)
-        ts.with_meta(calibration=cal).save(folder / "trajectories")
+        ts.with_settings(warm_start=True, fixed_point_iters=2).save(folder / "trajectories")
     warm = HeadRotator.from_pretrained(folder, device="cpu", steps=4)
     assert warm.warm_start is True and warm.fixed_point_iters == 2 and warm.embedding_calls == 1 + 4 * 2
 
 
 def test_lines_fitted_at_an_intermediate_timestep_are_walked_there(tiny_rotator_dir, rot):
-    """Trajectories whose meta says ``latent_t`` make the engine embed to x_t at that timestep and decode from
+    """Trajectories whose settings say ``latent_t`` make the engine embed to x_t at that timestep and decode from
     there (only the steps below it): the frame at the source's yaw is still the photo, the reconstruction is
     G(x_t) from t, and the embedding network (which embeds to x_T) is refused for them."""
     import shutil
@@ -164,7 +163,7 @@ def test_lines_fitted_at_an_intermediate_timestep_are_walked_there(tiny_rotator_
     folder = tiny_rotator_dir.parent / "rotator_at_t"
     if not folder.exists():
         shutil.copytree(tiny_rotator_dir, folder)
-        TrajectorySet.load(folder / "trajectories").with_meta(latent_t=start).save(folder / "trajectories")
+        TrajectorySet.load(folder / "trajectories").with_settings(latent_t=start).save(folder / "trajectories")
     mid = HeadRotator.from_pretrained(folder, device="cpu", steps=4, feedback=False)
     mid.model.bf16 = False
     assert mid.latent_t == start and rot.latent_t is None
@@ -181,4 +180,4 @@ def test_lines_fitted_at_an_intermediate_timestep_are_walked_there(tiny_rotator_
     assert same < 0.5 < moved
     assert mid.frames_at(r, [yaw + 20])[0].tobytes() == r.frames[1].tobytes()
     with pytest.raises(ValueError, match="embeds to x_T"):
-        HeadRotator(mid.model, mid.trajectories, embedder=object(), embedding="network", latent_t=start)
+        HeadRotator(mid.model, mid.trajectories, embedder=object(), embedding="network")

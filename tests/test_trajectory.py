@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from headrot_core.settings import EngineSettings
 from headrot_core.trajectory import (Calibration, TrajectorySet, centroids, fit_trajectory, fit_trajectory_set,
                                      smooth_direction, subset_name)
 
@@ -51,7 +52,7 @@ def test_offset_is_zero_at_source_additive_and_switches_lines_at_zero():
 def test_joint_gain_places_the_face_on_the_lines_and_moves_the_crossing():
     z, yaw, *_ = _synthetic()
     tr = fit_trajectory("all", z, yaw)
-    ts = TrajectorySet({"light=any,gender=any": tr}, {"joint_gain": 3.0})
+    ts = TrajectorySet({"light=any,gender=any": tr}, {"engine": EngineSettings(joint_gain=3.0).to_dict()})
     g = ts.select(None, None)
     assert g.joint_gain == 3.0 and tr.joint_gain == 1.0
     # a face at yaw 10 sits 30 nominal degrees out: a move of -25 stays on its own side's line
@@ -77,7 +78,7 @@ def test_subsets_fallback_and_save_load_roundtrip(tmp_path):
     lights = rng.choice(["left", "center", "right"], len(yaw), p=[0.1, 0.8, 0.1])
     genders = rng.choice(["female", "male"], len(yaw))
     lights[(lights == "left") & (yaw > 0)] = "center"  # leave 'left' without a positive side: must fall back
-    ts = fit_trajectory_set(z, yaw, lights, genders, meta={"note": "synthetic"})
+    ts = fit_trajectory_set(z, yaw, lights, genders, meta={"note": "synthetic"}).plain()
     assert subset_name("center", "male") in ts.trajectories
     assert subset_name("left", None) not in ts.trajectories
     assert ts.select("left", "male").subset == subset_name(None, "male")
@@ -137,14 +138,15 @@ def test_select_applies_smoothing_and_calibration_and_plain_undoes_them(tmp_path
     z, yaw, *_ = _synthetic()
     d = 3 * 8 * 8
     z = np.concatenate([z, np.zeros((len(z), d - D), np.float32)], axis=1)  # a (3, 8, 8) latent
-    ts = fit_trajectory_set(z, yaw, np.array(["center"] * len(yaw)), np.array(["male"] * len(yaw)))
-    cal = {"nominal": [10.0, 40.0], "negative": [5.0, 20.0], "positive": [5.0, 20.0], "steps": 7}
-    tuned = ts.with_meta(smoothing_sigma=1.0, shared_channels=True, calibration=cal)
+    ts = fit_trajectory_set(z, yaw, np.array(["center"] * len(yaw)), np.array(["male"] * len(yaw))).plain()
+    cal = {"nominal": [10.0, 40.0], "negative": [5.0, 20.0], "positive": [5.0, 20.0], "faces": 7}
+    tuned = ts.with_settings(smoothing_sigma=1.0, shared_channels=True).with_meta(calibration=cal)
     raw, t = ts.select("center", "male"), tuned.select("center", "male")
     assert not np.allclose(raw.positive.direction, t.positive.direction)
     assert np.allclose(t.positive.direction, smooth_direction(raw.positive.direction, 1.0, True))
     assert np.allclose(t.offset(0.0, 5.0), 10.0 * t.positive.direction, atol=1e-4)  # 5 measured <- 10 nominal
     assert np.allclose(tuned.plain().select("center", "male").positive.direction, raw.positive.direction)
     loaded = TrajectorySet.load(tuned.save(tmp_path / "tuned"))
-    assert loaded.meta["calibration"]["steps"] == 7 and loaded.calibration == tuned.calibration
+    assert loaded.meta["calibration"]["faces"] == 7 and loaded.calibration == tuned.calibration
+    assert loaded.settings == tuned.settings
     assert np.allclose(loaded.select("center", "male").positive.direction, t.positive.direction, atol=1e-3)

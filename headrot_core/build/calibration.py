@@ -25,11 +25,10 @@ from ..rotation import HeadRotator
 from ..trajectory import Calibration
 
 # x_t at t = 499 (shipped): 120 turns a frontal face 30-34 degrees; a face at 30 degrees needs about 180 to turn
-# 60 degrees to the other side, through the joint of the lines (at JOINT_GAIN x its yaw)
+# 60 degrees to the other side, through the joint of the lines (at EngineSettings.joint_gain x its yaw: 3, because
+# 120 nominal degrees turn a frontal face about 30, and the calibrated moves back to frontal were 2.2-3.8 times the
+# source's yaw; docs/EVALUATION.md)
 NOMINAL = (10.0, 20.0, 30.0, 45.0, 60.0, 75.0, 90.0, 120.0, 150.0, 180.0, 210.0)
-# Trajectory.joint_gain of the shipped lines: 120 nominal degrees turn a frontal face about 30, and the calibrated
-# moves back to frontal were 2.2-3.8 times the source's yaw (docs/EVALUATION.md, twelfth session)
-JOINT_GAIN = 3.0
 
 
 @dataclass(frozen=True)

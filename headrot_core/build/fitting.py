@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from .data import Annotation, ImageSet, cache_dir, default_data_root, is_holdout, load_annotations, load_images
 from ..diffusion import FaceDiffusion, images_to_tensor
+from ..settings import EngineSettings
 from ..trajectory import BIN_CENTERS, BIN_HALF_WIDTH, TrajectorySet, fit_trajectory_set
 
 
@@ -145,42 +146,43 @@ def embed_cached(embed, images: np.ndarray, ids: list[str], size: int, key: str,
     return np.stack([cached[k] for k in ids]).astype(np.float32)
 
 
-def make_embed_fn(model: FaceDiffusion, method: str, steps: int, fixed_point_iters: int, embedder=None,
-                  warm_start: bool = False, latent_t: int | None = None):
+def make_embed_fn(model: FaceDiffusion, method: str, settings: EngineSettings, embedder=None):
+    """The embedding of ``settings`` (its steps, fixed-point iterations, warm start and timestep)."""
     if method == "network":
-        if embedder is None or latent_t is not None:
+        if embedder is None or settings.latent_t is not None:
             raise ValueError("the network embedding needs a trained embedder, and embeds to x_T only")
         return embedder.embed
-    return lambda x: model.invert(x, steps, fixed_point_iters, warm_start, latent_t)
+    s = settings
+    return lambda x: model.invert(x, s.steps, s.fixed_point_iters, s.warm_start, s.latent_t)
 
 
-def fit(model: FaceDiffusion, out: Path, faces: LabelledFaces, method: str = "inversion", steps: int = 20,
-        fixed_point_iters: int = 1, embedder=None, sources: dict | None = None, one_line_out: Path | None = None,
-        batch: int = 32, warm_start: bool = False, latent_t: int | None = None) -> TrajectorySet:
-    """Embeds ``faces`` and writes the shipped fit (two lines, light x gender subsets) to ``out``; with
-    ``one_line_out`` also the one-line ablation from the same latents (the evaluation compares them).
-    ``latent_t``: fit in x_t at that DDIM timestep instead of x_T (the engine then walks the lines there)."""
-    latents = embed_faces(model, faces, method, steps, fixed_point_iters, embedder, batch, warm_start, latent_t)
+def fit(model: FaceDiffusion, out: Path, faces: LabelledFaces, method: str = "inversion",
+        settings: EngineSettings = EngineSettings(), embedder=None, sources: dict | None = None,
+        one_line_out: Path | None = None, batch: int = 32) -> TrajectorySet:
+    """Embeds ``faces`` as ``settings`` says and writes the shipped fit (two lines, light x gender subsets) to
+    ``out``, with ``settings`` as the set's; with ``one_line_out`` also the one-line ablation from the same latents
+    (the evaluation compares them). ``settings.latent_t``: fit in x_t at that DDIM timestep (None: x_T)."""
+    latents = embed_faces(model, faces, method, settings, embedder, batch)
     latents = latents.reshape(len(faces.ids), -1).numpy()
-    meta = {"faces": len(faces.ids), "embedding": method, "steps": steps, "fixed_point_iters": fixed_point_iters,
-            "warm_start": warm_start, **({} if latent_t is None else {"latent_t": int(latent_t)}),
+    meta = {"faces": len(faces.ids), "embedding": method,
             **(sources or {}), "identities": "training identities (identity % 20 != 0)",
             "light_counts": {str(k): int(v) for k, v in zip(*np.unique(faces.light, return_counts=True))},
             "gender_counts": {str(k or "unknown"): int(v)
                               for k, v in zip(*np.unique(faces.gender, return_counts=True))},
             "bin_centers": BIN_CENTERS, "bin_half_width": BIN_HALF_WIDTH}
-    ts = fit_trajectory_set(latents, faces.yaw, faces.light, faces.gender, True, True, True, meta)
+    ts = fit_trajectory_set(latents, faces.yaw, faces.light, faces.gender, True, True, True, meta, settings)
     ts.save(out)
     if one_line_out is not None:
-        fit_trajectory_set(latents, faces.yaw, faces.light, faces.gender, False, True, True, meta).save(one_line_out)
+        fit_trajectory_set(latents, faces.yaw, faces.light, faces.gender, False, True, True, meta,
+                           settings).save(one_line_out)
     return ts
 
 
-def embed_faces(model: FaceDiffusion, faces: LabelledFaces, method: str, steps: int, fixed_point_iters: int,
-                embedder=None, batch: int = 32, warm_start: bool = False, latent_t: int | None = None) -> torch.Tensor:
-    """Latents of ``faces`` as a (N, 3, S, S) tensor, cached like the fit's."""
-    key = (f"{module_fingerprint(model.unet)}-{method}{'-warm' if warm_start else ''}-{steps}-{fixed_point_iters}"
-           f"{'' if latent_t is None else f'-t{latent_t}'}")
-    z = embed_cached(make_embed_fn(model, method, steps, fixed_point_iters, embedder, warm_start, latent_t),
-                     faces.images, faces.ids, model.size, key, batch)
+def embed_faces(model: FaceDiffusion, faces: LabelledFaces, method: str, settings: EngineSettings, embedder=None,
+                batch: int = 32) -> torch.Tensor:
+    """Latents of ``faces`` as a (N, 3, S, S) tensor embedded as ``settings`` says, cached like the fit's."""
+    s = settings
+    key = (f"{module_fingerprint(model.unet)}-{method}{'-warm' if s.warm_start else ''}-{s.steps}-"
+           f"{s.fixed_point_iters}{'' if s.latent_t is None else f'-t{s.latent_t}'}")
+    z = embed_cached(make_embed_fn(model, method, s, embedder), faces.images, faces.ids, model.size, key, batch)
     return torch.from_numpy(z).reshape(len(faces.ids), 3, model.size, model.size)

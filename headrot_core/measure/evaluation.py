@@ -265,8 +265,7 @@ def evaluate(rot: HeadRotator, n_faces: int = 100, embedder=None, ablations: boo
 
     model, steps = rot.model, rot.steps
     test = labelled_faces(holdout=True, max_faces=n_faces, seed=1)
-    z = embed_faces(model, test, "inversion", steps, rot.fixed_point_iters,  # cached: re-runs skip this
-                    warm_start=rot.warm_start, latent_t=rot.latent_t)
+    z = embed_faces(model, test, "inversion", rot.settings)  # cached: re-runs skip this
     t0 = time.perf_counter()
     rot.embed(images_to_tensor(test.images[:1], model.size))  # one face, as the engine embeds it
     inv_s = time.perf_counter() - t0
@@ -303,10 +302,11 @@ def evaluate(rot: HeadRotator, n_faces: int = 100, embedder=None, ablations: boo
     variants = [shipped]
 
     def variant(trajectories, decode, feedback=rot.feedback):
+        """The shipped engine's setting on other lines (walked at their own timestep) or with another renderer."""
         return HeadRotator(model, trajectories, steps=steps, embedding="inversion",
                            fixed_point_iters=rot.fixed_point_iters, decode=decode,
                            residual_steps=rot.residual_steps, warm_start=rot.warm_start,
-                           latent_t=rot.latent_t, match_gender=rot.match_gender, feedback=feedback,
+                           match_gender=rot.match_gender, feedback=feedback,
                            feedback_tolerance=rot.feedback_tolerance)
 
     variants += [(f"renderer: {decode}, shipped lines, moves and feedback", variant(ts, decode), True,
@@ -336,8 +336,7 @@ def evaluate(rot: HeadRotator, n_faces: int = 100, embedder=None, ablations: boo
         latents[name] = zn
     for name, other in (others or {}).items():
         variants.append((name, other, True, other.match_gender))
-        latents[name] = embed_faces(other.model, test, "inversion", other.steps, other.fixed_point_iters,
-                                    warm_start=other.warm_start, latent_t=other.latent_t)
+        latents[name] = embed_faces(other.model, test, "inversion", other.settings)
     results = [run_variant(name, r, latents[name], test, source_yaw, source_desc, use_light, use_gender)
                for name, r, use_light, use_gender in variants]
     real = np.zeros((0,))

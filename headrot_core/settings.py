@@ -1,0 +1,55 @@
+"""The engine's settings: one frozen object, the one home of every engine default.
+
+The defaults are the shipped engine's (``assets/trajectories``): the lines were fitted and calibrated for exactly
+this setting, so the CLI, the app and ``scripts/build_assets.sh`` take theirs from here. A trajectory set stores its
+setting in one place, ``meta["engine"]``; reading it is strict, because a setting silently taken from elsewhere (or
+a default silently filling a gap) changes the frames without a word.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """How the engine embeds, walks and decodes; the calibration holds for this setting only."""
+
+    steps: int = 12                 # DDIM steps of the inversion and the reconstruction
+    fixed_point_iters: int = 2      # fixed-point iterations per inversion step
+    warm_start: bool = True         # each inversion step starts from the previous step's prediction
+    latent_t: int | None = 499      # the DDIM timestep the lines were fitted at and are walked at (None: x_T)
+    residual_steps: int = 12        # DDIM steps of the moved latents' decode (at most ``steps``)
+    decode: str = "residual"        # the renderer (``headrot_core.render.NAMES``)
+    match_gender: bool = False      # gender="auto" picks light x gender lines (else light only)
+    joint_gain: float = 3.0         # nominal degrees along the lines per degree of the source's yaw
+    smoothing_sigma: float = 2.0    # Gaussian smoothing of the directions (latent px; 0: none)
+    shared_channels: bool = False   # one spatial pattern for the latent's three channels
+    feedback_tolerance: float = 3.0  # degrees: a frame the yaw network reads within this of its target is kept
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "EngineSettings":
+        """Every setting, and nothing else: an unknown or a missing key is an error naming it."""
+        names = [f.name for f in fields(cls)]
+        unknown = sorted(set(d) - set(names))
+        if unknown:
+            raise ValueError(f"unknown engine setting(s): {', '.join(unknown)}")
+        missing = [n for n in names if n not in d]
+        if missing:
+            raise ValueError(f"missing engine setting(s): {', '.join(missing)}")
+        return cls(**d)
+
+    @classmethod
+    def from_meta(cls, meta: dict) -> "EngineSettings":
+        """The setting of a trajectory set's meta, from ``meta["engine"]``; a setting also given at the meta's top
+        level or in its calibration is two values for one setting, an error naming it."""
+        if "engine" not in meta:
+            raise ValueError("the trajectories' meta has no 'engine' settings")
+        elsewhere = [f"{n} (in {where})" for where, d in (("meta", meta), ("meta['calibration']",
+                                                                           meta.get("calibration") or {}))
+                     for n in (f.name for f in fields(cls)) if n in d]
+        if elsewhere:
+            raise ValueError(f"two values for one engine setting: {', '.join(elsewhere)} besides meta['engine']")
+        return cls.from_dict(meta["engine"])
