@@ -75,7 +75,6 @@ from PIL import Image
 
 from headrot_core.animation import save_animation, save_video, upscale
 from headrot_core.compose import paste_frames, shrink
-from headrot_core.diffusion import tensor_to_images
 from headrot_core.explain import method_plot, method_sentence
 from headrot_core.imaging import ImageError, load_image
 from headrot_core.loading import ModelNotFoundError
@@ -392,33 +391,23 @@ def status_error(text: str) -> str:
     return f"<div class='hr-error'>⚠️ {text}</div>"
 
 
-class _UnetProgress:
-    """Drives a Gradio progress bar from the UNet's forward calls (inversion + generation), through a public torch
-    forward hook: a real bar on a CPU where one rotation takes seconds."""
+class _Progress:
+    """The engine's progress callback onto a Gradio progress bar, between ``start`` and ``end`` of it, at most every
+    half second: each update costs the browser a re-render."""
 
-    def __init__(self, rot: HeadRotator, progress, start: float, end: float, desc: str):
-        self.total = rot.embedding_calls + rot.decode_calls
-        self.rot, self.progress, self.start, self.end, self.desc, self.count = rot, progress, start, end, desc, 0
-        self.last, self.every = 0.0, 0.5  # seconds between updates: each one costs the browser a re-render
+    def __init__(self, progress, start: float, end: float, desc: str):
+        self.progress, self.start, self.end, self.desc = progress, start, end, desc
+        self.last, self.every = 0.0, 0.5
 
-    def _hook(self, *_):
-        self.count += 1
+    def __call__(self, fraction: float) -> None:
         now = time.perf_counter()
         if now - self.last < self.every:
             return
         self.last = now
         try:
-            self.progress(self.start + (self.end - self.start) * min(self.count / self.total, 1.0), desc=self.desc)
+            self.progress(self.start + (self.end - self.start) * fraction, desc=self.desc)
         except Exception:
             pass
-
-    def __enter__(self):
-        self.handle = self.rot.model.unet.register_forward_hook(self._hook)
-        return self
-
-    def __exit__(self, *exc):
-        self.handle.remove()
-        return False
 
 
 @gpu
@@ -426,10 +415,9 @@ def _rotate_prepared(prep: FacePrep, light: str, progress=None, feedback: bool =
     """The 13 frames, without the reconstruction (no frame needs it: ``_reconstruct`` fetches it after the strip);
     ``feedback=False``: the calibrated frames, shown at once, and ``_refine`` after them."""
     def work(rot: HeadRotator) -> RotationResult:
-        if progress is None:
-            return rot.rotate_prepared(prep, YAWS, light=light, reconstruct=False, feedback=feedback)
-        with _UnetProgress(rot, progress, 0.15, 0.95, "inverting the face, then decoding 13 views"):
-            return rot.rotate_prepared(prep, YAWS, light=light, reconstruct=False, feedback=feedback)
+        report = None if progress is None else _Progress(progress, 0.15, 0.95,
+                                                         "inverting the face, then decoding 13 views")
+        return rot.rotate_prepared(prep, YAWS, light=light, reconstruct=False, feedback=feedback, progress=report)
 
     result = ENGINE.run(work)
     log.info("rotated: %s", result.timings)
@@ -471,8 +459,7 @@ def _reconstruct(result: RotationResult) -> Image.Image:
     instead of after the whole reconstruction (measured in docs/APP.md). Under ZeroGPU: one call."""
     if ZERO_GPU:
         return _reconstruct_at_once(result)
-    x = _step_by_step(lambda rot: rot.model.denoise(result.latent, rot.steps, start_t=rot.latent_t))
-    return tensor_to_images(x.cpu())[0]
+    return _step_by_step(lambda rot: rot.reconstruct_steps(result.latent))
 
 
 @gpu
@@ -620,7 +607,7 @@ def preview_update(session: Session | None, yaw: float, view: str | None = WHOLE
 
 def lines_of(result: RotationResult):
     """The trajectory (the two lines) that turned this face."""
-    return ENGINE.get().trajectories.select(result.light, result.gender)
+    return ENGINE.get().lines(result.light, result.gender)
 
 
 def method_image(session: Session | None, yaw: float) -> str | None:
@@ -688,7 +675,7 @@ def relight(light: str, session: Session | None, yaw: float, view: str = WHOLE, 
     try:
         progress(0.1, desc=f"decoding 13 views on the '{use}' light trajectory")
         frames = _frames_at(r, r.yaws, light=use)
-        subset = ENGINE.get().trajectories.select(use, r.gender).subset
+        subset = ENGINE.get().lines(use, r.gender).subset
     except Exception as e:
         log.exception("relight failed")
         gr.Warning(user_message(e))

@@ -30,10 +30,11 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -315,20 +316,24 @@ class HeadRotator:
         return result
 
     def rotate_prepared(self, prep: FacePrep, yaws: Iterable[float] = DEFAULT_YAWS, light: str = "auto",
-                        gender: str = "auto", reconstruct: bool = True, feedback: bool = True) -> RotationResult:
+                        gender: str = "auto", reconstruct: bool = True, feedback: bool = True,
+                        progress: Callable[[float], None] | None = None) -> RotationResult:
         """``rotate`` after ``prepare``: embedding, trajectory offsets and one batched decode (lets a caller report
         progress between the stages). ``reconstruct=False`` leaves ``reconstruction`` None (no frame needs it);
-        ``feedback=False`` returns the calibrated frames, for a caller that shows them before ``refine``."""
+        ``feedback=False`` returns the calibrated frames, for a caller that shows them before ``refine``;
+        ``progress(fraction)`` is called after each UNet call of the embedding and the decode (a real progress bar
+        on a CPU, where this takes seconds)."""
         _check_choices(light, gender)
         yaws = [float(y) for y in yaws]
         t1 = time.perf_counter()
         x = images_to_tensor([prep.source], self.model.size)
-        z = self.embed(x)
-        t2 = time.perf_counter()
-        use_light = prep.light if light == "auto" else light
-        use_gender = prep.gender if gender == "auto" else (None if gender == "any" else gender)
-        turn = self.turn(z, x, prep.source_yaw, yaws, use_light, use_gender, feedback=feedback,
-                         crop=_crop_tensor(prep.crop))
+        with self._reporting(progress):
+            z = self.embed(x)
+            t2 = time.perf_counter()
+            use_light = prep.light if light == "auto" else light
+            use_gender = prep.gender if gender == "auto" else (None if gender == "any" else gender)
+            turn = self.turn(z, x, prep.source_yaw, yaws, use_light, use_gender, feedback=feedback,
+                             crop=_crop_tensor(prep.crop))
         t3 = time.perf_counter()
         recon = self.reconstruct(z) if reconstruct else None
         t4 = time.perf_counter()
@@ -364,7 +369,36 @@ class HeadRotator:
 
     def reconstruct(self, z: torch.Tensor) -> Image.Image:
         """G(z) without clipping: the exact inverse of the inversion, i.e. what the model kept of the face."""
-        return tensor_to_images(self.model.generate(z, self.steps, start_t=self.latent_t))[0]
+        return _last(self.reconstruct_steps(z))
+
+    def reconstruct_steps(self, z: torch.Tensor) -> Iterator[Image.Image | None]:
+        """``reconstruct`` one DDIM step at a time: None after each step, then G(z) (the app runs each step as its
+        own model job, so a slider released meanwhile waits one step)."""
+        for x in self.model.denoise(z, self.steps, start_t=self.latent_t):
+            yield None
+        yield tensor_to_images(x.cpu())[0]
+
+    def lines(self, light: str | None, gender: str | None) -> Trajectory:
+        """The walked lines for a light class and gender (the subset ``select`` falls back to)."""
+        return self.trajectories.select(light, gender)
+
+    @contextmanager
+    def _reporting(self, progress: Callable[[float], None] | None):
+        """Calls ``progress(done fraction)`` after each UNet call of one embedding and one decode."""
+        if progress is None:
+            yield
+            return
+        total, calls = self.embedding_calls + self.decode_calls, [0]
+
+        def counted(*_):
+            calls[0] += 1
+            progress(min(calls[0] / total, 1.0))
+
+        handle = self.model.unet.register_forward_hook(counted)
+        try:
+            yield
+        finally:
+            handle.remove()
 
     def decode_moved(self, moved: torch.Tensor, z: torch.Tensor, source: torch.Tensor,
                      base: torch.Tensor | None = None,

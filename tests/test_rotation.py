@@ -80,6 +80,21 @@ def test_reconstruction_can_wait(rot):
     for a, b in zip(quick.frames, full.frames):
         assert np.array_equal(np.asarray(a), np.asarray(b))
     assert np.array_equal(np.asarray(rot.reconstruct(quick.latent)), np.asarray(full.reconstruction))
+    steps = list(rot.reconstruct_steps(quick.latent))  # the app runs one DDIM step per model job
+    assert steps[:-1] == [None] * rot.model.steps_from(rot.steps, rot.latent_t)
+    assert np.array_equal(np.asarray(steps[-1]), np.asarray(full.reconstruction))
+
+
+def test_progress_is_reported_after_every_unet_call_and_reaches_one(rot):
+    """``rotate_prepared(progress=...)``: the fraction of the embedding's and the decode's UNet calls done."""
+    prep = rot.prepare(real_crop(), aligned=True)
+    seen: list[float] = []
+    r = rot.rotate_prepared(prep, yaws=[-10, 10], reconstruct=False, feedback=False, progress=seen.append)
+    assert len(seen) == rot.embedding_calls + rot.decode_calls
+    assert seen == sorted(seen) and seen[-1] == 1.0 and 0 < seen[0] < 1
+    plain = rot.rotate_prepared(prep, yaws=[-10, 10], reconstruct=False, feedback=False)
+    assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(r.frames, plain.frames))
+    assert rot.lines(r.light, r.gender).subset == r.subset
 
 
 def test_latents_follow_the_selected_trajectory(rot):
