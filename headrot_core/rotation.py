@@ -151,7 +151,7 @@ class HeadRotator:
         s = replace(s, residual_steps=min(s.residual_steps, s.steps))  # DDIM steps of the change Gc(z + d) - Gc(z)
         if embedding not in ("auto", "inversion", "network"):
             raise ValueError("embedding must be 'auto', 'inversion' or 'network'")
-        if embedding == "network" and s.latent_t is not None:
+        if embedding == "network" and not s.network_embeds:
             raise ValueError("the embedding network embeds to x_T; these trajectories live at "
                              f"t = {s.latent_t}: use embedding='inversion'")
         self.renderer = renderer(s.decode)  # raises for an unknown name
@@ -164,7 +164,7 @@ class HeadRotator:
         self.residual_steps, self.latent_t = s.residual_steps, s.latent_t
         self.feedback, self.feedback_tolerance = feedback, s.feedback_tolerance
         self.embedding = ("network" if embedder is not None and embedding != "inversion"
-                          and s.latent_t is None else "inversion")
+                          and s.network_embeds else "inversion")
 
     @classmethod
     def from_pretrained(cls, model: str | Path | None = None, trajectories: str | Path | None = None,
@@ -184,7 +184,7 @@ class HeadRotator:
             trajectories = folder / "trajectories"  # a latent direction belongs to one model: never borrow
         traj = TrajectorySet.load(trajectories)
         embedder = None
-        if (embedding != "inversion" and is_default and traj.latent_t is None  # the network embeds to x_T only
+        if (embedding != "inversion" and is_default and traj.settings.network_embeds
                 and (DEFAULT_EMBEDDER / "headrot_embedder.json").is_file()):
             from .embedding import Embedder
 
@@ -261,7 +261,7 @@ class HeadRotator:
                     gender: str | None) -> tuple[torch.Tensor, str]:
         """The calibrated moved latents (no feedback): what ``calibrate`` measures."""
         traj = self.trajectories.select(light, gender)
-        return _moved(z, traj, source_yaw, traj.moves(source_yaw, yaws)), traj.subset
+        return moved_latents(z, traj, source_yaw, traj.moves(source_yaw, yaws)), traj.subset
 
     def turn(self, z: torch.Tensor, source: torch.Tensor, source_yaw: float, yaws: list[float], light: str | None,
              gender: str | None, base: torch.Tensor | None = None, response: FaceResponse | None = None,
@@ -277,7 +277,7 @@ class HeadRotator:
         known = response is not None and response.subset == traj.subset
         if self.feedback and known:
             moves = response.plan(wanted, moves)
-        frames, base = self.decode_moved(_moved(z, traj, source_yaw, moves), z, source, base, crop)
+        frames, base = self.decode_moved(moved_latents(z, traj, source_yaw, moves), z, source, base, crop)
         if not (self.feedback and feedback) or known:
             return Turn(frames, base, traj.subset, response if known else None, 0)
         return _last(self._feed_back(z, source, traj, source_yaw, wanted, moves, frames, base, crop))
@@ -294,7 +294,7 @@ class HeadRotator:
         decoded = dict(zip(moves.tolist(), frames))  # a planned move decoded already is not decoded again
         fresh = sorted({m for m in better.tolist() if m not in decoded})
         if fresh:
-            for out in self._decode_steps(_moved(z, traj, source_yaw, fresh), z, source, base, crop):
+            for out in self._decode_steps(moved_latents(z, traj, source_yaw, fresh), z, source, base, crop):
                 if out is None:
                     yield None
             again = out[0]
@@ -463,7 +463,7 @@ def _at_size(x: torch.Tensor, size: int) -> torch.Tensor:
     return torch.nn.functional.interpolate(x.float(), size=(size, size), mode="bilinear", antialias=True)
 
 
-def _moved(z: torch.Tensor, traj: Trajectory, source_yaw: float, moves) -> torch.Tensor:
+def moved_latents(z: torch.Tensor, traj: Trajectory, source_yaw: float, moves) -> torch.Tensor:
     """``z`` moved by each nominal move along ``traj``: one latent per move."""
     offsets = np.stack([traj.offset_of_move(source_yaw, float(m)) for m in moves]).reshape(len(moves), *z.shape[1:])
     return z + torch.from_numpy(offsets).to(z.device, z.dtype)

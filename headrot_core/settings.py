@@ -26,6 +26,11 @@ class EngineSettings:
     shared_channels: bool = False   # one spatial pattern for the latent's three channels
     feedback_tolerance: float = 3.0  # degrees: a frame the yaw network reads within this of its target is kept
 
+    @property
+    def network_embeds(self) -> bool:
+        """Whether the embedding network can embed for these lines: it maps a face to x_T only."""
+        return self.latent_t is None
+
     def to_dict(self) -> dict:
         return asdict(self)
 

@@ -5,6 +5,7 @@ from conftest import real_crop, shared_data_or_skip
 from headrot_core import HeadRotator
 from headrot_core.diffusion import images_to_tensor
 from headrot_core.feedback import FaceResponse
+from headrot_core.rotation import moved_latents
 
 # a face that turns half as far as the calibration promised, and not at all beyond 30 degrees of move
 RESPONSE = FaceResponse("light=center,gender=any", np.array([-40.0, -20.0, 20.0, 40.0, 60.0]),
@@ -68,16 +69,10 @@ def test_feedback_reads_the_calibrated_frames_and_decodes_the_planned_moves(fed)
     assert 0 < r.redone == len(set(planned.tolist()) - set(calibrated.tolist())) == len(r.response.moves) - 3
     assert planned[1] == 0.0 and np.abs(np.asarray(r.frames[1], float) - np.asarray(r.source, float)).mean() < 0.5
     z, x = r.latent, images_to_tensor([r.source], fed.model.size)
-    expected = plain.decode_moved(z + torch_offsets(tr, s, planned, z), z, x)[0]
+    expected = plain.decode_moved(moved_latents(z, tr, s, planned), z, x)[0]
     got = images_to_tensor(r.frames, fed.model.size)
     assert (got - expected.clamp(-1, 1)).abs().mean() < 0.01
     assert r.summary()["redone"] == r.redone
-
-
-def torch_offsets(tr, s, moves, z):
-    import torch
-
-    return torch.from_numpy(np.stack([tr.offset_of_move(s, m) for m in moves]).reshape(len(moves), *z.shape[1:]))
 
 
 def test_slider_frames_are_planned_from_the_cached_response(fed):
@@ -86,7 +81,7 @@ def test_slider_frames_are_planned_from_the_cached_response(fed):
     yaw = 3.0 if r.source_yaw < 3 else -3.0
     move = r.response.plan(np.array([yaw - r.source_yaw]), np.array([tr.move(r.source_yaw, yaw)]))
     z, x = r.latent, images_to_tensor([r.source], fed.model.size)
-    expected = fed.decode_moved(z + torch_offsets(tr, r.source_yaw, move, z), z, x, r.base)[0]
+    expected = fed.decode_moved(moved_latents(z, tr, r.source_yaw, move), z, x, r.base)[0]
     got = images_to_tensor(fed.frames_at(r, [yaw]), fed.model.size)
     assert (got - expected.clamp(-1, 1)).abs().mean() < 0.01
 

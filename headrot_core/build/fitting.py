@@ -149,7 +149,7 @@ def embed_cached(embed, images: np.ndarray, ids: list[str], size: int, key: str,
 def make_embed_fn(model: FaceDiffusion, method: str, settings: EngineSettings, embedder=None):
     """The embedding of ``settings`` (its steps, fixed-point iterations, warm start and timestep)."""
     if method == "network":
-        if embedder is None or settings.latent_t is not None:
+        if embedder is None or not settings.network_embeds:
             raise ValueError("the network embedding needs a trained embedder, and embeds to x_T only")
         return embedder.embed
     s = settings

@@ -284,7 +284,7 @@ def evaluate(rot: HeadRotator, n_faces: int = 100, embedder=None, ablations: boo
             seconds = time.perf_counter() - t0
             by_method[f"embedding network, {k} refinement iterations"] = (
                 *reconstruction_scores(model, zk, test, steps), seconds)
-            if k == 0 and rot.latent_t is None:  # the network embeds to x_T: no use to lines fitted elsewhere
+            if k == 0 and rot.settings.network_embeds:  # else no use to lines fitted at another timestep
                 zn = zk
 
     source_yaw = np.array([a.yaw for a in analyze_batch(test.images)])
