@@ -23,6 +23,7 @@ from PIL import Image
 from scipy.fft import dstn, idstn
 from scipy.ndimage import map_coordinates
 
+from .animation import fit_size
 from .face import apply, compose, invert, similarity_fit, warp
 
 FEATHER = 0.12       # fraction of the crop's side over which a frame fades into the photo
@@ -136,8 +137,7 @@ def shrink(photo: Image.Image, crop_quad, max_side: int) -> tuple[Image.Image, n
     """The photo with its long side at most ``max_side`` px (Lanczos) and the quad in its coordinates: pasting into
     this costs a fraction of the full size, and 13 such frames make a light GIF or strip."""
     w, h = photo.size
-    k = min(1.0, max_side / max(w, h))
-    size = (max(1, round(w * k)), max(1, round(h * k)))
+    size = fit_size(photo.size, max_side) if max(w, h) > max_side else photo.size
     quad = np.asarray(crop_quad, np.float64) * [size[0] / w, size[1] / h]
     return (photo if size == photo.size else photo.resize(size, Image.LANCZOS)), quad
 

@@ -72,6 +72,8 @@ class VariantResult:
     far_frames: list = field(repr=False, default_factory=list)  # (face index, PIL frame), |target| >= FAR
     near_frames: list = field(repr=False, default_factory=list)  # the frame nearest the source's yaw, per face
     sheet: list = field(repr=False, default_factory=list)  # every frame of the first SHEET_FACES faces
+    far_desc: np.ndarray | None = field(repr=False, default=None)  # their descriptors at 128 px, from the identity
+    near_desc: np.ndarray | None = field(repr=False, default=None)  # check (the realism test's first features)
     one_face_far: float = float("nan")  # share of far frames with exactly one face found
     realism_far: float = float("nan")  # two-sample balanced accuracy, far frames vs real turned faces
     realism_near: float = float("nan")
@@ -155,7 +157,7 @@ def run_variant(name: str, rot: HeadRotator, latents: torch.Tensor, faces: Label
     measured = np.zeros((len(faces.ids), len(targets)))
     measured_net = np.full_like(measured, np.nan)
     kept = np.zeros_like(measured, dtype=bool)
-    far_frames, near_frames, sheet = [], [], []
+    far_frames, near_frames, far_desc, near_desc, sheet = [], [], [], [], []
     for i in tqdm(range(len(faces.ids)), desc=name, unit="face"):
         z = latents[i:i + 1]
         x = images_to_tensor(faces.images[i:i + 1], rot.model.size)
@@ -164,13 +166,16 @@ def run_variant(name: str, rot: HeadRotator, latents: torch.Tensor, faces: Label
                                            (faces.gender[i] or None) if use_gender else None,
                                            crop=images_to_tensor(faces.images[i:i + 1], faces.images.shape[1])
                                            ).frames)
-        far_frames += [(i, f) for f, t in zip(frames, targets) if abs(t) >= FAR]
+        yaws, desc = measure_frames(frames)
+        far = [j for j, t in enumerate(targets) if abs(t) >= FAR]
+        far_frames += [(i, frames[j]) for j in far]
+        far_desc.append(desc[far])
         near = int(np.argmin(np.abs(np.array(targets) - source_yaw[i])))
         if abs(targets[near] - source_yaw[i]) < 10:
             near_frames.append((i, frames[near]))
+            near_desc.append(desc[near:near + 1])
         if i < SHEET_FACES:
             sheet.append(frames)
-        yaws, desc = measure_frames(frames)
         by_net = network_yaws(frames)
         measured[i] = yaws
         if by_net is not None:
@@ -185,7 +190,8 @@ def run_variant(name: str, rot: HeadRotator, latents: torch.Tensor, faces: Label
                          float(kept[~near].mean()) if (~near).any() else float("nan"), int(measured.size),
                          time.perf_counter() - t0, measured,
                          None if np.isnan(measured_net).all() else measured_net, kept, frames[0].width,
-                         far_frames, near_frames, sheet)
+                         far_frames, near_frames, sheet, far_desc=np.concatenate(far_desc) if far_desc else None,
+                         near_desc=np.concatenate(near_desc) if near_desc else None)
 
 
 def real_turned_faces(exclude_identities, data_root: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -217,9 +223,10 @@ def measure_realism(variants: list[VariantResult], real: np.ndarray, real_ids: n
     for v in tqdm(variants, desc="realism", unit="variant"):
         if v.frame_px not in real_feats:
             real_feats[v.frame_px] = realism_features(same_resolution(real, v.frame_px))
-        for attr, pairs in (("realism_far", v.far_frames), ("realism_near", v.near_frames)):
+        for attr, pairs, desc in (("realism_far", v.far_frames, v.far_desc),
+                                  ("realism_near", v.near_frames, v.near_desc)):
             if pairs:
-                feats = realism_features(same_resolution([f for _, f in pairs], v.frame_px))
+                feats = realism_features(same_resolution([f for _, f in pairs], v.frame_px), desc)
                 test = two_sample_test(feats, [g for g, _ in pairs], real_feats[v.frame_px], real_ids)
                 setattr(v, attr, test.accuracy)
         counts = count_faces(same_resolution([f for _, f in v.far_frames], 128))

@@ -53,11 +53,13 @@ def image_statistics(img: Image.Image) -> np.ndarray:
         lum[c, c].mean(), lum[c, c].std(), chroma[c, c].std()])
 
 
-def realism_features(images: list[Image.Image]) -> np.ndarray:
-    """(N, 145): face descriptor and image statistics of FEATURE_PX images."""
+def realism_features(images: list[Image.Image], descriptors: np.ndarray | None = None) -> np.ndarray:
+    """(N, 145): face descriptor and image statistics of FEATURE_PX images; ``descriptors``: the images' own, when
+    the caller has computed them already (the evaluation does, for identity)."""
     from ..identity import face_descriptors
 
-    return np.hstack([face_descriptors(images), np.stack([image_statistics(im) for im in images])])
+    desc = face_descriptors(images) if descriptors is None else descriptors
+    return np.hstack([desc, np.stack([image_statistics(im) for im in images])])
 
 
 @dataclass(frozen=True)
