@@ -208,8 +208,8 @@ class Engine:
         if rot is None:
             return "model not loaded yet"
         name = Path(self.model).name if self.model and Path(self.model).exists() else self.model  # no server path
-        return (f"{name or 'embedded default'} · {rot.model.size} px · {rot.steps} DDIM steps · "
-                f"{rot.embedding} · {rot.model.device.type}")
+        return (f"{name or 'embedded default'} · {rot.model.size} px · {rot.settings.steps} DDIM steps · "
+                f"{rot.latent.method} · {rot.model.device.type}")
 
 
 class ModelUnavailable(RuntimeError):

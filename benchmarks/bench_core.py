@@ -107,7 +107,8 @@ def main() -> None:
                 part = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
                 slowest = max(statistics.median(r.timings["total_s"] for r in face) for face in results)
                 redone = f"{statistics.mean(face[0].redone for face in results):.1f}" if feedback else "–"
-                print(f"| {rot.decode} | {results[0][0].frames[0].width} | {s} | {rot.residual_steps} | "
+                cfg = rot.settings
+                print(f"| {cfg.decode} | {results[0][0].frames[0].width} | {s} | {cfg.residual_steps} | "
                       f"{'on' if feedback else 'off'} | {part['total_s']:.3f} | "
                       f"{slowest:.3f} | {part['analysis_s']:.3f} | {part['embedding_s']:.3f} | "
                       f"{part['generation_s']:.3f} | {part['reconstruction_s']:.3f} | {redone} |")

@@ -101,7 +101,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     from .build.data import default_data_root, load_annotations, load_images
     from .build.fitting import fit, labelled_faces, labelled_training_faces
     from .diffusion import FaceDiffusion
-    from .trajectory import describe
+    from .walk.lines import describe
 
     model = FaceDiffusion.from_pretrained(args.model, args.device)
     if args.yaw_source in ("labels", "network"):
@@ -138,7 +138,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     from .build.fitting import labelled_faces
     from .diffusion import FaceDiffusion
     from .rotation import HeadRotator
-    from .trajectory import TrajectorySet
+    from .walk.lines import TrajectorySet
 
     model = FaceDiffusion.from_pretrained(args.model, args.device)
     folder = Path(args.trajectories)
@@ -159,7 +159,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
             response.save(args.response_out)
     sources = tuple(float(v) for v in args.source_yaws.split(",") if v.strip())
     cal = response.calibration(sources, args.bandwidth)
-    provenance = {"measured_with": "light x gender lines" if rot.match_gender else "light lines",
+    provenance = {"measured_with": "light x gender lines" if rot.settings.match_gender else "light lines",
                   "faces": len(response.source_yaw), "bandwidth": args.bandwidth,
                   # the faces' own largest |yaw|: true too when the response came from a file (--from-response)
                   "max_source_yaw": round(float(np.abs(response.source_yaw).max()), 1),
@@ -211,7 +211,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         embedder = Embedder.from_pretrained(args.embedder, rot.model.device)
     one_line = None
     if args.one_line:
-        from .trajectory import TrajectorySet
+        from .walk.lines import TrajectorySet
 
         one_line = TrajectorySet.load(args.one_line)
     ev = evaluate(rot, n_faces=args.faces, embedder=embedder, ablations=not args.no_ablations, one_line=one_line,

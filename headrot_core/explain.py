@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .trajectory import Trajectory
+from .walk.lines import Trajectory
 
 if TYPE_CHECKING:
     from .feedback import FaceResponse

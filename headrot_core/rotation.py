@@ -1,8 +1,10 @@
-"""The rotation engine: photo -> aligned face -> analysis -> latent -> trajectory offsets -> frames, in one batch.
+"""The rotation engine: photo -> aligned face -> analysis -> latent -> walk -> render -> frames, in one batch.
 
-Each requested yaw is an absolute angle in degrees: the source latent moves along the subset's piecewise line by
-(target - source yaw), calibrated when the trajectories carry a measured calibration, so the frames are continuous
-and the source yaw itself gives back the source.
+``HeadRotator`` composes three parts, all chosen by one ``EngineSettings``: the latent (``headrot_core.latent``:
+embed, decode, reconstruct), the walk (``headrot_core.walk``: the fitted edit space, the shipped lines), and the
+renderer (``headrot_core.render``). Each requested yaw is an absolute angle in degrees: the walk moves the source
+latent by the calibrated move for (target - source yaw), so the frames are continuous and the source yaw itself
+gives back the source.
 
 The latent is the paper's x_T, or x_t at an intermediate DDIM timestep when the trajectories were fitted there
 (``latent_t`` in their settings): inversion stops at t and decoding runs only the steps below it. Half-way down the
@@ -30,7 +32,6 @@ from __future__ import annotations
 
 import json
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -44,11 +45,14 @@ from .animation import save_animation, strip
 from .diffusion import FaceDiffusion, images_to_tensor, tensor_to_images
 from .feedback import FaceResponse
 from .imaging import load_image
+from .latent import Latent, last
 from .loading import ASSETS, DEFAULT_MODEL_DIR, resolve_model_dir
 from .render import NAMES as DECODES
 from .render import renderer
 from .settings import EngineSettings
-from .trajectory import LIGHTS, Trajectory, TrajectorySet
+from .walk import Route, Walk
+from .walk import load as load_walk
+from .walk.lines import LIGHTS
 
 DEFAULT_YAWS = tuple(range(-30, 31, 5))
 DEFAULT_EMBEDDER = ASSETS / "embedder"
@@ -139,32 +143,23 @@ def _check_choices(light: str, gender: str) -> None:
 class HeadRotator:
     """Loads the model, its trajectories and (optionally) the embedding network once; ``rotate`` is per photo."""
 
-    def __init__(self, model: FaceDiffusion, trajectories: TrajectorySet, embedder=None, steps: int | None = None,
-                 embedding: str = "auto", fixed_point_iters: int | None = None, decode: str | None = None,
-                 match_gender: bool | None = None, residual_steps: int | None = None, warm_start: bool | None = None,
-                 feedback: bool = False, feedback_tolerance: float | None = None):
-        """Each setting left None is the trajectories' (``trajectories.settings``); the latent's timestep always is:
-        the lines exist only where they were fitted."""
-        given = dict(steps=steps, fixed_point_iters=fixed_point_iters, decode=decode, match_gender=match_gender,
-                     residual_steps=residual_steps, warm_start=warm_start, feedback_tolerance=feedback_tolerance)
-        s = replace(trajectories.settings, **{k: v for k, v in given.items() if v is not None})
+    def __init__(self, model: FaceDiffusion, trajectories: Walk, embedder=None, settings: EngineSettings | None = None,
+                 embedding: str = "auto", feedback: bool = False):
+        """``settings`` default to the trajectories' own. What the walk applies itself (its timestep, its lines'
+        post-processing: ``settings.WALK_FIELDS``) is always the trajectories': the lines exist only where and as
+        they were fitted. ``embedding``: 'auto' uses ``embedder`` when there is one and the lines live at x_T."""
+        s = (settings or trajectories.settings).for_walk(trajectories.settings)
         s = replace(s, residual_steps=min(s.residual_steps, s.steps))  # DDIM steps of the change Gc(z + d) - Gc(z)
         if embedding not in ("auto", "inversion", "network"):
             raise ValueError("embedding must be 'auto', 'inversion' or 'network'")
-        if embedding == "network" and not s.network_embeds:
-            raise ValueError("the embedding network embeds to x_T; these trajectories live at "
-                             f"t = {s.latent_t}: use embedding='inversion'")
-        self.renderer = renderer(s.decode)  # raises for an unknown name
         if embedding == "network" and embedder is None:
             raise ValueError("embedding='network' needs a trained embedder (assets/embedder)")
+        network = embedding == "network" or (embedding == "auto" and embedder is not None and s.network_embeds)
         self.settings: EngineSettings = s
-        self.model, self.trajectories, self.embedder = model, trajectories, embedder
-        self.decode, self.match_gender = s.decode, s.match_gender
-        self.steps, self.fixed_point_iters, self.warm_start = s.steps, s.fixed_point_iters, s.warm_start
-        self.residual_steps, self.latent_t = s.residual_steps, s.latent_t
-        self.feedback, self.feedback_tolerance = feedback, s.feedback_tolerance
-        self.embedding = ("network" if embedder is not None and embedding != "inversion"
-                          and s.network_embeds else "inversion")
+        self.model, self.trajectories, self.feedback = model, trajectories, feedback
+        self.latent = Latent(model, s, embedder if network else None)  # raises when the lines are not at x_T
+        self.renderer = renderer(s.decode)  # raises for an unknown name
+        self.render_steps = s.residual_steps if self.renderer.needs_base else s.steps  # of the renderer's decode
 
     @classmethod
     def from_pretrained(cls, model: str | Path | None = None, trajectories: str | Path | None = None,
@@ -175,16 +170,19 @@ class HeadRotator:
         """The embedded default, or a model folder / Hub id whose fitted trajectories are in ``trajectories``
         (default: ``<model>/trajectories`` for a folder, ``assets/trajectories`` for the default).
 
-        Each setting left None is the trajectories' (their ``settings``, which the calibration was measured with).
-        ``feedback`` defaults to on when the yaw network is installed."""
+        Each setting left None (or 0) is the trajectories' (their ``settings``, which the calibration was measured
+        with). ``feedback`` defaults to on when the yaw network is installed."""
         folder = resolve_model_dir(model)
         diffusion = FaceDiffusion.from_pretrained(folder, device)
         is_default = folder.resolve() == DEFAULT_MODEL_DIR.resolve()
         if trajectories is None and not is_default:
             trajectories = folder / "trajectories"  # a latent direction belongs to one model: never borrow
-        traj = TrajectorySet.load(trajectories)
+        walk = load_walk(trajectories)
+        given = dict(steps=steps or None, fixed_point_iters=fixed_point_iters, decode=decode,
+                     residual_steps=residual_steps or None, warm_start=warm_start)
+        settings = replace(walk.settings, **{k: v for k, v in given.items() if v is not None})
         embedder = None
-        if (embedding != "inversion" and is_default and traj.settings.network_embeds
+        if (embedding != "inversion" and is_default and walk.settings.network_embeds
                 and (DEFAULT_EMBEDDER / "headrot_embedder.json").is_file()):
             from .embedding import Embedder
 
@@ -193,8 +191,7 @@ class HeadRotator:
             from .yaw_net import yaw_net_available
 
             feedback = yaw_net_available()
-        return cls(diffusion, traj, embedder, steps or None, embedding, fixed_point_iters, decode,
-                   residual_steps=residual_steps or None, warm_start=warm_start, feedback=feedback)
+        return cls(diffusion, walk, embedder, settings, embedding, feedback)
 
     @cached_property
     def _gender(self):
@@ -229,7 +226,7 @@ class HeadRotator:
         analysis = analyze_crop(crop.resize((128, 128), Image.LANCZOS) if crop.size != (128, 128) else crop)
         source = crop.resize((self.model.size, self.model.size), Image.LANCZOS)
         gender = None
-        if self.match_gender and self._gender is not None:
+        if self.settings.match_gender and self._gender is not None:
             from .identity import face_descriptors
 
             gender = str(self._gender.predict(face_descriptors([crop]))[0])
@@ -240,28 +237,10 @@ class HeadRotator:
         return FacePrep(source, float(analysis.yaw), analysis.light, float(analysis.light_score), gender, faces, quad,
                         hires)
 
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
-        if self.embedding == "network":
-            return self.embedder.embed(x)
-        return self.model.invert(x, self.steps, self.fixed_point_iters, self.warm_start, self.latent_t)
-
-    @property
-    def embedding_calls(self) -> int:
-        """UNet calls to embed one face (0 for the network, which is not the face model)."""
-        if self.embedding == "network":
-            return 0
-        return self.model.inversion_calls(self.steps, self.fixed_point_iters, self.warm_start, self.latent_t)
-
     @property
     def decode_calls(self) -> int:
         """UNet calls (of one batch) to decode the frames."""
-        return self.model.steps_from(self.residual_steps if self.renderer.needs_base else self.steps, self.latent_t)
-
-    def latents_for(self, z: torch.Tensor, source_yaw: float, yaws: list[float], light: str | None,
-                    gender: str | None) -> tuple[torch.Tensor, str]:
-        """The calibrated moved latents (no feedback): what ``calibrate`` measures."""
-        traj = self.trajectories.select(light, gender)
-        return moved_latents(z, traj, source_yaw, traj.moves(source_yaw, yaws)), traj.subset
+        return self.latent.decode_calls(self.render_steps)
 
     def turn(self, z: torch.Tensor, source: torch.Tensor, source_yaw: float, yaws: list[float], light: str | None,
              gender: str | None, base: torch.Tensor | None = None, response: FaceResponse | None = None,
@@ -271,37 +250,37 @@ class HeadRotator:
         frames are read by the yaw network and those that missed are decoded again (two decodes);
         ``feedback=False``: the calibrated frames only (``refine`` adds the feedback later). ``crop``: the photo's crop
         at its own resolution (1, 3, R, R), what the warp renderer moves (default: ``source``)."""
-        traj = self.trajectories.select(light, gender)
+        route = self.trajectories.select(light, gender)
         wanted = np.asarray(yaws, float) - source_yaw
-        moves = traj.moves(source_yaw, yaws)
-        known = response is not None and response.subset == traj.subset
+        moves = route.moves(source_yaw, yaws)
+        known = response is not None and response.subset == route.subset
         if self.feedback and known:
             moves = response.plan(wanted, moves)
-        frames, base = self.decode_moved(moved_latents(z, traj, source_yaw, moves), z, source, base, crop)
+        frames, base = self.decode_moved(route.latents(z, source_yaw, moves), z, source, base, crop)
         if not (self.feedback and feedback) or known:
-            return Turn(frames, base, traj.subset, response if known else None, 0)
-        return _last(self._feed_back(z, source, traj, source_yaw, wanted, moves, frames, base, crop))
+            return Turn(frames, base, route.subset, response if known else None, 0)
+        return last(self._feed_back(z, source, route, source_yaw, wanted, moves, frames, base, crop))
 
-    def _feed_back(self, z: torch.Tensor, source: torch.Tensor, traj: Trajectory, source_yaw: float,
+    def _feed_back(self, z: torch.Tensor, source: torch.Tensor, route: Route, source_yaw: float,
                    wanted: np.ndarray, moves: np.ndarray, frames: torch.Tensor,
                    base: torch.Tensor | None, crop: torch.Tensor | None = None) -> Iterator[Turn | None]:
         """Reads the calibrated ``frames`` and decodes again, at this face's planned moves, those that missed;
         yields None after each DDIM step of that decode, then the ``Turn``."""
         reads = self._read_yaws(torch.cat([source.to(frames.device), _at_size(frames, self.model.size)]))
-        response = FaceResponse(traj.subset, moves, reads[1:] - reads[0])
-        hit = np.abs(response.changes - wanted) <= self.feedback_tolerance
+        response = FaceResponse(route.subset, moves, reads[1:] - reads[0])
+        hit = np.abs(response.changes - wanted) <= self.settings.feedback_tolerance
         better = np.where(hit, moves, response.plan(wanted, moves))
         decoded = dict(zip(moves.tolist(), frames))  # a planned move decoded already is not decoded again
         fresh = sorted({m for m in better.tolist() if m not in decoded})
         if fresh:
-            for out in self._decode_steps(moved_latents(z, traj, source_yaw, fresh), z, source, base, crop):
+            for out in self._render_steps(route.latents(z, source_yaw, fresh), z, source, base, crop):
                 if out is None:
                     yield None
             again = out[0]
             response = response.add(np.array(fresh), self._read_yaws(_at_size(again, self.model.size)) - reads[0])
             decoded.update(zip(fresh, again))
         frames = torch.stack([decoded[m] for m in better.tolist()])
-        yield Turn(frames, base, traj.subset, response, len(fresh))
+        yield Turn(frames, base, route.subset, response, len(fresh))
 
     def rotate(self, image, yaws: Iterable[float] = DEFAULT_YAWS, light: str = "auto", gender: str = "auto",
                aligned: bool = False) -> RotationResult:
@@ -327,8 +306,8 @@ class HeadRotator:
         yaws = [float(y) for y in yaws]
         t1 = time.perf_counter()
         x = images_to_tensor([prep.source], self.model.size)
-        with self._reporting(progress):
-            z = self.embed(x)
+        with self.latent.reporting(progress, self.latent.embedding_calls + self.decode_calls):
+            z = self.latent.embed(x)
             t2 = time.perf_counter()
             use_light = prep.light if light == "auto" else light
             use_gender = prep.gender if gender == "auto" else (None if gender == "any" else gender)
@@ -337,19 +316,20 @@ class HeadRotator:
         t3 = time.perf_counter()
         recon = self.reconstruct(z) if reconstruct else None
         t4 = time.perf_counter()
+        s = self.settings
         return RotationResult(tensor_to_images(turn.frames), yaws, prep.source, recon, prep.source_yaw, use_light,
                               prep.light, prep.light_score, use_gender, turn.subset, prep.faces, prep.crop_quad,
-                              self.embedding, self.steps,
+                              self.latent.method, s.steps,
                               {"embedding_s": round(t2 - t1, 3), "generation_s": round(t3 - t2, 3),
                                "reconstruction_s": round(t4 - t3, 3), "total_s": round(t4 - t1, 3)},
-                              latent=z, base=turn.base, decode=self.decode, residual_steps=self.residual_steps,
-                              latent_t=self.latent_t, response=turn.response,
+                              latent=z, base=turn.base, decode=s.decode, residual_steps=s.residual_steps,
+                              latent_t=s.latent_t, response=turn.response,
                               redone=turn.redone if self.feedback and feedback else None, crop=prep.crop)
 
     def refine(self, result: RotationResult) -> RotationResult:
         """The feedback pass for a result made with ``feedback=False`` (the app shows those frames first): the same
         frames as ``rotate_prepared`` with feedback would give, up to the frames' uint8 rounding."""
-        return _last(self.refine_steps(result))
+        return last(self.refine_steps(result))
 
     def refine_steps(self, result: RotationResult) -> Iterator[RotationResult | None]:
         """``refine`` one DDIM step at a time: yields None after each step, then the refined result (the app runs
@@ -357,11 +337,11 @@ class HeadRotator:
         if not self.feedback or result.redone is not None or result.latent is None:
             yield result
             return
-        traj = self.trajectories.select(result.light, result.gender)
-        moves = traj.moves(result.source_yaw, result.yaws)
+        route = self.trajectories.select(result.light, result.gender)
+        moves = route.moves(result.source_yaw, result.yaws)
         x, base, crop = self._source_and_base(result)
         frames = images_to_tensor(result.frames, self.model.size if crop is None else crop.shape[-1])
-        for turn in self._feed_back(result.latent, x, traj, result.source_yaw,
+        for turn in self._feed_back(result.latent, x, route, result.source_yaw,
                                     np.asarray(result.yaws) - result.source_yaw, moves, frames, base, crop):
             if turn is None:
                 yield None
@@ -369,36 +349,17 @@ class HeadRotator:
 
     def reconstruct(self, z: torch.Tensor) -> Image.Image:
         """G(z) without clipping: the exact inverse of the inversion, i.e. what the model kept of the face."""
-        return _last(self.reconstruct_steps(z))
+        return last(self.reconstruct_steps(z))
 
     def reconstruct_steps(self, z: torch.Tensor) -> Iterator[Image.Image | None]:
         """``reconstruct`` one DDIM step at a time: None after each step, then G(z) (the app runs each step as its
         own model job, so a slider released meanwhile waits one step)."""
-        for x in self.model.denoise(z, self.steps, start_t=self.latent_t):
-            yield None
-        yield tensor_to_images(x.cpu())[0]
+        for x in self.latent.reconstruct_steps(z):
+            yield None if x is None else tensor_to_images(x)[0]
 
-    def lines(self, light: str | None, gender: str | None) -> Trajectory:
-        """The walked lines for a light class and gender (the subset ``select`` falls back to)."""
+    def lines(self, light: str | None, gender: str | None) -> Route:
+        """The route walked for a light class and gender (the subset ``select`` falls back to): the method plot's."""
         return self.trajectories.select(light, gender)
-
-    @contextmanager
-    def _reporting(self, progress: Callable[[float], None] | None):
-        """Calls ``progress(done fraction)`` after each UNet call of one embedding and one decode."""
-        if progress is None:
-            yield
-            return
-        total, calls = self.embedding_calls + self.decode_calls, [0]
-
-        def counted(*_):
-            calls[0] += 1
-            progress(min(calls[0] / total, 1.0))
-
-        handle = self.model.unet.register_forward_hook(counted)
-        try:
-            yield
-        finally:
-            handle.remove()
 
     def decode_moved(self, moved: torch.Tensor, z: torch.Tensor, source: torch.Tensor,
                      base: torch.Tensor | None = None,
@@ -407,18 +368,16 @@ class HeadRotator:
         ``base`` is Gc(z) at ``residual_steps``, decoded in the moved latents' batch unless given (the slider
         reuses it). Clipped: Gc(z + d) at ``steps``, no base. Warp: ``crop`` (default ``source``) carried along the
         flow from Gc(z + d) to Gc(z), at the crop's resolution."""
-        return _last(self._decode_steps(moved, z, source, base, crop))
+        return last(self._render_steps(moved, z, source, base, crop))
 
-    def _decode_steps(self, moved: torch.Tensor, z: torch.Tensor, source: torch.Tensor, base: torch.Tensor | None,
+    def _render_steps(self, moved: torch.Tensor, z: torch.Tensor, source: torch.Tensor, base: torch.Tensor | None,
                       crop: torch.Tensor | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor | None] | None]:
         """``decode_moved`` yielding None after each DDIM step, then (frames, base)."""
-        with_base = self.renderer.needs_base
-        batch = torch.cat([moved, z]) if with_base and base is None else moved
-        for x in self.model.denoise(batch, self.residual_steps if with_base else self.steps, clip=True,
-                                    start_t=self.latent_t):
-            yield None
-        x = x.cpu()
-        if with_base and base is None:
+        with_base = self.renderer.needs_base and base is None
+        for x in self.latent.decode_steps(torch.cat([moved, z]) if with_base else moved, self.render_steps):
+            if x is None:
+                yield None
+        if with_base:
             x, base = x[:-1], x[-1:]
         yield self.renderer.render(x, base, source, crop), base
 
@@ -426,7 +385,7 @@ class HeadRotator:
                          ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """An earlier result's crop as a tensor, its Gc(z) when decoded the way this engine decodes, and the crop at
         the photo's resolution when this engine warps it."""
-        same = (result.decode, result.residual_steps) == (self.decode, self.residual_steps)
+        same = (result.decode, result.residual_steps) == (self.settings.decode, self.settings.residual_steps)
         crop = _crop_tensor(result.crop) if self.renderer.wants_crop else None
         return images_to_tensor([result.source], self.model.size), result.base if same else None, crop
 
@@ -445,13 +404,6 @@ class HeadRotator:
         return tensor_to_images(turn.frames)
 
 
-def _last(steps: Iterator):
-    """The final item of a step-wise generator (``_decode_steps``, ``_feed_back``, ``refine_steps``)."""
-    for out in steps:
-        pass
-    return out
-
-
 def _crop_tensor(crop: Image.Image | None) -> torch.Tensor | None:
     return None if crop is None else images_to_tensor([crop], crop.width)
 
@@ -462,8 +414,3 @@ def _at_size(x: torch.Tensor, size: int) -> torch.Tensor:
         return x
     return torch.nn.functional.interpolate(x.float(), size=(size, size), mode="bilinear", antialias=True)
 
-
-def moved_latents(z: torch.Tensor, traj: Trajectory, source_yaw: float, moves) -> torch.Tensor:
-    """``z`` moved by each nominal move along ``traj``: one latent per move."""
-    offsets = np.stack([traj.offset_of_move(source_yaw, float(m)) for m in moves]).reshape(len(moves), *z.shape[1:])
-    return z + torch.from_numpy(offsets).to(z.device, z.dtype)

@@ -7,7 +7,11 @@ a default silently filling a gap) changes the frames without a word.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
+
+# The settings a walk applies itself, from its own: where and as its lines were fitted is the only place they mean
+# anything, so an engine cannot walk them otherwise.
+WALK_FIELDS = ("latent_t", "walk", "joint_gain", "smoothing_sigma", "shared_channels")
 
 
 @dataclass(frozen=True)
@@ -18,6 +22,7 @@ class EngineSettings:
     fixed_point_iters: int = 2      # fixed-point iterations per inversion step
     warm_start: bool = True         # each inversion step starts from the previous step's prediction
     latent_t: int | None = 499      # the DDIM timestep the lines were fitted at and are walked at (None: x_T)
+    walk: str = "lines"             # the edit space: the module that reads the lines (``headrot_core.walk.NAMES``)
     residual_steps: int = 12        # DDIM steps of the moved latents' decode (at most ``steps``)
     decode: str = "residual"        # the renderer (``headrot_core.render.NAMES``)
     match_gender: bool = False      # gender="auto" picks light x gender lines (else light only)
@@ -30,6 +35,10 @@ class EngineSettings:
     def network_embeds(self) -> bool:
         """Whether the embedding network can embed for these lines: it maps a face to x_T only."""
         return self.latent_t is None
+
+    def for_walk(self, walk: "EngineSettings") -> "EngineSettings":
+        """These settings with the walk's own (``WALK_FIELDS``) taken from ``walk``, the walk's settings."""
+        return replace(self, **{n: getattr(walk, n) for n in WALK_FIELDS})
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -44,11 +44,10 @@ def probe(n_faces: int, seed: int = 0) -> dict:
     out = {k: [] for k in ("frames", "lyaw", "cal_frames", "cal_lyaw", "src64")}
     for i in tqdm(idx, desc="probing", unit="face"):
         zi, x = z[i:i + 1], images_to_tensor(test.images[i:i + 1], rot.model.size)
-        line = rot.trajectories.select(test.light[i], None)
+        line = rot.lines(test.light[i], None)
         raw, s = replace(line, calibration=None), float(src_yaw[i])
-        offsets = [raw.offset(s, s + sign * n) for sign in (-1, 1) for n in GRID]
-        offsets += [line.offset(s, t) for t in TARGETS]
-        moved = zi + torch.from_numpy(np.stack(offsets).reshape(len(offsets), *zi.shape[1:])).float()
+        probes = raw.moves(s, [s + sign * n for sign in (-1, 1) for n in GRID])
+        moved = torch.cat([raw.latents(zi, s, probes), line.latents(zi, s, line.moves(s, TARGETS))])
         frames = tensor_to_images(rot.decode_moved(moved, zi, x)[0])
         arr, yaws = np.stack([np.asarray(f) for f in frames]), frame_yaws(frames)
         k = 2 * len(GRID)

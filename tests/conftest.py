@@ -17,9 +17,9 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 from headrot_core.settings import EngineSettings  # noqa: E402
 
 # The tiny engine: x_T, raw lines, one fixed-point iteration; tests/data/tiny_frames.npz was made with exactly this
-TINY_SETTINGS = EngineSettings(steps=20, fixed_point_iters=1, warm_start=False, latent_t=None, residual_steps=20,
-                               decode="residual", match_gender=True, joint_gain=1.0, smoothing_sigma=0.0,
-                               shared_channels=False, feedback_tolerance=3.0)
+TINY_SETTINGS = EngineSettings(steps=20, fixed_point_iters=1, warm_start=False, latent_t=None, walk="lines",
+                               residual_steps=20, decode="residual", match_gender=True, joint_gain=1.0,
+                               smoothing_sigma=0.0, shared_channels=False, feedback_tolerance=3.0)
 
 
 @pytest.fixture(autouse=True)
@@ -69,7 +69,7 @@ def tiny_rotator_dir(tiny_model, tmp_path_factory) -> Path:
 
 def tiny_rotator_folder(tiny_model, parent: Path) -> Path:
     """The tiny model and its synthetic lines, walked with ``TINY_SETTINGS``."""
-    from headrot_core.trajectory import fit_trajectory_set
+    from headrot_core.build.fitting import fit_trajectory_set
 
     folder = tiny_model.save_pretrained(parent / "model")
     rng = np.random.default_rng(0)

@@ -416,8 +416,8 @@ def test_engine_embeds_like_the_trajectories(tiny_rotator_dir, tmp_path):
     doc["meta"]["engine"].update(steps=2, fixed_point_iters=0)
     (folder / "trajectories" / "trajectories.json").write_text(json.dumps(doc))
     rot = app.Engine(model=str(folder), device="cpu").get()
-    assert (rot.steps, rot.fixed_point_iters) == (2, 0)
-    assert app.Engine(model=str(folder), steps=5, device="cpu").get().steps == 5
+    assert (rot.settings.steps, rot.settings.fixed_point_iters) == (2, 0)
+    assert app.Engine(model=str(folder), steps=5, device="cpu").get().settings.steps == 5
 
 
 def test_model_calls_run_on_one_thread_in_the_callers_context(engine):
@@ -457,7 +457,7 @@ def test_reconstruction_lets_other_model_work_in_between_its_steps(engine, examp
         recon = app._reconstruct(session.result)
     finally:
         handle.remove()
-    assert order[:3] == ["step", "slider", "step"] and order.count("step") == rot.steps
+    assert order[:3] == ["step", "slider", "step"] and order.count("step") == rot.settings.steps
     assert np.array_equal(np.asarray(recon), np.asarray(rot.reconstruct(session.result.latent)))
 
 

@@ -54,7 +54,7 @@ def test_calibrate_refits_from_saved_measurements(tiny_rotator_dir, tmp_path):
     import shutil
 
     from headrot_core.cli import main
-    from headrot_core.trajectory import TrajectorySet
+    from headrot_core.walk.lines import TrajectorySet
 
     traj = shutil.copytree(tiny_rotator_dir / "trajectories", tmp_path / "traj")
     change = np.array([[[-1.0, 8.0], [-2.0, 16.0]],

@@ -47,7 +47,7 @@ def test_sampled_rotation_figure_shows_the_evaluated_engine(tiny_rotator_dir, tm
     rot = HeadRotator.from_pretrained(tiny_rotator_dir, device="cpu", steps=2)
     fig = Image.open(sampled_rotation_figure(rot, tmp_path / "fig.png", n=1, seed=3, targets=(-30.0, 30.0), size=32))
     assert fig.size == (4 * 32 + 5 * 2, 32 + 2 * 2), "one row: sample, reconstruction, two frames"
-    sample = upscale(tensor_to_images(rot.model.sample(1, seed=3, steps=rot.steps)), 32)[0]
+    sample = upscale(tensor_to_images(rot.model.sample(1, seed=3, steps=rot.settings.steps)), 32)[0]
     assert np.array_equal(np.asarray(fig.crop((2, 2, 34, 34))), np.asarray(sample)), "a sample of rot's own model"
 
 

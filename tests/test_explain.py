@@ -10,7 +10,7 @@ import pytest
 from headrot_core.explain import (FACE_COLOUR, bin_points, face_path, method_plane, method_plot, method_sentence,
                                   planned_moves)
 from headrot_core.feedback import FaceResponse
-from headrot_core.trajectory import TrajectorySet
+from headrot_core.walk.lines import TrajectorySet
 
 
 @pytest.fixture(scope="module")

@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -5,7 +7,6 @@ from conftest import real_crop, shared_data_or_skip
 from headrot_core import HeadRotator
 from headrot_core.diffusion import images_to_tensor
 from headrot_core.feedback import FaceResponse
-from headrot_core.rotation import moved_latents
 
 # a face that turns half as far as the calibration promised, and not at all beyond 30 degrees of move
 RESPONSE = FaceResponse("light=center,gender=any", np.array([-40.0, -20.0, 20.0, 40.0, 60.0]),
@@ -42,34 +43,35 @@ def test_add_keeps_the_subset():
 
 @pytest.fixture(scope="module")
 def fed(tiny_rotator_dir):
-    rotator = HeadRotator.from_pretrained(tiny_rotator_dir, device="cpu", steps=4, feedback=True)
-    rotator.model.bf16 = False
-    rotator.feedback_tolerance = 0.5  # the random model's frames miss: the second pass runs
-    return rotator
+    loaded = HeadRotator.from_pretrained(tiny_rotator_dir, device="cpu", steps=4, feedback=True)
+    loaded.model.bf16 = False
+    # the random model's frames miss: the second pass runs
+    return HeadRotator(loaded.model, loaded.trajectories, settings=replace(loaded.settings, feedback_tolerance=0.5),
+                       feedback=True)
 
 
 def test_feedback_reads_the_calibrated_frames_and_decodes_the_planned_moves(fed):
     """Pass one decodes the calibrated moves and records what the network reads on them; the frames are then at
     the moves that response plans, and only moves not decoded yet are decoded again."""
-    plain = HeadRotator(fed.model, fed.trajectories, steps=4, fixed_point_iters=fed.fixed_point_iters)
+    plain = HeadRotator(fed.model, fed.trajectories, settings=fed.settings)
     prep = fed.prepare(real_crop(), aligned=True)
     s, yaws = prep.source_yaw, [prep.source_yaw - 20, prep.source_yaw, prep.source_yaw + 20]
     r = fed.rotate_prepared(prep, yaws)
     first = plain.rotate_prepared(prep, yaws)
-    tr = fed.trajectories.select(r.light, r.gender)
+    tr = fed.lines(r.light, r.gender)
     calibrated = np.array([tr.move(s, y) for y in yaws])
     assert r.response.subset == r.subset and np.allclose(r.response.moves[:3], calibrated)
     net = fed._yaw_net
     reads = net.yaw(images_to_tensor([prep.source, *first.frames], fed.model.size)).numpy()
     assert np.allclose(r.response.changes[:3], reads[1:] - reads[0], atol=1.0)  # uint8 frames vs float ones
     wanted = np.array(yaws) - s
-    hit = np.abs(r.response.changes[:3] - wanted) <= fed.feedback_tolerance  # kept as decoded
+    hit = np.abs(r.response.changes[:3] - wanted) <= fed.settings.feedback_tolerance  # kept as decoded
     planned = np.where(hit, calibrated, FaceResponse(r.subset, calibrated, r.response.changes[:3]).plan(
         wanted, calibrated))
     assert 0 < r.redone == len(set(planned.tolist()) - set(calibrated.tolist())) == len(r.response.moves) - 3
     assert planned[1] == 0.0 and np.abs(np.asarray(r.frames[1], float) - np.asarray(r.source, float)).mean() < 0.5
     z, x = r.latent, images_to_tensor([r.source], fed.model.size)
-    expected = plain.decode_moved(moved_latents(z, tr, s, planned), z, x)[0]
+    expected = plain.decode_moved(tr.latents(z, s, planned), z, x)[0]
     got = images_to_tensor(r.frames, fed.model.size)
     assert (got - expected.clamp(-1, 1)).abs().mean() < 0.01
     assert r.summary()["redone"] == r.redone
@@ -77,11 +79,11 @@ def test_feedback_reads_the_calibrated_frames_and_decodes_the_planned_moves(fed)
 
 def test_slider_frames_are_planned_from_the_cached_response(fed):
     r = fed.rotate(real_crop(), yaws=[-10, 10], aligned=True)
-    tr = fed.trajectories.select(r.light, r.gender)
+    tr = fed.lines(r.light, r.gender)
     yaw = 3.0 if r.source_yaw < 3 else -3.0
     move = r.response.plan(np.array([yaw - r.source_yaw]), np.array([tr.move(r.source_yaw, yaw)]))
     z, x = r.latent, images_to_tensor([r.source], fed.model.size)
-    expected = fed.decode_moved(moved_latents(z, tr, r.source_yaw, move), z, x, r.base)[0]
+    expected = fed.decode_moved(tr.latents(z, r.source_yaw, move), z, x, r.base)[0]
     got = images_to_tensor(fed.frames_at(r, [yaw]), fed.model.size)
     assert (got - expected.clamp(-1, 1)).abs().mean() < 0.01
 

@@ -1,4 +1,5 @@
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -39,15 +40,16 @@ def test_frame_at_source_yaw_gives_back_the_source(rot, tiny_rotator_dir):
     clipped_rot.model.bf16 = False
     for r_ in (rot, clipped_rot):
         r = r_.rotate(crop, yaws=[yaw, yaw + 20], aligned=True)
-        assert r.decode == r_.decode
+        assert r.decode == r_.settings.decode
         assert np.array_equal(np.asarray(r.reconstruction), tensor_to_images(
-            r_.model.generate(r.latent, r_.steps))[0]), "the reconstruction decodes without clipping"
-        expected = (np.asarray(r.source, float) if r_.decode == "residual" else
-                    np.asarray(tensor_to_images(r_.model.generate(r.latent, r_.steps, clip=True))[0], float))
+            r_.model.generate(r.latent, r_.settings.steps))[0]), "the reconstruction decodes without clipping"
+        steps = r_.settings.steps
+        expected = (np.asarray(r.source, float) if r.decode == "residual" else
+                    np.asarray(tensor_to_images(r_.model.generate(r.latent, steps, clip=True))[0], float))
         same, moved = (np.abs(np.asarray(f, float) - expected).mean() for f in r.frames)
-        assert same < 0.5 < moved, (r_.decode, same, moved)
+        assert same < 0.5 < moved, (r.decode, same, moved)
     with pytest.raises(ValueError, match="decode must be"):
-        HeadRotator(rot.model, rot.trajectories, decode="blurred")
+        HeadRotator(rot.model, rot.trajectories, settings=replace(rot.settings, decode="blurred"))
 
 
 def test_residual_change_decodes_at_its_own_step_count(rot):
@@ -55,16 +57,18 @@ def test_residual_change_decodes_at_its_own_step_count(rot):
     and is added to the source crop; the slider's frames_at reuses Gc(z)."""
     crop = real_crop()
     yaw = rot.prepare(crop, aligned=True).source_yaw
-    fast = HeadRotator(rot.model, rot.trajectories, steps=4, fixed_point_iters=1, residual_steps=2)
+    fast = HeadRotator(rot.model, rot.trajectories, settings=replace(rot.settings, fixed_point_iters=1,
+                                                                     residual_steps=2))
     r = fast.rotate(crop, yaws=[yaw, yaw + 20], aligned=True)
     assert r.residual_steps == 2 and r.summary()["residual_steps"] == 2
-    moved, _ = fast.latents_for(r.latent, yaw, [yaw + 20], r.light, r.gender)
+    route = fast.lines(r.light, r.gender)
+    moved = route.latents(r.latent, yaw, route.moves(yaw, [yaw + 20]))
     change = rot.model.generate(moved, 2, clip=True) - rot.model.generate(r.latent, 2, clip=True)
     expected = tensor_to_images(images_to_tensor([r.source], 32) + change)[0]
     assert np.abs(np.asarray(r.frames[1], float) - np.asarray(expected, float)).mean() < 0.5
     assert np.abs(np.asarray(r.frames[0], float) - np.asarray(r.source, float)).mean() < 0.5
     assert np.array_equal(np.asarray(r.reconstruction), np.asarray(fast.reconstruct(r.latent)))
-    full = HeadRotator(rot.model, rot.trajectories, steps=4, fixed_point_iters=1).rotate(
+    full = HeadRotator(rot.model, rot.trajectories, settings=replace(rot.settings, fixed_point_iters=1)).rotate(
         crop, yaws=[yaw + 20], aligned=True)
     assert np.abs(np.asarray(full.frames[0], float) - np.asarray(r.frames[1], float)).mean() > 0.5
     again = fast.frames_at(r, [yaw + 20])[0]
@@ -81,7 +85,7 @@ def test_reconstruction_can_wait(rot):
         assert np.array_equal(np.asarray(a), np.asarray(b))
     assert np.array_equal(np.asarray(rot.reconstruct(quick.latent)), np.asarray(full.reconstruction))
     steps = list(rot.reconstruct_steps(quick.latent))  # the app runs one DDIM step per model job
-    assert steps[:-1] == [None] * rot.model.steps_from(rot.steps, rot.latent_t)
+    assert steps[:-1] == [None] * rot.model.steps_from(rot.settings.steps, rot.settings.latent_t)
     assert np.array_equal(np.asarray(steps[-1]), np.asarray(full.reconstruction))
 
 
@@ -90,7 +94,7 @@ def test_progress_is_reported_after_every_unet_call_and_reaches_one(rot):
     prep = rot.prepare(real_crop(), aligned=True)
     seen: list[float] = []
     r = rot.rotate_prepared(prep, yaws=[-10, 10], reconstruct=False, feedback=False, progress=seen.append)
-    assert len(seen) == rot.embedding_calls + rot.decode_calls
+    assert len(seen) == rot.latent.embedding_calls + rot.decode_calls
     assert seen == sorted(seen) and seen[-1] == 1.0 and 0 < seen[0] < 1
     plain = rot.rotate_prepared(prep, yaws=[-10, 10], reconstruct=False, feedback=False)
     assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(r.frames, plain.frames))
@@ -99,9 +103,9 @@ def test_progress_is_reported_after_every_unet_call_and_reaches_one(rot):
 
 def test_latents_follow_the_selected_trajectory(rot):
     z = torch.zeros(1, 3, 32, 32)
-    batch, subset = rot.latents_for(z, 0.0, [-10.0, 0.0, 10.0], "center", "female")
-    tr = rot.trajectories.select("center", "female")
-    assert subset == tr.subset == "light=center,gender=female"
+    tr = rot.lines("center", "female")
+    batch = tr.latents(z, 0.0, tr.moves(0.0, [-10.0, 0.0, 10.0]))
+    assert tr.subset == "light=center,gender=female"
     assert torch.allclose(batch[2].flatten(), torch.from_numpy(10 * tr.positive.direction).float(), atol=1e-5)
     assert torch.equal(batch[1], z[0])
 
@@ -152,9 +156,10 @@ def test_frames_at_reuses_the_cached_latent(rot):
 
 def test_warm_start_is_the_calibrated_setting(tiny_rotator_dir, rot):
     """The embedding runs with the setting the calibration was measured with (the set's ``settings``)."""
-    from headrot_core.trajectory import TrajectorySet
+    from headrot_core.walk.lines import TrajectorySet
 
-    assert rot.warm_start is False and rot.embedding_calls == 4 * (1 + rot.fixed_point_iters)
+    assert rot.settings.warm_start is False
+    assert rot.latent.embedding_calls == 4 * (1 + rot.settings.fixed_point_iters)
     ts = TrajectorySet.load(tiny_rotator_dir / "trajectories")
     folder = tiny_rotator_dir.parent / "warm_rotator"
     if not folder.exists():
@@ -163,7 +168,8 @@ def test_warm_start_is_the_calibrated_setting(tiny_rotator_dir, rot):
         shutil.copytree(tiny_rotator_dir, folder)
         ts.with_settings(warm_start=True, fixed_point_iters=2).save(folder / "trajectories")
     warm = HeadRotator.from_pretrained(folder, device="cpu", steps=4)
-    assert warm.warm_start is True and warm.fixed_point_iters == 2 and warm.embedding_calls == 1 + 4 * 2
+    assert warm.settings.warm_start is True and warm.settings.fixed_point_iters == 2
+    assert warm.latent.embedding_calls == 1 + 4 * 2
 
 
 def test_lines_fitted_at_an_intermediate_timestep_are_walked_there(tiny_rotator_dir, rot):
@@ -172,7 +178,7 @@ def test_lines_fitted_at_an_intermediate_timestep_are_walked_there(tiny_rotator_
     G(x_t) from t, and the embedding network (which embeds to x_T) is refused for them."""
     import shutil
 
-    from headrot_core.trajectory import TrajectorySet
+    from headrot_core.walk.lines import TrajectorySet
 
     start = rot.model._timesteps(4)[2]
     folder = tiny_rotator_dir.parent / "rotator_at_t"
@@ -181,14 +187,14 @@ def test_lines_fitted_at_an_intermediate_timestep_are_walked_there(tiny_rotator_
         TrajectorySet.load(folder / "trajectories").with_settings(latent_t=start).save(folder / "trajectories")
     mid = HeadRotator.from_pretrained(folder, device="cpu", steps=4, feedback=False)
     mid.model.bf16 = False
-    assert mid.latent_t == start and rot.latent_t is None
-    assert mid.embedding_calls == 2 * (1 + mid.fixed_point_iters) and mid.decode_calls == 2
+    assert mid.settings.latent_t == start and rot.settings.latent_t is None
+    assert mid.latent.embedding_calls == 2 * (1 + mid.settings.fixed_point_iters) and mid.decode_calls == 2
     crop = real_crop()
     yaw = mid.prepare(crop, aligned=True).source_yaw
     r = mid.rotate(crop, yaws=[yaw, yaw + 20], aligned=True)
     assert r.latent_t == start and r.summary()["latent_t"] == start
     x = images_to_tensor([r.source], mid.model.size)
-    assert torch.equal(r.latent, mid.model.invert(x, 4, mid.fixed_point_iters, start_t=start))
+    assert torch.equal(r.latent, mid.model.invert(x, 4, mid.settings.fixed_point_iters, start_t=start))
     assert np.array_equal(np.asarray(r.reconstruction),
                           np.asarray(tensor_to_images(mid.model.generate(r.latent, 4, start_t=start))[0]))
     same, moved = (np.abs(np.asarray(f, float) - np.asarray(r.source, float)).mean() for f in r.frames)

@@ -2,13 +2,13 @@
 import os
 import subprocess
 import sys
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 
 import pytest
 
-from headrot_core.settings import EngineSettings
-from headrot_core.trajectory import TrajectorySet
+from headrot_core.settings import WALK_FIELDS, EngineSettings
+from headrot_core.walk.lines import TrajectorySet
 
 ROOT = Path(__file__).resolve().parents[1]
 NAMES = [f.name for f in fields(EngineSettings)]
@@ -78,13 +78,17 @@ def test_build_script_defaults_are_the_settings(tmp_path):
 
 
 def test_rotator_takes_the_trajectories_settings_unless_told(tiny_rotator_dir):
-    """A direct construction walks the lines at their own timestep with their setting; a keyword overrides one."""
+    """A direct construction walks the lines at their own timestep with their setting; ``settings`` override the
+    engine's part, never what the walk applies itself."""
     from headrot_core.diffusion import FaceDiffusion
     from headrot_core.rotation import HeadRotator
 
     model = FaceDiffusion.from_pretrained(tiny_rotator_dir, "cpu")
     ts = TrajectorySet.load(tiny_rotator_dir / "trajectories").with_settings(latent_t=500, fixed_point_iters=2)
     rot = HeadRotator(model, ts)
-    assert rot.settings == ts.settings and rot.latent_t == 500 and rot.fixed_point_iters == 2
-    fast = HeadRotator(model, ts, steps=4)
+    assert rot.settings == ts.settings and rot.latent.settings.latent_t == 500
+    fast = HeadRotator(model, ts, settings=replace(ts.settings, steps=4))
     assert fast.settings == ts.with_settings(steps=4, residual_steps=4).settings
+    elsewhere = replace(EngineSettings(), latent_t=None, joint_gain=2.0, smoothing_sigma=1.0, steps=4, residual_steps=4)
+    assert HeadRotator(model, ts, settings=elsewhere).settings == replace(
+        elsewhere, **{n: getattr(ts.settings, n) for n in WALK_FIELDS}), "the lines are walked as they were fitted"

@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
+import torch
 
+from headrot_core.build.fitting import centroids, fit_trajectory, fit_trajectory_set
 from headrot_core.settings import EngineSettings
-from headrot_core.trajectory import (Calibration, TrajectorySet, centroids, fit_trajectory, fit_trajectory_set,
-                                     smooth_direction, subset_name)
+from headrot_core.walk.lines import Calibration, TrajectorySet, smooth_direction, subset_name
 
 D = 48
 
@@ -38,15 +39,20 @@ def test_one_line_fits_worse_than_two_on_bent_data():
     assert one.negative.r2 < min(two.negative.r2, two.positive.r2)
 
 
+def _offset(tr, source: float, target: float) -> np.ndarray:
+    """The latent change the route makes to take a face from the ``source`` yaw to the ``target``."""
+    return tr.latents(torch.zeros(1, tr.positive.direction.size), source, tr.moves(source, [target]))[0].numpy()
+
+
 def test_offset_is_zero_at_source_additive_and_switches_lines_at_zero():
     z, yaw, *_ = _synthetic()
     tr = fit_trajectory("all", z, yaw)
-    assert np.allclose(tr.offset(12.0, 12.0), 0)
+    assert np.allclose(_offset(tr, 12.0, 12.0), 0)
     for s, a, b in [(-20, 5, 30), (10, -15, -30), (25, 0, -10)]:
-        assert np.allclose(tr.offset(s, a) + tr.offset(a, b), tr.offset(s, b), atol=1e-5)
-    assert np.allclose(tr.offset(0, 10), 10 * tr.positive.direction)
-    assert np.allclose(tr.offset(0, -10), -10 * tr.negative.direction)
-    assert np.allclose(tr.offset(-10, 10), 10 * tr.negative.direction + 10 * tr.positive.direction, atol=1e-6)
+        assert np.allclose(_offset(tr, s, a) + _offset(tr, a, b), _offset(tr, s, b), atol=1e-5)
+    assert np.allclose(_offset(tr, 0, 10), 10 * tr.positive.direction)
+    assert np.allclose(_offset(tr, 0, -10), -10 * tr.negative.direction)
+    assert np.allclose(_offset(tr, -10, 10), 10 * tr.negative.direction + 10 * tr.positive.direction, atol=1e-6)
 
 
 def test_joint_gain_places_the_face_on_the_lines_and_moves_the_crossing():
@@ -93,6 +99,22 @@ def test_subsets_fallback_and_save_load_roundtrip(tmp_path):
 def test_load_missing_folder_is_specific(tmp_path):
     with pytest.raises(FileNotFoundError, match="python -m headrot_core fit"):
         TrajectorySet.load(tmp_path)
+
+
+def test_the_walk_registry_reads_the_walk_the_settings_name(tmp_path):
+    """``walk.load`` reads a folder with the module its settings' ``walk`` names: the lines are one such walk."""
+    from headrot_core import walk
+
+    z, yaw, *_ = _synthetic(1000)
+    ts = fit_trajectory_set(z, yaw, np.array(["center"] * len(yaw)), np.array(["male"] * len(yaw)))
+    loaded = walk.load(ts.save(tmp_path / "lines"))
+    assert isinstance(loaded, walk.Walk) and loaded.settings == ts.settings and loaded.settings.walk == "lines"
+    assert isinstance(loaded.select("center", "male"), walk.Route)
+    ts.with_settings(walk="splines").save(tmp_path / "splines")
+    with pytest.raises(ValueError, match="walk must be one of.*'splines'"):
+        walk.load(tmp_path / "splines")
+    with pytest.raises(FileNotFoundError, match="python -m headrot_core fit"):
+        walk.load(tmp_path / "nothing")
 
 
 def test_smoothing_removes_white_noise_and_keeps_a_smooth_pattern():
@@ -144,7 +166,7 @@ def test_select_applies_smoothing_and_calibration_and_plain_undoes_them(tmp_path
     raw, t = ts.select("center", "male"), tuned.select("center", "male")
     assert not np.allclose(raw.positive.direction, t.positive.direction)
     assert np.allclose(t.positive.direction, smooth_direction(raw.positive.direction, 1.0, True))
-    assert np.allclose(t.offset(0.0, 5.0), 10.0 * t.positive.direction, atol=1e-4)  # 5 measured <- 10 nominal
+    assert np.allclose(_offset(t, 0.0, 5.0), 10.0 * t.positive.direction, atol=1e-4)  # 5 measured <- 10 nominal
     assert np.allclose(tuned.plain().select("center", "male").positive.direction, raw.positive.direction)
     loaded = TrajectorySet.load(tuned.save(tmp_path / "tuned"))
     assert loaded.meta["calibration"]["faces"] == 7 and loaded.calibration == tuned.calibration

@@ -5,7 +5,7 @@ less (on the shipped model, about a quarter of the way with the raw directions, 
 So: embed training-identity faces, move each along its subset's (smoothed) line by nominal changes of yaw on both
 sides, decode as the engine does, and measure the yaw reached with the same estimator that measures the source.
 The mean change per nominal move, made monotone with scikit-learn's isotonic regression, is the ``Calibration``
-that ``Trajectory.offset`` inverts; it is measured per source yaw (faces of all yaws, each curve a Gaussian-weighted
+that ``Trajectory.move`` inverts; it is measured per source yaw (faces of all yaws, each curve a Gaussian-weighted
 mean over the faces near its yaw), because a face turning back towards frontal turns much further than one turning
 away. Held-out identities are never used: the evaluation runs on them.
 """
@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from ..diffusion import images_to_tensor
 from .fitting import LabelledFaces
 from ..rotation import HeadRotator
-from ..trajectory import Calibration
+from ..walk.lines import Calibration
 
 # x_t at t = 499 (shipped): 120 turns a frontal face 30-34 degrees; a face at 30 degrees needs about 180 to turn
 # 60 degrees to the other side, through the joint of the lines (at EngineSettings.joint_gain x its yaw: 3, because
@@ -78,11 +78,12 @@ def measure_response(rot: HeadRotator, faces: LabelledFaces, nominal=NOMINAL) ->
     change = np.full((len(faces.ids), len(nominal), 2), np.nan)
     for i in tqdm(range(len(faces.ids)), desc="calibrating", unit="face"):
         x = images_to_tensor(faces.images[i:i + 1], rot.model.size)
-        z = rot.embed(x)
+        z = rot.latent.embed(x)
         targets = [source_yaw[i] + s * n for s in (-1.0, 1.0) for n in nominal]
-        gender = (faces.gender[i] or None) if rot.match_gender else None  # the lines the engine will select
-        moved, _ = rot.latents_for(z, float(source_yaw[i]), targets, faces.light[i], gender)
-        frames, _ = rot.decode_moved(moved, z, x, crop=images_to_tensor(faces.images[i:i + 1], faces.images.shape[1]))
+        gender = (faces.gender[i] or None) if rot.settings.match_gender else None  # the lines the engine selects
+        route, yaw = rot.lines(faces.light[i], gender), float(source_yaw[i])
+        crop = images_to_tensor(faces.images[i:i + 1], faces.images.shape[1])
+        frames, _ = rot.decode_moved(route.latents(z, yaw, route.moves(yaw, targets)), z, x, crop=crop)
         reached = frame_yaws(tensor_to_images(frames)) - source_yaw[i]
         change[i] = reached.reshape(2, len(nominal)).T
     return Response(tuple(float(n) for n in nominal), source_yaw, change)

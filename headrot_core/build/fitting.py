@@ -1,5 +1,9 @@
 """``fit``: embed labelled training-identity crops (resumable cache), then fit the trajectory set and save it.
 
+The lines (``headrot_core.walk.lines`` reads and walks them): faces are binned by yaw, each bin's latent centroid
+is one point (``centroids``), and a linear regression of centroid on yaw gives a direction per degree
+(``fit_line``); two lines per subset of light class x gender (``fit_trajectory_set``).
+
 Three sources of labelled faces. ``labelled_faces``: crops with HopeNet yaw in ``annotations.csv`` (4,944 of
 training identities, which the shipped lines are fitted on; the evaluation takes its faces from the held-out ones).
 ``labelled_training_faces``: every training crop (eight times more faces) with the light of the project's landmark
@@ -18,12 +22,19 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from sklearn.linear_model import LinearRegression
+from sklearn.metrics import r2_score
 from tqdm.auto import tqdm
 
 from .data import Annotation, ImageSet, cache_dir, default_data_root, is_holdout, load_annotations, load_images
 from ..diffusion import FaceDiffusion, images_to_tensor
+from ..latent import Latent
 from ..settings import EngineSettings
-from ..trajectory import BIN_CENTERS, BIN_HALF_WIDTH, TrajectorySet, fit_trajectory_set
+from ..walk.lines import GENDERS, LIGHTS, LineFit, Trajectory, TrajectorySet, subset_name
+
+BIN_CENTERS = tuple(float(x) for x in range(-40, 41, 5))
+BIN_HALF_WIDTH = 2.5
+MIN_BIN_COUNT = 8
 
 
 @dataclass(frozen=True)
@@ -147,13 +158,10 @@ def embed_cached(embed, images: np.ndarray, ids: list[str], size: int, key: str,
 
 
 def make_embed_fn(model: FaceDiffusion, method: str, settings: EngineSettings, embedder=None):
-    """The embedding of ``settings`` (its steps, fixed-point iterations, warm start and timestep)."""
-    if method == "network":
-        if embedder is None or not settings.network_embeds:
-            raise ValueError("the network embedding needs a trained embedder, and embeds to x_T only")
-        return embedder.embed
-    s = settings
-    return lambda x: model.invert(x, s.steps, s.fixed_point_iters, s.warm_start, s.latent_t)
+    """The embedding of ``settings`` (its steps, fixed-point iterations, warm start and timestep), the engine's."""
+    if method == "network" and embedder is None:
+        raise ValueError("the network embedding needs a trained embedder")
+    return Latent(model, settings, embedder if method == "network" else None).embed
 
 
 def fit(model: FaceDiffusion, out: Path, faces: LabelledFaces, method: str = "inversion",
@@ -186,3 +194,61 @@ def embed_faces(model: FaceDiffusion, faces: LabelledFaces, method: str, setting
            f"{s.fixed_point_iters}{'' if s.latent_t is None else f'-t{s.latent_t}'}")
     z = embed_cached(make_embed_fn(model, method, s, embedder), faces.images, faces.ids, model.size, key, batch)
     return torch.from_numpy(z).reshape(len(faces.ids), 3, model.size, model.size)
+
+
+def centroids(latents: np.ndarray, yaws: np.ndarray, centers=BIN_CENTERS, half_width=BIN_HALF_WIDTH,
+              min_count=MIN_BIN_COUNT) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(bin yaw centres kept, their centroids (K, D), counts) for bins holding at least ``min_count`` faces."""
+    kept, cents, counts = [], [], []
+    for c in centers:
+        member = np.abs(yaws - c) <= half_width
+        if member.sum() >= min_count:
+            kept.append(c)
+            cents.append(latents[member].mean(0))
+            counts.append(int(member.sum()))
+    return np.array(kept), np.array(cents).reshape(len(kept), latents.shape[1]), np.array(counts)
+
+
+def fit_line(bin_yaws: np.ndarray, cents: np.ndarray, counts: np.ndarray) -> LineFit:
+    """Least squares through the centroids, weighted by how many faces each holds."""
+    if len(bin_yaws) < 2:
+        raise ValueError(f"need at least two populated yaw bins to fit a line, got {len(bin_yaws)}")
+    reg = LinearRegression().fit(bin_yaws[:, None], cents, sample_weight=counts)
+    r2 = r2_score(cents, reg.predict(bin_yaws[:, None]), sample_weight=counts, multioutput="variance_weighted")
+    return LineFit(reg.coef_[:, 0].astype(np.float32), reg.intercept_.astype(np.float32),
+                   tuple(float(b) for b in bin_yaws), tuple(int(c) for c in counts), float(r2))
+
+
+def fit_trajectory(subset: str, latents: np.ndarray, yaws: np.ndarray, two_lines: bool = True) -> Trajectory:
+    b, c, n = centroids(latents, yaws)
+    if not two_lines:
+        line = fit_line(b, c, n)
+        return Trajectory(subset, line, line, int(len(yaws)))
+    neg, pos = b <= 0, b >= 0
+    return Trajectory(subset, fit_line(b[neg], c[neg], n[neg]), fit_line(b[pos], c[pos], n[pos]), int(len(yaws)))
+
+
+def fit_trajectory_set(latents: np.ndarray, yaws: np.ndarray, lights: np.ndarray, genders: np.ndarray,
+                       two_lines: bool = True, by_light: bool = True, by_gender: bool = True,
+                       meta: dict | None = None, settings: EngineSettings = EngineSettings()) -> TrajectorySet:
+    """The global trajectory plus one per light class, per gender and per light x gender (when enough faces), to be
+    walked with ``settings``."""
+    subsets = [(None, None)]
+    subsets += [(l, None) for l in LIGHTS] if by_light else []
+    subsets += [(None, g) for g in GENDERS] if by_gender else []
+    subsets += [(l, g) for l in LIGHTS for g in GENDERS] if by_light and by_gender else []
+    out = {}
+    for light, gender in subsets:
+        keep = np.ones(len(yaws), bool)
+        if light:
+            keep &= lights == light
+        if gender:
+            keep &= genders == gender
+        try:
+            out[subset_name(light, gender)] = fit_trajectory(subset_name(light, gender), latents[keep], yaws[keep],
+                                                             two_lines)
+        except ValueError:
+            continue  # too few populated bins on one side: select() falls back to a broader subset
+    fitted = dict(two_lines=two_lines, by_light=by_light, by_gender=by_gender, bin_centers=BIN_CENTERS,
+                  bin_half_width=BIN_HALF_WIDTH, min_bin_count=MIN_BIN_COUNT)
+    return TrajectorySet(out, {**(meta or {}), **fitted, "engine": settings.to_dict()})

@@ -18,7 +18,7 @@ exactly one face in; identity with frames at 128 px; and a contact sheet of 12 f
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -28,10 +28,11 @@ from PIL import Image
 from scipy.stats import spearmanr
 from tqdm.auto import tqdm
 
-from ..diffusion import FaceDiffusion, images_to_tensor, tensor_to_images
 from ..build.fitting import LabelledFaces, embed_faces, labelled_faces
+from ..diffusion import images_to_tensor, tensor_to_images
+from ..latent import Latent
 from ..rotation import HeadRotator
-from ..trajectory import TrajectorySet, describe
+from ..walk.lines import TrajectorySet, describe
 
 TARGETS = (-30.0, -20.0, -10.0, 0.0, 10.0, 20.0, 30.0)
 FAR = 20.0  # |target| of the frames the realism test judges
@@ -250,11 +251,11 @@ class Evaluation:
     sources: list = field(repr=False, default_factory=list)  # the first SHEET_FACES source crops (PIL, 128 px)
 
 
-def reconstruction_scores(model: FaceDiffusion, latents: torch.Tensor, faces: LabelledFaces, steps: int,
-                          latent_t: int | None = None) -> tuple[float, float]:
-    recs = tensor_to_images(torch.cat([model.generate(latents[i:i + 32], steps, start_t=latent_t)
-                                       for i in range(0, len(latents), 32)]))
-    src = [np.asarray(Image.fromarray(im).resize((model.size, model.size), Image.LANCZOS)) for im in faces.images]
+def reconstruction_scores(latent: Latent, latents: torch.Tensor, faces: LabelledFaces) -> tuple[float, float]:
+    """PSNR and SSIM of the reconstructions G(z) of ``latents`` (``latent``'s) against the faces at model size."""
+    recs = tensor_to_images(torch.cat([latent.reconstruct(latents[i:i + 32]) for i in range(0, len(latents), 32)]))
+    size = latent.model.size
+    src = [np.asarray(Image.fromarray(im).resize((size, size), Image.LANCZOS)) for im in faces.images]
     return (float(np.mean([psnr(np.asarray(r), s) for r, s in zip(recs, src)])),
             float(np.mean([ssim(np.asarray(r), s) for r, s in zip(recs, src)])))
 
@@ -270,17 +271,18 @@ def evaluate(rot: HeadRotator, n_faces: int = 100, embedder=None, ablations: boo
     from ..analysis import analyze_batch
     from ..identity import face_descriptors
 
-    model, steps = rot.model, rot.steps
+    model, cfg = rot.model, rot.settings
+    steps = cfg.steps
     test = labelled_faces(holdout=True, max_faces=n_faces, seed=1)
-    z = embed_faces(model, test, "inversion", rot.settings)  # cached: re-runs skip this
+    z = embed_faces(model, test, "inversion", cfg)  # cached: re-runs skip this
     t0 = time.perf_counter()
-    rot.embed(images_to_tensor(test.images[:1], model.size))  # one face, as the engine embeds it
+    rot.latent.embed(images_to_tensor(test.images[:1], model.size))  # one face, as the engine embeds it
     inv_s = time.perf_counter() - t0
-    p, s = reconstruction_scores(model, z, test, steps, rot.latent_t)
-    warm = ", warm start" if rot.warm_start else ""
-    level = "" if rot.latent_t is None else f" to x_t at t = {rot.latent_t}"
-    by_method = {f"inversion{level} ({rot.fixed_point_iters} fixed-point iterations{warm}, "
-                 f"{rot.embedding_calls} UNet calls)": (p, s, inv_s)}
+    p, s = reconstruction_scores(rot.latent, z, test)
+    warm = ", warm start" if cfg.warm_start else ""
+    level = "" if cfg.latent_t is None else f" to x_t at t = {cfg.latent_t}"
+    by_method = {f"inversion{level} ({cfg.fixed_point_iters} fixed-point iterations{warm}, "
+                 f"{rot.latent.embedding_calls} UNet calls)": (p, s, inv_s)}
     zn = None  # the network's unrefined latents, rotated below like the inversion's
     if embedder is not None:  # the paper's alternative: one forward pass, optionally refined with the face model
         x = images_to_tensor(test.images, model.size)
@@ -290,8 +292,8 @@ def evaluate(rot: HeadRotator, n_faces: int = 100, embedder=None, ablations: boo
             embedder.embed(x[:1], refine_iters=k, model=model, steps=steps)  # one face, as the engine embeds it
             seconds = time.perf_counter() - t0
             by_method[f"embedding network, {k} refinement iterations"] = (
-                *reconstruction_scores(model, zk, test, steps), seconds)
-            if k == 0 and rot.settings.network_embeds:  # else no use to lines fitted at another timestep
+                *reconstruction_scores(Latent(model, replace(cfg, latent_t=None)), zk, test), seconds)
+            if k == 0 and cfg.network_embeds:  # else no use to lines fitted at another timestep
                 zn = zk
 
     source_yaw = np.array([a.yaw for a in analyze_batch(test.images)])
@@ -302,47 +304,45 @@ def evaluate(rot: HeadRotator, n_faces: int = 100, embedder=None, ablations: boo
         agreement.update({"network vs HopeNet": float(np.mean(np.abs(net_yaw - test.yaw))),
                           "landmarks vs network": float(np.mean(np.abs(source_yaw - net_yaw)))})
     ts = rot.trajectories
-    subsets = "light x gender" if rot.match_gender else "light"
+    gendered = cfg.match_gender
+    subsets = "light x gender" if gendered else "light"
     fed = ", per-face feedback" if rot.feedback else ""
-    shipped = (f"shipped: two lines, {subsets} subsets, smoothed, calibrated{fed}, {rot.decode} decoding", rot, True,
-               rot.match_gender)
+    shipped = (f"shipped: two lines, {subsets} subsets, smoothed, calibrated{fed}, {cfg.decode} decoding", rot, True,
+               gendered)
     variants = [shipped]
 
     def variant(trajectories, decode, feedback=rot.feedback):
         """The shipped engine's setting on other lines (walked at their own timestep) or with another renderer."""
-        return HeadRotator(model, trajectories, steps=steps, embedding="inversion",
-                           fixed_point_iters=rot.fixed_point_iters, decode=decode,
-                           residual_steps=rot.residual_steps, warm_start=rot.warm_start,
-                           match_gender=rot.match_gender, feedback=feedback,
-                           feedback_tolerance=rot.feedback_tolerance)
+        return HeadRotator(model, trajectories, settings=replace(cfg, decode=decode), embedding="inversion",
+                           feedback=feedback)
 
     variants += [(f"renderer: {decode}, shipped lines, moves and feedback", variant(ts, decode), True,
-                  rot.match_gender) for decode in renderers if decode != rot.decode]
+                  gendered) for decode in renderers if decode != cfg.decode]
     if ablations:
-        at = "" if rot.latent_t is None else f" (at t = {rot.latent_t}, not x_T)"
+        at = "" if cfg.latent_t is None else f" (at t = {cfg.latent_t}, not x_T)"
 
         variants += [
             (f"paper: raw lines, {subsets} subsets, uncalibrated, clipped decoding{at}",
-             variant(ts.plain(), "clipped", feedback=False), True, rot.match_gender)]
+             variant(ts.plain(), "clipped", feedback=False), True, gendered)]
         if rot.feedback:
-            variants.append(("shipped without per-face feedback", variant(ts, rot.decode, feedback=False), True,
-                             rot.match_gender))
+            variants.append(("shipped without per-face feedback", variant(ts, cfg.decode, feedback=False), True,
+                             gendered))
         variants += [
-            ("shipped without calibration", variant(ts.with_meta(calibration=None), rot.decode), True,
-             rot.match_gender),
-            ("shipped, light subsets only (no gender)" if rot.match_gender else
-             "shipped, light x gender subsets", rot, True, not rot.match_gender),
+            ("shipped without calibration", variant(ts.with_meta(calibration=None), cfg.decode), True,
+             gendered),
+            ("shipped, light subsets only (no gender)" if gendered else
+             "shipped, light x gender subsets", rot, True, not gendered),
             ("shipped, global lines (no light, no gender)", rot, False, False)]
         if one_line is not None:
             variants.append((f"one line instead of two, {subsets} subsets, smoothed, calibrated",
-                             variant(one_line, rot.decode), True, rot.match_gender))
+                             variant(one_line, cfg.decode), True, gendered))
     latents = {name: z for name, *_ in variants}
     if zn is not None:
         name = "shipped, latents from the embedding network (no refinement) instead of inversion"
-        variants.append((name, rot, True, rot.match_gender))
+        variants.append((name, rot, True, gendered))
         latents[name] = zn
     for name, other in (others or {}).items():
-        variants.append((name, other, True, other.match_gender))
+        variants.append((name, other, True, other.settings.match_gender))
         latents[name] = embed_faces(other.model, test, "inversion", other.settings)
     results = [run_variant(name, r, latents[name], test, source_yaw, source_desc, use_light, use_gender)
                for name, r, use_light, use_gender in variants]
@@ -350,8 +350,8 @@ def evaluate(rot: HeadRotator, n_faces: int = 100, embedder=None, ablations: boo
     if realism:
         real, real_ids = real_turned_faces(set(test.identity.tolist()))
         measure_realism(results, real, real_ids)
-    return Evaluation(len(test.ids), steps, rot.residual_steps, p, s, by_method, results, describe(ts), source_yaw,
-                      agreement, rot.latent_t, len(real),
+    return Evaluation(len(test.ids), steps, cfg.residual_steps, p, s, by_method, results, describe(ts), source_yaw,
+                      agreement, cfg.latent_t, len(real),
                       [Image.fromarray(im) for im in test.images[:SHEET_FACES]])
 
 
@@ -486,7 +486,7 @@ def sampled_rotation_figure(rot, path: Path, n: int = 6, seed: int = 7, targets=
     from ..animation import upscale
     from ..imaging import make_grid
 
-    faces = tensor_to_images(rot.model.sample(n, seed=seed, steps=rot.steps))
+    faces = tensor_to_images(rot.model.sample(n, seed=seed, steps=rot.settings.steps))
     tiles: list[Image.Image] = []
     for face in faces:
         r = rot.rotate(face, yaws=targets, aligned=True)

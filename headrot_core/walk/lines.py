@@ -1,9 +1,9 @@
-"""Yaw trajectories in the DDIM latent space: the paper's centroid regression, one line per turning side.
+"""The lines (the shipped walk): the paper's centroid regression, one straight line per turning side.
 
-Faces are binned by yaw; each bin's latent centroid is one point; a scikit-learn linear regression of centroid on
-yaw (degrees) gives a direction in latent units per degree. Two lines (negative yaw: nose to the image's right;
-positive: to its left) share the frontal bin, because one line does not fit large rotations. A trajectory set
-holds one such pair per subset of similar faces (light class x gender), with a global fallback.
+Faces are binned by yaw; each bin's latent centroid is one point; a linear regression of centroid on yaw (degrees)
+gives a direction in latent units per degree (``headrot_core.build.fitting``). Two lines (negative yaw: nose to the
+image's right; positive: to its left) share the frontal bin, because one line does not fit large rotations. A
+trajectory set holds one such pair per subset of similar faces (light class x gender), with a global fallback.
 
 Three post-processing steps, recorded in the set's settings (``meta["engine"]``, ``headrot_core.settings``) and the
 meta's calibration and applied by ``select`` (the stored lines stay the paper's
@@ -15,8 +15,8 @@ raw regression, so ``plain()`` gives the method as published):
 * ``shared_channels``: the direction's mean over the latent's three channels, used for all three. Measured on the
   shipped model: the channel-specific part is more than half of the smoothed direction's norm, turns the head no
   further (same yaw reached) and decodes as colour blobs.
-* ``calibration``: the measured yaw response of moves along the lines (``headrot_core.calibration``), inverted so
-  that a requested change of yaw asks for the move that produced that change on average for faces starting near
+* ``calibration``: the measured yaw response of moves along the lines (``headrot_core.build.calibration``), inverted
+  so that a requested change of yaw asks for the move that produced that change on average for faces starting near
   the source's own yaw (one curve per source yaw: turning back towards frontal goes much further than turning away).
 """
 from __future__ import annotations
@@ -29,16 +29,10 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from scipy.ndimage import gaussian_filter
-from sklearn.linear_model import LinearRegression
-from sklearn.metrics import r2_score
 
-from .loading import ASSETS
-from .settings import EngineSettings
+from . import DEFAULT_WALK, FILE, Route, Walk, read
+from ..settings import EngineSettings
 
-DEFAULT_TRAJECTORIES = ASSETS / "trajectories"
-BIN_CENTERS = tuple(float(x) for x in range(-40, 41, 5))
-BIN_HALF_WIDTH = 2.5
-MIN_BIN_COUNT = 8
 LIGHTS = ("left", "center", "right")
 GENDERS = ("female", "male")
 
@@ -52,29 +46,6 @@ class LineFit:
     bins: tuple[float, ...]
     counts: tuple[int, ...]
     r2: float
-
-
-def centroids(latents: np.ndarray, yaws: np.ndarray, centers=BIN_CENTERS, half_width=BIN_HALF_WIDTH,
-              min_count=MIN_BIN_COUNT) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(bin yaw centres kept, their centroids (K, D), counts) for bins holding at least ``min_count`` faces."""
-    kept, cents, counts = [], [], []
-    for c in centers:
-        member = np.abs(yaws - c) <= half_width
-        if member.sum() >= min_count:
-            kept.append(c)
-            cents.append(latents[member].mean(0))
-            counts.append(int(member.sum()))
-    return np.array(kept), np.array(cents).reshape(len(kept), latents.shape[1]), np.array(counts)
-
-
-def fit_line(bin_yaws: np.ndarray, cents: np.ndarray, counts: np.ndarray) -> LineFit:
-    """Least squares through the centroids, weighted by how many faces each holds."""
-    if len(bin_yaws) < 2:
-        raise ValueError(f"need at least two populated yaw bins to fit a line, got {len(bin_yaws)}")
-    reg = LinearRegression().fit(bin_yaws[:, None], cents, sample_weight=counts)
-    r2 = r2_score(cents, reg.predict(bin_yaws[:, None]), sample_weight=counts, multioutput="variance_weighted")
-    return LineFit(reg.coef_[:, 0].astype(np.float32), reg.intercept_.astype(np.float32),
-                   tuple(float(b) for b in bin_yaws), tuple(int(c) for c in counts), float(r2))
 
 
 def smooth_direction(direction: np.ndarray, sigma: float, shared_channels: bool = False,
@@ -150,7 +121,7 @@ class Calibration:
 
 
 @dataclass(frozen=True)
-class Trajectory:
+class Trajectory(Route):
     """Two lines meeting at yaw 0, fitted on the faces of yaw <= 0 (``negative``) and >= 0 (``positive``); a
     single-line trajectory (the ablation) uses the same fit for both. A move is walked in nominal degrees from
     ``joint_gain`` x the source's yaw. With a ``calibration``, a requested change of yaw is first mapped to the
@@ -177,14 +148,15 @@ class Trajectory:
         """``move`` for each target: the calibrated frames' moves, which ``turn`` and ``refine`` must agree on."""
         return np.array([self.move(source_yaw, float(y)) for y in target_yaws])
 
-    def offset(self, source_yaw: float, target_yaw: float) -> np.ndarray:
-        """Latent displacement taking a face from ``source_yaw`` to ``target_yaw`` along the piecewise line:
-        continuous, zero at the source, switching lines at their joint (``joint_gain`` x the source's yaw away)."""
-        return self.offset_of_move(source_yaw, self.move(source_yaw, target_yaw))
+    def latents(self, z: torch.Tensor, source_yaw: float, moves) -> torch.Tensor:
+        """``z`` moved by each nominal move along the lines: one latent per move."""
+        offsets = np.stack([self.offset_of_move(source_yaw, float(m)) for m in moves])
+        return z + torch.from_numpy(offsets.reshape(len(moves), *z.shape[1:])).to(z.device, z.dtype)
 
     def offset_of_move(self, source_yaw: float, move: float) -> np.ndarray:
-        """Latent displacement of a nominal ``move`` from ``source_yaw`` (uncalibrated: the lines' own degrees); the
-        face starts ``joint_gain * source_yaw`` nominal degrees from the joint."""
+        """Latent displacement of a nominal ``move`` from ``source_yaw`` along the piecewise line (uncalibrated: the
+        lines' own degrees): continuous, zero for no move, switching lines at their joint, which the face starts
+        ``joint_gain * source_yaw`` nominal degrees from."""
         start = self.joint_gain * source_yaw
         lo, hi = sorted((start, start + move))
         sign = 1.0 if move >= 0 else -1.0
@@ -193,21 +165,12 @@ class Trajectory:
         return sign * (neg_span * self.negative.direction + pos_span * self.positive.direction)
 
 
-def fit_trajectory(subset: str, latents: np.ndarray, yaws: np.ndarray, two_lines: bool = True) -> Trajectory:
-    b, c, n = centroids(latents, yaws)
-    if not two_lines:
-        line = fit_line(b, c, n)
-        return Trajectory(subset, line, line, int(len(yaws)))
-    neg, pos = b <= 0, b >= 0
-    return Trajectory(subset, fit_line(b[neg], c[neg], n[neg]), fit_line(b[pos], c[pos], n[pos]), int(len(yaws)))
-
-
 def subset_name(light: str | None, gender: str | None) -> str:
     return f"light={light or 'any'},gender={gender or 'any'}"
 
 
 @dataclass
-class TrajectorySet:
+class TrajectorySet(Walk):
     """Trajectories keyed by ``subset_name``; ``select`` falls back from the exact subset to broader ones and
     applies the settings' ``smoothing_sigma``, ``shared_channels`` and ``joint_gain`` and the meta's
     ``calibration``. ``settings`` is parsed (strictly) from ``meta["engine"]``."""
@@ -219,11 +182,6 @@ class TrajectorySet:
 
     def __post_init__(self):
         self.settings = EngineSettings.from_meta(self.meta)
-
-    @property
-    def latent_t(self) -> int | None:
-        """The DDIM timestep the lines were fitted at (None: x_T): the only place they mean anything."""
-        return self.settings.latent_t
 
     @property
     def calibration(self) -> Calibration | None:
@@ -277,16 +235,14 @@ class TrajectorySet:
                 tensors[f"{key}/{side}/intercept"] = torch.from_numpy(line.intercept).half()
                 info[key][side] = {"bins": line.bins, "counts": line.counts, "r2": line.r2}
         save_file(tensors, folder / "trajectories.safetensors")
-        (folder / "trajectories.json").write_text(json.dumps({"meta": self.meta, "subsets": info}, indent=1))
+        (folder / FILE).write_text(json.dumps({"meta": self.meta, "subsets": info}, indent=1))
         return folder
 
     @classmethod
     def load(cls, folder: str | Path | None = None) -> "TrajectorySet":
-        folder = Path(folder) if folder else DEFAULT_TRAJECTORIES
-        if not (folder / "trajectories.json").is_file():
-            raise FileNotFoundError(f"no fitted trajectories in {folder} (run `python -m headrot_core fit`)")
+        folder = Path(folder) if folder else DEFAULT_WALK
+        doc = read(folder)
         tensors = load_file(folder / "trajectories.safetensors")
-        doc = json.loads((folder / "trajectories.json").read_text())
         out = {}
         for key, info in doc["subsets"].items():
             lines = {}
@@ -301,30 +257,7 @@ class TrajectorySet:
         return cls(out, doc["meta"])
 
 
-def fit_trajectory_set(latents: np.ndarray, yaws: np.ndarray, lights: np.ndarray, genders: np.ndarray,
-                       two_lines: bool = True, by_light: bool = True, by_gender: bool = True,
-                       meta: dict | None = None, settings: EngineSettings = EngineSettings()) -> TrajectorySet:
-    """The global trajectory plus one per light class, per gender and per light x gender (when enough faces), to be
-    walked with ``settings``."""
-    subsets = [(None, None)]
-    subsets += [(l, None) for l in LIGHTS] if by_light else []
-    subsets += [(None, g) for g in GENDERS] if by_gender else []
-    subsets += [(l, g) for l in LIGHTS for g in GENDERS] if by_light and by_gender else []
-    out = {}
-    for light, gender in subsets:
-        keep = np.ones(len(yaws), bool)
-        if light:
-            keep &= lights == light
-        if gender:
-            keep &= genders == gender
-        try:
-            out[subset_name(light, gender)] = fit_trajectory(subset_name(light, gender), latents[keep], yaws[keep],
-                                                             two_lines)
-        except ValueError:
-            continue  # too few populated bins on one side: select() falls back to a broader subset
-    fitted = dict(two_lines=two_lines, by_light=by_light, by_gender=by_gender, bin_centers=BIN_CENTERS,
-                  bin_half_width=BIN_HALF_WIDTH, min_bin_count=MIN_BIN_COUNT)
-    return TrajectorySet(out, {**(meta or {}), **fitted, "engine": settings.to_dict()})
+load = TrajectorySet.load  # the registry's reader (``headrot_core.walk.load``)
 
 
 def describe(ts: TrajectorySet) -> list[dict]:
