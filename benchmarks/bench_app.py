@@ -109,13 +109,19 @@ def browser_times(url: str, image: Path, repeats: int) -> dict[str, list[float]]
     return out
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def app_parser(doc: str, requests: int) -> argparse.ArgumentParser:
+    """The options of a benchmark of the running app: its model and step count, the photo, how many requests."""
+    ap = argparse.ArgumentParser(description=doc.split("\n")[0])
     ap.add_argument("--model", default=None, help="model folder (default: the embedded assets/model)")
-    ap.add_argument("--steps", type=int, default=None, help="DDIM steps (default: the core's)")
-    ap.add_argument("--requests", type=int, default=50)
+    ap.add_argument("--steps", type=int, default=None, help="DDIM steps (default: the trajectories' setting)")
+    ap.add_argument("--image", type=Path, default=None, help="the photo (default: the first shared hq1024 photo)")
+    ap.add_argument("--requests", type=int, default=requests)
+    return ap
+
+
+def main() -> None:
+    ap = app_parser(__doc__, requests=50)
     ap.add_argument("--browser-repeats", type=int, default=3)
-    ap.add_argument("--image", type=Path, default=None)
     ap.add_argument("--api", default="rotate_photo", choices=["rotate_photo", "rotate"],
                     help="the endpoint of the memory and users-at-once rows")
     a = ap.parse_args()

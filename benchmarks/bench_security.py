@@ -12,7 +12,6 @@
 """
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import signal
@@ -27,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from app_server import bomb_jpeg, call_rotate, launch, stop, upload  # noqa: E402
-from bench_app import default_image  # noqa: E402
+from bench_app import app_parser, default_image  # noqa: E402
 
 META = {"_type": "gradio.FileData"}
 
@@ -82,13 +81,9 @@ def refusals(url: str, cache: Path, tmp: Path, image: Path) -> list[tuple[str, s
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--model", default=None, help="model folder (default: the embedded assets/model)")
-    ap.add_argument("--steps", type=int, default=None, help="DDIM steps (default: the model's calibrated setting)")
-    ap.add_argument("--requests", type=int, default=200)
+    ap = app_parser(__doc__, requests=200)
     ap.add_argument("--users", type=int, default=8)
     ap.add_argument("--bombs", type=int, default=3)
-    ap.add_argument("--image", type=Path, default=None)
     a = ap.parse_args()
     image = a.image or default_image()
     tmp = Path(tempfile.mkdtemp(prefix="headrot-bench-"))

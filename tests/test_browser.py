@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -74,6 +75,20 @@ def url(request):
                    examples=examples_dir(request.getfixturevalue("tiny_model")))
 
 
+@contextmanager
+def _page(browser, url: str, tmp_path: Path, height: int = 1000):
+    """A new page, closed after the block; when the block fails: its screenshot, status, preview and the app's log."""
+    page = browser.new_page(viewport={"width": 1440, "height": height})
+    try:
+        yield page
+    except Exception:
+        print("failure screenshot:", _shot(page, tmp_path, "failure"), "\nstatus:", page.inner_text("#status"),
+              "\npreview:", page.inner_text("#preview")[:200], "\napp log:\n", log_of(url))
+        raise
+    finally:
+        page.close()
+
+
 def _shot(page, tmp_path: Path, name: str, docs: bool = False, full_page: bool = True) -> Path:
     """A screenshot in ``tmp_path``; copied to docs/ under HEADROT_SCREENSHOTS=docs when ``docs`` (only pages that
     show no dataset image)."""
@@ -114,8 +129,7 @@ def _drag_slider(page, fraction: float) -> None:
 def test_large_photo_turns_whole_with_the_slider_the_arrow_keys_and_an_mp4(browser, url, tmp_path):
     """Issue 24's acceptance: a 1024 px photo uploaded; the strip pasted back into it; the slider (nearest frame
     while dragging, exact on release); the arrow keys change the big view; the MP4 loads in the video element."""
-    page = browser.new_page(viewport={"width": 1440, "height": 1000})
-    try:
+    with _page(browser, url, tmp_path) as page:
         page.goto(url, wait_until="domcontentloaded")
         page.wait_for_selector("#photo input[type=file]", state="attached", timeout=60_000)
         t0 = time.perf_counter()
@@ -156,17 +170,10 @@ def test_large_photo_turns_whole_with_the_slider_the_arrow_keys_and_an_mp4(brows
         assert _shot(page, tmp_path, "large_photo").stat().st_size > 50_000  # a dataset photo: never to docs
         print(f"\nbrowser: upload -> pasted-back strip {strip_s:.2f} s, slider -> nearest frame {nearest_s:.2f} s, "
               f"release -> exact frame {exact_s:.2f} s (yaw {yaw:+d}), MP4 {width} px wide")
-    except Exception:
-        print("failure screenshot:", _shot(page, tmp_path, "failure"), "\nstatus:", page.inner_text("#status"),
-              "\npreview:", page.inner_text("#preview")[:200], "\napp log:\n", log_of(url))
-        raise
-    finally:
-        page.close()
 
 
 def test_non_image_upload_shows_an_error_and_the_app_keeps_answering(browser, url, tmp_path):
-    page = browser.new_page(viewport={"width": 1440, "height": 900})
-    try:
+    with _page(browser, url, tmp_path, height=900) as page:
         page.goto(url, wait_until="domcontentloaded")
         page.wait_for_selector("#photo input[type=file]", state="attached", timeout=60_000)
         fake = tmp_path / "holiday.png"
@@ -180,19 +187,13 @@ def test_non_image_upload_shows_an_error_and_the_app_keeps_answering(browser, ur
         page.set_input_files("#photo input[type=file]", str(_upload_image(tmp_path)))
         _wait_strip(page)
         page.wait_for_function(DONE, timeout=30_000)
-    except Exception:
-        print(log_of(url))
-        raise
-    finally:
-        page.close()
 
 
 def test_example_click_rotates_a_sampled_face(browser, url, tmp_path):
     """An example (a face sampled from the model, marked as an aligned crop) goes through without detection."""
     if os.environ.get("HEADROT_TEST_MODEL") == "default" and not list((ROOT / "assets" / "examples").glob("*.png")):
         pytest.skip("no assets/examples/ yet")
-    page = browser.new_page(viewport={"width": 1440, "height": 1000})
-    try:
+    with _page(browser, url, tmp_path) as page:
         page.goto(url, wait_until="domcontentloaded")
         page.wait_for_selector("#examples img", timeout=60_000)
         page.locator("#examples img").first.click()
@@ -203,18 +204,12 @@ def test_example_click_rotates_a_sampled_face(browser, url, tmp_path):
             page.wait_for_function(IMG_LOADED, arg=after_the_strip, timeout=60_000)
         page.wait_for_timeout(300)
         _shot(page, tmp_path, "example", docs=True)
-    except Exception:
-        print(log_of(url))
-        raise
-    finally:
-        page.close()
 
 
 def test_whole_photo_turned_to_both_ends_for_the_docs(browser, url, tmp_path):
     """A photo example (a face sampled from the model in a soft surround, scripts/make_examples.py) goes through
     detection and turns as a whole photo; screenshots at -30 and +30 degrees (docs/app_photo_*.png)."""
-    page = browser.new_page(viewport={"width": 1440, "height": 1000})
-    try:
+    with _page(browser, url, tmp_path) as page:
         page.goto(url, wait_until="domcontentloaded")
         page.wait_for_selector("#examples img", timeout=60_000)
         photos = page.locator("#examples img[src*='photo_']")
@@ -231,8 +226,3 @@ def test_whole_photo_turned_to_both_ends_for_the_docs(browser, url, tmp_path):
             page.evaluate("document.querySelector('#preview').scrollIntoView({block: 'start'})")
             page.wait_for_timeout(400)
             _shot(page, tmp_path, name, docs=True, full_page=False)
-    except Exception:
-        print(log_of(url))
-        raise
-    finally:
-        page.close()
