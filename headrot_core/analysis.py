@@ -111,14 +111,23 @@ def light_slope(frame_rgb: np.ndarray, pts: np.ndarray) -> float:
     return float(coef[1])
 
 
+def _frame_landmarks(frame: np.ndarray) -> np.ndarray:
+    gray = frame[..., 0] * 0.299 + frame[..., 1] * 0.587 + frame[..., 2] * 0.114
+    return canonical_landmarks(np.clip(gray + 0.5, 0, 255).astype(np.uint8))
+
+
+def crop_landmarks(crop) -> np.ndarray:
+    """The 68 landmarks of an aligned crop in the canonical 178x218 frame (the crop analysed at 128 px)."""
+    return _frame_landmarks(_frame(_as_rgb_array(crop)))
+
+
 def crop_measurements(crop) -> tuple[np.ndarray, np.ndarray, float, float]:
     """(shape features, mirrored-image shape features, light slope, mirrored-image light slope) of one crop."""
     arr = _as_rgb_array(crop)
     out = []
     for img in (arr, np.ascontiguousarray(arr[:, ::-1])):
         frame = _frame(img)
-        gray = frame[..., 0] * 0.299 + frame[..., 1] * 0.587 + frame[..., 2] * 0.114
-        pts = canonical_landmarks(np.clip(gray + 0.5, 0, 255).astype(np.uint8))
+        pts = _frame_landmarks(frame)
         feats, _ = shape_features(pts)
         out.append((feats, light_slope(frame, pts)))
     return out[0][0], out[1][0], out[0][1], out[1][1]

@@ -233,6 +233,13 @@ def shape_features(pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return (apply(norm, pts) - canon).ravel(), norm
 
 
+def yaw_shape(yaw: float) -> np.ndarray:
+    """The mean landmark shape's offset (68x2, canonical frame) at ``yaw`` degrees, as the fitted quadratic says:
+    how landmarks move when a face turns, learnt from the annotated crops (``build.face_fit``)."""
+    model = face_model()
+    return (model["yaw_shape_lin"] * yaw + model["yaw_shape_quad"] * yaw * yaw).reshape(68, 2)
+
+
 def _corrected_box(pts_frame: np.ndarray) -> np.ndarray:
     """The 4 crop-box corners in the frame of ``pts_frame`` predicted from the landmark shape."""
     model = face_model()

@@ -52,7 +52,7 @@ def main() -> int:
         now = frames(ref[DECODES[0]].shape[0])
         print("| renderer | frames | max abs difference | mean abs difference (/255) |\n| --- | --- | --- | --- |")
         worst = 0.0
-        for decode in DECODES:
+        for decode in ref.files:  # the renderers the reference was saved with
             d = np.abs(now[decode].astype(int) - ref[decode].astype(int))
             per_frame = d.reshape(d.shape[0] * d.shape[1], -1).mean(1)
             worst = max(worst, float(per_frame.max()))

@@ -6,7 +6,8 @@
    shared 128 px crops padded into that frame;
 2. the crop-box correction: a ridge regression from the landmark shape to where the true crop box lies, learnt from
    randomly perturbed (shifted, scaled, rotated, blurred, mirrored) crops whose true box is known;
-3. the yaw regressor: ridge on the landmark shape against the annotated yaw, with mirrored copies (yaw negated);
+3. the yaw regressor: ridge on the landmark shape against the annotated yaw, with mirrored copies (yaw negated),
+   and the other way round, the mean landmark shape as a quadratic in the yaw (for the landmark renderer);
 4. the light calibration: the slope of the raw light score on the yaw (subtracted later) and the left/center/right
    threshold.
 
@@ -119,7 +120,16 @@ def fit_yaw(images: np.ndarray, yaws: np.ndarray) -> dict:
     from sklearn.linear_model import RidgeCV
 
     reg = RidgeCV(alphas=np.logspace(-1, 5, 25)).fit(np.array(feats), np.array(targets))
-    return {"yaw_coef": reg.coef_, "yaw_intercept": float(reg.intercept_), "yaw_alpha": float(reg.alpha_)}
+    return {"yaw_coef": reg.coef_, "yaw_intercept": float(reg.intercept_), "yaw_alpha": float(reg.alpha_),
+            **fit_yaw_shape(np.array(feats), np.array(targets))}
+
+
+def fit_yaw_shape(feats: np.ndarray, yaws: np.ndarray) -> dict:
+    """The landmark shape as a quadratic in the yaw, least squares over the crops and their mirrors: the way the
+    landmark renderer moves a photo's landmarks for a turn the model's decodings show."""
+    design = np.stack([np.ones_like(yaws), yaws, yaws * yaws], 1)
+    coef, *_ = np.linalg.lstsq(design, feats, rcond=None)
+    return {"yaw_shape_lin": coef[1], "yaw_shape_quad": coef[2]}
 
 
 def fit_light(images: np.ndarray, model: dict) -> dict:

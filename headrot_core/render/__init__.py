@@ -29,7 +29,7 @@ class Renderer:
         raise NotImplementedError
 
 
-NAMES = ("residual", "clipped", "warp")  # the registry: one module of this package each
+NAMES = ("residual", "clipped", "warp", "landmarks")  # the registry: one module of this package each
 
 
 def renderer(name: str) -> Renderer:

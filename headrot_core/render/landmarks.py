@@ -1,0 +1,104 @@
+"""The landmark renderer: the photo's own pixels, moved the way the landmarks of the model's decodings move.
+
+The warp renderer's optical flow between a far decoding Gc(z + d) and the unmoved Gc(z) sees a cross-fade (a feature
+fading out in one place and in at another) more than a motion, so it turns faces too little. dlib's landmarks on
+the same decodings do follow the turn: they lock onto the stronger copy of each feature. So this renderer reads the
+landmarks of Gc(z) and of each Gc(z + d) and projects their change onto the yaw direction of the landmark shape
+(``face.yaw_shape``, learnt from the annotated crops): one number per frame, the turn the model made. The photo's
+own landmarks then move by the mean shape change of that turn from the photo's own yaw, and the photo's crop is
+warped along a thin-plate spline through them, the crop's border held still. Every frame is the photo's one face
+at its own resolution; what a 2D warp cannot show (the side of the head a large turn reveals) is stretched
+(docs/EVALUATION.md).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+from scipy.interpolate import RBFInterpolator
+
+from . import Renderer
+from ..analysis import analyze_crop, crop_landmarks
+from ..face import CROP_BOX, face_model, invert, shape_features, yaw_shape
+
+WORK_PX = 128  # landmarks are found (and the spline is placed) in 128 px crop coordinates
+
+
+@dataclass(frozen=True)
+class LandmarkSettings:
+    smoothing: float = 1.0  # the thin-plate spline's smoothing (0: through every landmark exactly)
+    border_points: int = 9  # still points per side of the crop
+    forehead: float = 0.45  # points above the brows, this share of the brow-to-chin distance up, move like the brows
+
+
+def _uint8(t: torch.Tensor) -> np.ndarray:
+    """(3, h, w) in [-1, 1] -> (h, w, 3) uint8."""
+    return ((t.detach().float().cpu().clamp(-1, 1) + 1) * 127.5 + 0.5).permute(1, 2, 0).numpy().astype(np.uint8)
+
+
+def turn_of(moved_pts: np.ndarray, base_pts: np.ndarray) -> float:
+    """Degrees of yaw that best explain the landmark change from ``base_pts`` to ``moved_pts`` (both 68x2, canonical
+    frame): the change in shape projected onto the shape's yaw direction."""
+    direction = face_model()["yaw_shape_lin"]
+    change = shape_features(moved_pts)[0] - shape_features(base_pts)[0]
+    return float(change @ direction / (direction @ direction))
+
+
+def turned_landmarks(pts: np.ndarray, yaw: float, turn: float) -> np.ndarray:
+    """``pts`` (68x2, canonical frame) of a face at ``yaw`` moved by the mean shape change of turning by ``turn``,
+    in the face's own scale and roll."""
+    change = yaw_shape(yaw + turn) - yaw_shape(yaw)
+    to_face = invert(shape_features(pts)[1])[:, :2]
+    return pts + change @ to_face.T
+
+
+def _with_forehead(pts: np.ndarray, share: float) -> np.ndarray:
+    up = pts[27] - pts[8]
+    return np.vstack([pts, pts[17:27] + up * share])
+
+
+def _border(n: int, size: float) -> np.ndarray:
+    t = np.linspace(0.0, size, n)
+    return np.array([(x, y) for x in t for y in t if x in (t[0], t[-1]) or y in (t[0], t[-1])])
+
+
+def spline_warp(photo: np.ndarray, src: np.ndarray, dst: np.ndarray, s: LandmarkSettings) -> np.ndarray:
+    """``photo`` (R, R, 3) warped so that its points ``src`` land on ``dst`` (both in WORK_PX crop coordinates)."""
+    r = photo.shape[0]
+    scale = r / WORK_PX
+    still = _border(s.border_points, WORK_PX)
+    spline = RBFInterpolator(np.vstack([dst, still]) * scale, np.vstack([src - dst, np.zeros_like(still)]) * scale,
+                             kernel="thin_plate_spline", smoothing=s.smoothing)
+    gy, gx = np.mgrid[0:r, 0:r].astype(np.float32)
+    back = spline(np.stack([gx.ravel(), gy.ravel()], 1)).reshape(r, r, 2).astype(np.float32)
+    return cv2.remap(photo, gx + back[..., 0], gy + back[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def landmark_frames(crop: torch.Tensor, moved: torch.Tensor, base: torch.Tensor,
+                    settings: LandmarkSettings = LandmarkSettings()) -> torch.Tensor:
+    """Frames at the photo's resolution: ``crop`` (1, 3, R, R) the photo's aligned crop, ``moved`` (N, 3, h, w) the
+    moved decodings and ``base`` (1, 3, h, w) the unmoved one, all in [-1, 1]. Returns (N, 3, R, R) in [-1, 1]."""
+    photo = _uint8(crop[0])
+    offset = np.array(CROP_BOX[:2])
+    pts = crop_landmarks(photo)
+    yaw = analyze_crop(photo).yaw
+    base_pts = crop_landmarks(_uint8(base[0]))
+    src = _with_forehead(pts, settings.forehead) - offset
+    out = []
+    for m in moved:
+        dst = turned_landmarks(pts, yaw, turn_of(crop_landmarks(_uint8(m)), base_pts))
+        out.append(spline_warp(photo.astype(np.float32), src, _with_forehead(dst, settings.forehead) - offset,
+                               settings))
+    frames = np.clip(np.stack(out) / 127.5 - 1.0, -1.0, 1.0)
+    return torch.from_numpy(frames).permute(0, 3, 1, 2).float()
+
+
+class Landmarks(Renderer):
+    def render(self, moved: torch.Tensor, base: torch.Tensor | None, source: torch.Tensor,
+               crop: torch.Tensor | None) -> torch.Tensor:
+        return landmark_frames(source if crop is None else crop, moved, base)
+
+
+RENDERER = Landmarks("landmarks", needs_base=True, wants_crop=True)

@@ -1,0 +1,59 @@
+"""The landmark renderer: the photo warped so its landmarks move as the landmarks of the model's decodings do."""
+import numpy as np
+import pytest
+import torch
+
+from conftest import real_crop
+from headrot_core import HeadRotator
+from headrot_core.analysis import analyze_crop, crop_landmarks
+from headrot_core.build.face_fit import fit_yaw_shape
+from headrot_core.diffusion import images_to_tensor, tensor_to_images
+from headrot_core.render.landmarks import landmark_frames, turn_of, turned_landmarks
+
+
+def test_the_yaw_shape_fit_recovers_a_quadratic():
+    rng = np.random.default_rng(0)
+    yaws = rng.uniform(-45, 45, 400)
+    lin, quad = rng.normal(size=136), rng.normal(size=136) * 0.01
+    feats = 0.3 + np.outer(yaws, lin) + np.outer(yaws ** 2, quad) + rng.normal(scale=1e-3, size=(400, 136))
+    fit = fit_yaw_shape(feats, yaws)
+    assert np.allclose(fit["yaw_shape_lin"], lin, atol=1e-3) and np.allclose(fit["yaw_shape_quad"], quad, atol=1e-4)
+
+
+def test_the_shapes_own_turn_is_read_back():
+    """Landmarks moved by the mean shape change of a 20 degree turn read as a 20 degree turn."""
+    pts = crop_landmarks(np.asarray(real_crop("000100")))
+    assert turn_of(turned_landmarks(pts, -20.0, 20.0), pts) == pytest.approx(20.0, abs=2.0)
+    assert turn_of(pts, pts) == 0.0
+
+
+def test_an_unmoved_decoding_gives_back_the_photo_at_its_resolution():
+    crop = images_to_tensor([real_crop("000100", 256)], 256)
+    base = images_to_tensor([real_crop("000100")], 64)
+    out = landmark_frames(crop, base, base)
+    assert out.shape == (1, 3, 256, 256)
+    assert (out - crop).abs().max() < 2 / 255
+
+
+def test_a_decoding_that_turned_turns_the_photo():
+    """A decoding that shows the face mirrored (turned from its yaw to minus it) turns the photo itself there: the
+    landmark estimator reads about minus the photo's yaw (within 10 degrees of a 40 degree turn) on a frame that is the photo's own pixels, not the mirror's."""
+    photo = real_crop("000100")  # yaw about -20
+    yaw = analyze_crop(photo).yaw
+    x = images_to_tensor([photo], 64)
+    frame = tensor_to_images(landmark_frames(images_to_tensor([photo], 128), torch.flip(x, dims=[3]), x))[0]
+    assert analyze_crop(frame).yaw == pytest.approx(-yaw, abs=10.0)
+    assert np.sign(analyze_crop(frame).yaw) != np.sign(yaw)
+    mirror = np.asarray(photo)[:, ::-1].astype(float)
+    assert np.abs(np.asarray(frame, float) - mirror).mean() > 5.0, "a warp of the photo, not its mirror image"
+
+
+def test_engine_renders_landmark_frames_at_the_photos_resolution(tiny_rotator_dir):
+    rot = HeadRotator.from_pretrained(tiny_rotator_dir, device="cpu", steps=4, decode="landmarks", feedback=True)
+    rot.model.bf16 = False
+    crop = real_crop()
+    r = rot.rotate(crop, yaws=[-20, 0, 20], aligned=True)
+    assert r.decode == "landmarks" and all(f.size == (128, 128) for f in r.frames)
+    own = rot.rotate(crop, yaws=[r.source_yaw], aligned=True).frames[0]
+    assert np.abs(np.asarray(own, float) - np.asarray(crop, float)).mean() < 2.0, "the source's own yaw: the photo"
+    assert rot.frames_at(r, [7.0])[0].size == (128, 128)
