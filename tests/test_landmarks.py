@@ -8,7 +8,7 @@ from headrot_core import HeadRotator
 from headrot_core.analysis import analyze_crop, crop_landmarks
 from headrot_core.build.face_fit import fit_yaw_shape
 from headrot_core.diffusion import images_to_tensor, tensor_to_images
-from headrot_core.render.landmarks import landmark_frames, turn_of, turned_landmarks
+from headrot_core.render.landmarks import LandmarkSettings, landmark_frames, turn_of, turned_landmarks
 
 
 def test_the_yaw_shape_fit_recovers_a_quadratic():
@@ -46,6 +46,19 @@ def test_a_decoding_that_turned_turns_the_photo():
     assert np.sign(analyze_crop(frame).yaw) != np.sign(yaw)
     mirror = np.asarray(photo)[:, ::-1].astype(float)
     assert np.abs(np.asarray(frame, float) - mirror).mean() > 5.0, "a warp of the photo, not its mirror image"
+
+
+def test_a_stretch_limit_shortens_the_turn():
+    """With the photo's stretch bounded, the mirrored decoding's 40 degree turn is cut short: the frame stays nearer
+    the photo."""
+    photo = real_crop("000100")
+    x = images_to_tensor([photo], 64)
+    crop = images_to_tensor([photo], 128)
+    free = landmark_frames(crop, torch.flip(x, dims=[3]), x)
+    bounded = landmark_frames(crop, torch.flip(x, dims=[3]), x, LandmarkSettings(max_stretch=1.5))
+    assert (bounded - crop).abs().mean() < 0.5 * (free - crop).abs().mean()
+    yaw = analyze_crop(photo).yaw
+    assert abs(analyze_crop(tensor_to_images(bounded)[0]).yaw - yaw) < abs(analyze_crop(tensor_to_images(free)[0]).yaw - yaw)
 
 
 def test_engine_renders_landmark_frames_at_the_photos_resolution(tiny_rotator_dir):
