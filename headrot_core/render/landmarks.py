@@ -30,7 +30,7 @@ WORK_PX = 128  # landmarks are found (and the spline is placed) in 128 px crop c
 class LandmarkSettings:
     smoothing: float = 1.0  # the thin-plate spline's smoothing (0: through every landmark exactly)
     border_points: int = 9  # still points per side of the crop
-    forehead: float = 0.45  # points above the brows, this share of the brow-to-chin distance up, move like the brows
+    forehead: float = 0.45  # points above the brows, this share of the chin-to-nose-bridge distance up, move like them
     max_stretch: float | None = None  # shorten a turn whose warp stretches some part of the photo more (area); off:
     # on 40 held-out faces a limit of 2 / 3 / 6 / 12 gave realism 0.59 / 0.61 / 0.63 / 0.66 and one face in every far
     # frame, but pose error 14 / 12 / 10 / 9 degrees against 6 without it (docs/EVALUATION.md)
