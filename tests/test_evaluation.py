@@ -133,12 +133,16 @@ def test_realism_section_contact_sheets_and_frames_collected(tiny_rotator_dir, t
     assert len(res.near_frames) == n - 1  # the face at 45 deg has no target within 10 deg
     assert len(res.sheet) == min(n, SHEET_FACES) and len(res.sheet[0]) == len(TARGETS)
     real = np.stack([crop, crop[:, ::-1]] * 4)
-    measure_realism([res], real, np.arange(8))
+    source_yaw = np.array([0.0, 3, 8, 45, 0, 30])
+    measure_realism([res], real, np.arange(8), np.abs(source_yaw) <= 15)
     assert 0.0 <= res.realism_far <= 1.0 and 0.0 <= res.realism_near <= 1.0 and 0.0 <= res.one_face_far <= 1.0
-    ev = Evaluation(n, 2, 2, 29.0, 0.9, {"inversion": (29.0, 0.9, 0.5)}, [res], [], np.zeros(n), {}, 499, 8,
+    assert 0.0 <= res.realism_far_frontal <= 1.0 and 0.0 <= res.one_face_far_frontal <= 1.0
+    ev = Evaluation(n, 2, 2, 29.0, 0.9, {"inversion": (29.0, 0.9, 0.5)}, [res], [], source_yaw, {}, 499, 8,
                     [Image.fromarray(c) for c in faces.images])
     text = write_report(ev, tmp_path / "E.md").read_text()
     assert text.index("![contact sheet](contact_sheet_warp.png)") < text.index("## What a viewer sees")
     assert "| renderer: warp, test | 128 |" in text and "8 real held-out crops" in text
+    assert "the 4 photos within 15° of frontal" in text
+    assert f"| renderer: warp, test | {res.realism_far_frontal:.2f} |" in text
     sheet = Image.open(tmp_path / "contact_sheet_warp.png")
     assert sheet.size == (8 * 128 + 9 * 2, n * 128 + (n + 1) * 2)
