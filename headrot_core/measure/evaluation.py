@@ -229,20 +229,19 @@ def measure_realism(variants: list[VariantResult], real: np.ndarray, real_ids: n
     for v in tqdm(variants, desc="realism", unit="variant"):
         if v.frame_px not in real_feats:
             real_feats[v.frame_px] = realism_features(same_resolution(real, v.frame_px))
-        far_feats = None
+        feats = {}
         for attr, pairs, desc in (("realism_far", v.far_frames, v.far_desc),
                                   ("realism_near", v.near_frames, v.near_desc)):
             if pairs:
-                feats = realism_features(same_resolution([f for _, f in pairs], v.frame_px), desc)
-                test = two_sample_test(feats, [g for g, _ in pairs], real_feats[v.frame_px], real_ids)
+                feats[attr] = realism_features(same_resolution([f for _, f in pairs], v.frame_px), desc)
+                test = two_sample_test(feats[attr], [g for g, _ in pairs], real_feats[v.frame_px], real_ids)
                 setattr(v, attr, test.accuracy)
-                far_feats = feats if attr == "realism_far" else far_feats
         counts = count_faces(same_resolution([f for _, f in v.far_frames], 128))
         v.one_face_far = float(np.mean(counts == 1)) if len(counts) else float("nan")
         groups = np.array([g for g, _ in v.far_frames], int)
         pick = frontal[groups] if frontal is not None and len(groups) else np.zeros(len(groups), bool)
         if len(set(groups[pick])) >= 2:
-            v.realism_far_frontal = two_sample_test(far_feats[pick], groups[pick], real_feats[v.frame_px],
+            v.realism_far_frontal = two_sample_test(feats["realism_far"][pick], groups[pick], real_feats[v.frame_px],
                                                     real_ids).accuracy
             v.one_face_far_frontal = float(np.mean(counts[pick] == 1))
 
@@ -403,12 +402,11 @@ def viewer_rows(ev: Evaluation) -> list[str]:
 def frontal_rows(ev: Evaluation) -> list[str]:
     """Markdown: the viewer's measures on the near-frontal photos alone (what most uploads are)."""
     tg = np.array(TARGETS)
-    faces = np.abs(ev.source_yaw) <= FRONTAL
+    faces, far = np.abs(ev.source_yaw) <= FRONTAL, np.abs(tg) >= FAR
     rows = []
     for v in ev.variants:
         if np.isnan(v.realism_far_frontal):
             continue
-        far = np.abs(tg) >= FAR
         rows.append(f"| {v.name} | {v.realism_far_frontal:.2f} | {v.one_face_far_frontal:.1%} | "
                     f"{np.mean(np.abs(v.measured[faces] - tg[None])):.1f}° | {v.kept[faces][:, far].mean():.0%} |")
     return rows

@@ -58,9 +58,11 @@ def turned_landmarks(pts: np.ndarray, yaw: float, turn: float) -> np.ndarray:
     return pts + change @ to_face.T
 
 
-def _with_forehead(pts: np.ndarray, share: float) -> np.ndarray:
+def _controls(pts: np.ndarray, s: LandmarkSettings) -> np.ndarray:
+    """The spline's moving points in WORK_PX crop coordinates: the landmarks (canonical frame) and, above the brows,
+    points that move like them."""
     up = pts[27] - pts[8]
-    return np.vstack([pts, pts[17:27] + up * share])
+    return np.vstack([pts, pts[17:27] + up * s.forehead]) - np.array(CROP_BOX[:2])
 
 
 def _border(n: int, size: float) -> np.ndarray:
@@ -94,15 +96,13 @@ def spline_warp(photo: np.ndarray, src: np.ndarray, dst: np.ndarray, s: Landmark
 
 
 def bounded_turn(pts: np.ndarray, yaw: float, turn: float, s: LandmarkSettings) -> np.ndarray:
-    """The turned landmarks (canonical frame) of the longest share of ``turn`` whose warp stretches the photo at most
+    """The spline's points (``_controls``) after the longest share of ``turn`` whose warp stretches the photo at most
     ``max_stretch`` (checked on a WORK_PX / 2 grid): a shorter turn reads as a miss to the feedback, a smear as a
     second face to a viewer."""
-    offset = np.array(CROP_BOX[:2])
-    src = _with_forehead(pts, s.forehead) - offset
+    src = _controls(pts, s)
     for share in (1.0, *s.shorter):
-        dst = turned_landmarks(pts, yaw, turn * share)
-        if s.max_stretch is None or stretch(*backward_map(src, _with_forehead(dst, s.forehead) - offset,
-                                                          WORK_PX // 2, s)) <= s.max_stretch:
+        dst = _controls(turned_landmarks(pts, yaw, turn * share), s)
+        if s.max_stretch is None or stretch(*backward_map(src, dst, WORK_PX // 2, s)) <= s.max_stretch:
             break
     return dst
 
@@ -112,16 +112,12 @@ def landmark_frames(crop: torch.Tensor, moved: torch.Tensor, base: torch.Tensor,
     """Frames at the photo's resolution: ``crop`` (1, 3, R, R) the photo's aligned crop, ``moved`` (N, 3, h, w) the
     moved decodings and ``base`` (1, 3, h, w) the unmoved one, all in [-1, 1]. Returns (N, 3, R, R) in [-1, 1]."""
     photo = _uint8(crop[0])
-    offset = np.array(CROP_BOX[:2])
     pts = crop_landmarks(photo)
     yaw = analyze_crop(photo).yaw
     base_pts = crop_landmarks(_uint8(base[0]))
-    src = _with_forehead(pts, settings.forehead) - offset
-    out = []
-    for m in moved:
-        dst = bounded_turn(pts, yaw, turn_of(crop_landmarks(_uint8(m)), base_pts), settings)
-        out.append(spline_warp(photo.astype(np.float32), src, _with_forehead(dst, settings.forehead) - offset,
-                               settings))
+    src, image = _controls(pts, settings), photo.astype(np.float32)
+    out = [spline_warp(image, src, bounded_turn(pts, yaw, turn_of(crop_landmarks(_uint8(m)), base_pts), settings),
+                       settings) for m in moved]
     frames = np.clip(np.stack(out) / 127.5 - 1.0, -1.0, 1.0)
     return torch.from_numpy(frames).permute(0, 3, 1, 2).float()
 
