@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import real_crop
+from conftest import real_crop, shared_data_or_skip
 from headrot_core.build.fitting import LabelledFaces
 from headrot_core.measure.evaluation import TARGETS, psnr, run_variant, ssim, write_report
 
@@ -118,7 +118,7 @@ def test_report_pairs_each_variant_with_the_first_and_measurements_round_trip(tm
 def test_realism_section_contact_sheets_and_frames_collected(tiny_rotator_dir, tmp_path):
     """run_variant keeps the far frames, the frame nearest the source's yaw and the sheet's rows; measure_realism
     scores them against real crops; the report puts the contact sheets and the viewer's table first."""
-    from headrot_core.measure.evaluation import Evaluation, SHEET_FACES, measure_realism
+    from headrot_core.measure.evaluation import Evaluation, SHEET_FACES, measure_realism, photo_realism
     from headrot_core.rotation import HeadRotator
 
     rot = HeadRotator.from_pretrained(tiny_rotator_dir, device="cpu", steps=2, decode="warp", feedback=False)
@@ -137,12 +137,34 @@ def test_realism_section_contact_sheets_and_frames_collected(tiny_rotator_dir, t
     measure_realism([res], real, np.arange(8), np.abs(source_yaw) <= 15)
     assert 0.0 <= res.realism_far <= 1.0 and 0.0 <= res.realism_near <= 1.0 and 0.0 <= res.one_face_far <= 1.0
     assert 0.0 <= res.realism_far_frontal <= 1.0 and 0.0 <= res.one_face_far_frontal <= 1.0
+    floor = photo_realism(faces.images, real, np.arange(8), 128)
+    assert 0.0 <= floor <= 1.0
     ev = Evaluation(n, 2, 2, 29.0, 0.9, {"inversion": (29.0, 0.9, 0.5)}, [res], [], source_yaw, {}, 499, 8,
-                    [Image.fromarray(c) for c in faces.images])
+                    {128: floor}, [Image.fromarray(c) for c in faces.images])
     text = write_report(ev, tmp_path / "E.md").read_text()
     assert text.index("![contact sheet](contact_sheet_warp.png)") < text.index("## What a viewer sees")
-    assert "| renderer: warp, test | 128 |" in text and "8 real held-out crops" in text
+    assert "| renderer: warp, test | 128 |" in text and "from 8 real crops" in text
+    assert f"themselves against the same real crops: {floor:.2f} at 128 px." in text
     assert "the 4 photos within 15° of frontal" in text
     assert f"| renderer: warp, test | {res.realism_far_frontal:.2f} |" in text
     sheet = Image.open(tmp_path / "contact_sheet_warp.png")
     assert sheet.size == (8 * 128 + 9 * 2, n * 128 + (n + 1) * 2)
+
+
+def test_real_turned_faces_are_the_test_photos_population():
+    """The realism test's real side: annotated crops only (the test photos are annotated ones), turned by 15-45
+    degrees by HopeNet, never of an excluded identity."""
+    from headrot_core.build.data import load_annotations
+    from headrot_core.measure.evaluation import REAL_YAW, real_turned_faces
+
+    data = shared_data_or_skip()
+    ann = load_annotations(data / "annotations.csv")
+    some = sorted({a.identity for a in ann.values() if a.yaw is not None and 20 <= abs(a.yaw) <= 40})[:50]
+    real, ids = real_turned_faces(set(some), data)
+    assert real.shape[1:] == (128, 128, 3) and len(real) == len(ids) > 500
+    assert not set(ids.tolist()) & set(some)
+    by_identity = {}
+    for a in ann.values():
+        if a.yaw is not None and REAL_YAW[0] <= abs(a.yaw) <= REAL_YAW[1] and a.identity not in some:
+            by_identity[a.identity] = by_identity.get(a.identity, 0) + 1
+    assert len(real) == sum(by_identity.values())
