@@ -70,3 +70,26 @@ def test_engine_renders_landmark_frames_at_the_photos_resolution(tiny_rotator_di
     own = rot.rotate(crop, yaws=[r.source_yaw], aligned=True).frames[0]
     assert np.abs(np.asarray(own, float) - np.asarray(crop, float)).mean() < 2.0, "the source's own yaw: the photo"
     assert rot.frames_at(r, [7.0])[0].size == (128, 128)
+
+
+def test_the_hidden_side_comes_from_the_mirror_image():
+    """A 40 degree turn stretches the side the photo hides: there (and only inside the face) the frame is the
+    mirror image warped onto the same landmarks; elsewhere it is the plain warp. A small turn uses no mirror."""
+    from headrot_core.render.landmarks import (_controls, backward_map, mirror_share, pixel_stretch,
+                                               turned_frame)
+
+    photo = np.asarray(real_crop("000100"))
+    mirrored = np.ascontiguousarray(photo[:, ::-1])
+    s = LandmarkSettings()
+    pts, yaw = crop_landmarks(photo), analyze_crop(photo).yaw
+    src, src_m = _controls(pts, s), _controls(crop_landmarks(mirrored), s)
+    dst = _controls(turned_landmarks(pts, yaw, -2 * yaw), s)
+    share = mirror_share(pixel_stretch(*backward_map(src, dst, 128, s)), dst, s)
+    assert share.max() > 0.9 and share[:12, :12].max() == 0 and share[-12:, -12:].max() == 0
+    frame = turned_frame(photo.astype(np.float32), mirrored.astype(np.float32), src, src_m, dst, s)
+    plain = turned_frame(photo.astype(np.float32), mirrored.astype(np.float32), src, src_m, dst,
+                         LandmarkSettings(mirror_from=1e9, mirror_full=2e9))
+    assert np.abs(frame - plain)[share == 0].max() < 1e-3
+    assert np.abs(frame - plain)[share > 0.9].mean() > 5.0
+    small = _controls(turned_landmarks(pts, yaw, 2.0), s)
+    assert mirror_share(pixel_stretch(*backward_map(src, small, 128, s)), small, s).max() == 0

@@ -7,8 +7,12 @@ landmarks of Gc(z) and of each Gc(z + d) and projects their change onto the yaw 
 (``face.yaw_shape``, learnt from the annotated crops): one number per frame, the turn the model made. The photo's
 own landmarks then move by the mean shape change of that turn from the photo's own yaw, and the photo's crop is
 warped along a thin-plate spline through them, the crop's border held still. Every frame is the photo's one face
-at its own resolution; what a 2D warp cannot show (the side of the head a large turn reveals) is stretched
-(docs/EVALUATION.md).
+at its own resolution. What a 2D warp cannot show, the side of the head that a turn reveals, it stretches into a
+smear. Within the face, that side is taken from the photo's mirror image, warped onto the same landmarks, because
+the mirror's visible cheek is the photo's hidden one (faces are nearly symmetric). This is the classic soft-symmetry
+fill of face frontalisation. On 100 held-out faces turned by their true angles, with no model, it took the realism
+test from 0.73 to 0.67 and one face per frame from 92.5 % to 98.8 % (docs/EVALUATION.md). Lanczos resampling
+keeps the photo's sharpness: bilinear gave 0.80.
 """
 from __future__ import annotations
 
@@ -35,6 +39,9 @@ class LandmarkSettings:
     # on 40 held-out faces a limit of 2 / 3 / 6 / 12 gave realism 0.59 / 0.61 / 0.63 / 0.66 and one face in every far
     # frame, but pose error 14 / 12 / 10 / 9 degrees against 6 without it (docs/EVALUATION.md)
     shorter: tuple[float, ...] = (0.85, 0.7, 0.55, 0.4, 0.25)  # the shares of the turn tried, in order
+    mirror_from: float = 1.5  # area stretch at which the mirror image starts to fill in, within the face's outline,
+    mirror_full: float = 3.0  # and at which it has fully replaced the warped photo
+    mirror_blur: float = 2.0  # sigma of the fill's edge, in WORK_PX pixels
 
 
 def _uint8(t: torch.Tensor) -> np.ndarray:
@@ -82,17 +89,46 @@ def backward_map(src: np.ndarray, dst: np.ndarray, r: int, s: LandmarkSettings) 
     return gx + back[..., 0], gy + back[..., 1]
 
 
-def stretch(sx: np.ndarray, sy: np.ndarray) -> float:
-    """The largest area stretch of a backward map: output pixels per source pixel (1 = none); where a 2D warp would
-    have to show what the photo never saw, it smears one source column across many."""
+def pixel_stretch(sx: np.ndarray, sy: np.ndarray) -> np.ndarray:
+    """Output pixels per source pixel (area; 1 = none, large where the map folds) of a backward map, per pixel:
+    where a 2D warp must show what the photo never saw, it smears one source column across many."""
     area = np.gradient(sx, axis=1) * np.gradient(sy, axis=0) - np.gradient(sx, axis=0) * np.gradient(sy, axis=1)
-    return float(1.0 / max(area.min(), 1e-6))
+    return 1.0 / np.maximum(area, 1e-3)
 
 
-def spline_warp(photo: np.ndarray, src: np.ndarray, dst: np.ndarray, s: LandmarkSettings) -> np.ndarray:
-    """``photo`` (R, R, 3) warped so that its points ``src`` land on ``dst`` (both in WORK_PX crop coordinates)."""
-    sx, sy = backward_map(src, dst, photo.shape[0], s)
-    return cv2.remap(photo, sx, sy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+def stretch(sx: np.ndarray, sy: np.ndarray) -> float:
+    """The largest area stretch of a backward map."""
+    return float(pixel_stretch(sx, sy).max())
+
+
+def _remap(image: np.ndarray, sx: np.ndarray, sy: np.ndarray) -> np.ndarray:
+    return cv2.remap(image, sx, sy, cv2.INTER_LANCZOS4, borderMode=cv2.BORDER_REPLICATE)
+
+
+def mirror_share(stretched: np.ndarray, dst: np.ndarray, s: LandmarkSettings) -> np.ndarray:
+    """(r, r) share of the mirror image in each output pixel: none where the warp stretches the photo less than
+    ``mirror_from``, all from ``mirror_full``, and only inside the outline of the points ``dst`` (WORK_PX crop
+    coordinates): outside the face, a mirrored background or hair would show as a second copy."""
+    r = stretched.shape[0]
+    scale = r / WORK_PX
+    face = np.zeros((r, r), np.float32)
+    cv2.fillConvexPoly(face, cv2.convexHull(np.round(dst * scale).astype(np.int32)), 1.0)
+    ramp = np.clip((stretched - s.mirror_from) / (s.mirror_full - s.mirror_from), 0.0, 1.0).astype(np.float32)
+    return cv2.GaussianBlur(ramp * face, (0, 0), s.mirror_blur * scale)
+
+
+def turned_frame(photo: np.ndarray, mirrored: np.ndarray, src: np.ndarray, src_mirrored: np.ndarray,
+                 dst: np.ndarray, s: LandmarkSettings) -> np.ndarray:
+    """``photo`` (R, R, 3) warped so that its points ``src`` land on ``dst``; where that stretches the face,
+    ``mirrored`` (the photo flipped, with its own points ``src_mirrored``) warped onto the same ``dst``."""
+    r = photo.shape[0]
+    sx, sy = backward_map(src, dst, r, s)
+    out = _remap(photo, sx, sy)
+    share = mirror_share(pixel_stretch(sx, sy), dst, s)
+    if not share.any():
+        return out
+    mx, my = backward_map(src_mirrored, dst, r, s)
+    return out + share[..., None] * (_remap(mirrored, mx, my) - out)
 
 
 def bounded_turn(pts: np.ndarray, yaw: float, turn: float, s: LandmarkSettings) -> np.ndarray:
@@ -112,12 +148,15 @@ def landmark_frames(crop: torch.Tensor, moved: torch.Tensor, base: torch.Tensor,
     """Frames at the photo's resolution: ``crop`` (1, 3, R, R) the photo's aligned crop, ``moved`` (N, 3, h, w) the
     moved decodings and ``base`` (1, 3, h, w) the unmoved one, all in [-1, 1]. Returns (N, 3, R, R) in [-1, 1]."""
     photo = _uint8(crop[0])
+    mirrored = np.ascontiguousarray(photo[:, ::-1])
     pts = crop_landmarks(photo)
     yaw = analyze_crop(photo).yaw
     base_pts = crop_landmarks(_uint8(base[0]))
-    src, image = _controls(pts, settings), photo.astype(np.float32)
-    out = [spline_warp(image, src, bounded_turn(pts, yaw, turn_of(crop_landmarks(_uint8(m)), base_pts), settings),
-                       settings) for m in moved]
+    src, src_mirrored = _controls(pts, settings), _controls(crop_landmarks(mirrored), settings)
+    image, image_mirrored = photo.astype(np.float32), mirrored.astype(np.float32)
+    out = [turned_frame(image, image_mirrored, src, src_mirrored,
+                        bounded_turn(pts, yaw, turn_of(crop_landmarks(_uint8(m)), base_pts), settings), settings)
+           for m in moved]
     frames = np.clip(np.stack(out) / 127.5 - 1.0, -1.0, 1.0)
     return torch.from_numpy(frames).permute(0, 3, 1, 2).float()
 
