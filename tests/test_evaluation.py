@@ -134,10 +134,11 @@ def test_realism_section_contact_sheets_and_frames_collected(tiny_rotator_dir, t
     assert len(res.sheet) == min(n, SHEET_FACES) and len(res.sheet[0]) == len(TARGETS)
     real = np.stack([crop, crop[:, ::-1]] * 4)
     source_yaw = np.array([0.0, 3, 8, 45, 0, 30])
-    measure_realism([res], real, np.arange(8), np.abs(source_yaw) <= 15)
+    real_feats = measure_realism([res], real, np.arange(8), np.abs(source_yaw) <= 15)
+    assert sorted(real_feats) == [128] and len(real_feats[128]) == 8
     assert 0.0 <= res.realism_far <= 1.0 and 0.0 <= res.realism_near <= 1.0 and 0.0 <= res.one_face_far <= 1.0
     assert 0.0 <= res.realism_far_frontal <= 1.0 and 0.0 <= res.one_face_far_frontal <= 1.0
-    floor = photo_realism(faces.images, real, np.arange(8), 128)
+    floor = photo_realism(faces.images, real_feats[128], np.arange(8), 128)
     assert 0.0 <= floor <= 1.0
     ev = Evaluation(n, 2, 2, 29.0, 0.9, {"inversion": (29.0, 0.9, 0.5)}, [res], [], source_yaw, {}, 499, 8,
                     {128: floor}, [Image.fromarray(c) for c in faces.images])

@@ -216,19 +216,20 @@ def real_turned_faces(exclude_identities, data_root: Path | None = None) -> tupl
     return images.images[turned], np.array([ann[images.ids[i]].identity for i in turned])
 
 
-def photo_realism(photos: np.ndarray, real: np.ndarray, real_ids: np.ndarray, px: int) -> float:
-    """The realism test's floor: the source photos themselves (one group each) against the real turned crops, both
-    at ``px``. A frame cannot be expected to look more real than the photo it came from."""
+def photo_realism(photos: np.ndarray, real_feats: np.ndarray, real_ids: np.ndarray, px: int) -> float:
+    """The realism test's floor: the source photos themselves (one group each) against the real turned crops'
+    features, both at ``px``. A frame cannot be expected to look more real than the photo it came from."""
     from .realism import realism_features, same_resolution, two_sample_test
 
-    return two_sample_test(realism_features(same_resolution(photos, px)), np.arange(len(photos)),
-                           realism_features(same_resolution(real, px)), real_ids).accuracy
+    return two_sample_test(realism_features(same_resolution(photos, px)), np.arange(len(photos)), real_feats,
+                           real_ids).accuracy
 
 
 def measure_realism(variants: list[VariantResult], real: np.ndarray, real_ids: np.ndarray,
-                    frontal: np.ndarray | None = None) -> None:
+                    frontal: np.ndarray | None = None) -> dict[int, np.ndarray]:
     """Fills each variant's realism scores and far frames' face count (real crops at each variant's resolution);
-    ``frontal`` (bool per face): the same for the far frames of those faces alone."""
+    ``frontal`` (bool per face): the same for the far frames of those faces alone. Returns the real crops'
+    features by resolution."""
     from .realism import count_faces, realism_features, same_resolution, two_sample_test
 
     real_feats: dict[int, np.ndarray] = {}
@@ -250,6 +251,7 @@ def measure_realism(variants: list[VariantResult], real: np.ndarray, real_ids: n
             v.realism_far_frontal = two_sample_test(feats["realism_far"][pick], groups[pick], real_feats[v.frame_px],
                                                     real_ids).accuracy
             v.one_face_far_frontal = float(np.mean(counts[pick] == 1))
+    return real_feats
 
 
 @dataclass
@@ -368,8 +370,8 @@ def evaluate(rot: HeadRotator, n_faces: int = 100, embedder=None, ablations: boo
     real, floor = np.zeros((0,)), {}
     if realism:
         real, real_ids = real_turned_faces(set(test.identity.tolist()))
-        measure_realism(results, real, real_ids, np.abs(source_yaw) <= FRONTAL)
-        floor = {px: photo_realism(test.images, real, real_ids, px) for px in sorted({v.frame_px for v in results})}
+        real_feats = measure_realism(results, real, real_ids, np.abs(source_yaw) <= FRONTAL)
+        floor = {px: photo_realism(test.images, feats, real_ids, px) for px, feats in sorted(real_feats.items())}
     return Evaluation(len(test.ids), steps, cfg.residual_steps, p, s, by_method, results, describe(ts), source_yaw,
                       agreement, cfg.latent_t, len(real), floor,
                       [Image.fromarray(im) for im in test.images[:SHEET_FACES]])
