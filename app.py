@@ -87,7 +87,7 @@ EXAMPLES_DIR = Path(os.environ.get("HEADROT_EXAMPLES") or ROOT / "assets" / "exa
 #: sampled from the model), so face detection is skipped for it: for the examples' own bytes only (is_marked_aligned).
 ALIGNED_KEY, ALIGNED_VALUE = "headrot", "aligned-crop"
 YAWS = [float(y) for y in DEFAULT_YAWS]  # the strip: -30 ... +30 every 5 degrees, 13 frames
-PREVIEW_PX = 512   # the big frame; model frames (64 px) are upscaled with Lanczos for a laptop or a projector
+PREVIEW_PX = 512   # the big frame; frames (the photo's crop, up to 256 px) are upscaled with Lanczos for a projector
 STAGE_PX = 768     # the whole photo on the page (big view, strip, MP4, GIF): 13 pastes + the strip's PNGs 0.2 s
 API_PX = 1024      # /rotate_photo's frames and MP4: a 1024 px portrait at its own resolution
 PANEL_PX = 256     # aligned crop and reconstruction
@@ -861,8 +861,10 @@ Models*, Electronics 13(15):3091, 2024)**. No network is trained for rotation:
    one for turning left and one for turning right. Their directions are denoised (spatially smoothed), and how far
    a face actually turns along them was measured, so the latent moves by the amount that reached *target − source*
    degrees on average.
-4. **Generation.** The 13 moved latents are decoded in one DDIM batch: each frame is the photo plus the change the
-   move makes to the decoded face (so the frame at the photo's own yaw is the photo).
+4. **Generation.** The 13 moved latents are decoded in one DDIM batch, and the landmarks of each decoded face say how
+   far the model turned it. The photo's own pixels are then warped so that its landmarks make that turn. Where the
+   turn reveals a side of the face the photo hides, the photo's mirror image fills it in. So every frame is the
+   photo's one face at its own resolution, and the frame at the photo's own yaw is the photo.
 5. **Feedback.** A small yaw network reads each frame; the frames that missed their yaw by more than 3° are decoded
    again, at the moves this face's own measured turns say reach it (a face at the limit of its turn repeats its
    furthest frame). The strip shows the first frames at once and the corrected ones replace them a moment later.
@@ -874,8 +876,9 @@ Models*, Electronics 13(15):3091, 2024)**. No network is trained for rotation:
 The plot beside the big view is the paper's picture for this face: the lines of the light subset used, their points
 at the yaw bins they were fitted on, and this photo's latent walked along them (the red dot follows the slider).
 
-The model is small and trained by this project on CelebA crops at 64×64 (see `docs/`), so faces are soft; frames are
-upscaled with Lanczos for display. Code: `headrot_core` (library and CLI) and `app.py` (this app).
+The model is small and trained by this project on CelebA crops at 64×64 (see `docs/`), so its own faces are soft:
+it decides the motion, and the frames keep the photo's detail. A 2D warp cannot show what the photo never saw, so the
+far side of large turns is stretched (docs/EVALUATION.md). Code: `headrot_core` (library and CLI) and `app.py` (this app).
 """
 
 

@@ -24,7 +24,7 @@ class EngineSettings:
     latent_t: int | None = 499      # the DDIM timestep the lines were fitted at and are walked at (None: x_T)
     walk: str = "lines"             # the edit space: the module that reads the lines (``headrot_core.walk.NAMES``)
     residual_steps: int = 12        # DDIM steps of the moved latents' decode (at most ``steps``)
-    decode: str = "residual"        # the renderer (``headrot_core.render.NAMES``)
+    decode: str = "landmarks"       # the renderer (``headrot_core.render.NAMES``)
     match_gender: bool = False      # gender="auto" picks light x gender lines (else light only)
     joint_gain: float = 3.0         # nominal degrees along the lines per degree of the source's yaw
     smoothing_sigma: float = 2.0    # Gaussian smoothing of the directions (latent px; 0: none)
