@@ -8,7 +8,8 @@ from headrot_core import HeadRotator
 from headrot_core.analysis import analyze_crop, crop_landmarks
 from headrot_core.build.face_fit import fit_yaw_shape
 from headrot_core.diffusion import images_to_tensor, tensor_to_images
-from headrot_core.render.landmarks import LandmarkSettings, landmark_frames, turn_of, turned_landmarks
+from headrot_core.render.landmarks import (LandmarkSettings, frame_for_turn, landmark_frames, turn_of,
+                                           turned_landmarks)
 
 
 def test_the_yaw_shape_fit_recovers_a_quadratic():
@@ -37,15 +38,35 @@ def test_an_unmoved_decoding_gives_back_the_photo_at_its_resolution():
 
 def test_a_decoding_that_turned_turns_the_photo():
     """A decoding that shows the face mirrored (turned from its yaw to minus it) turns the photo itself there: the
-    landmark estimator reads about minus the photo's yaw (within 10 degrees of a 40 degree turn) on a frame that is the photo's own pixels, not the mirror's."""
+    landmark estimator reads about minus the photo's yaw (within 10 degrees of a 40 degree turn) on a frame that is
+    the photo's own pixels warped, when the mirror image is not allowed to stand in."""
     photo = real_crop("000100")  # yaw about -20
     yaw = analyze_crop(photo).yaw
     x = images_to_tensor([photo], 64)
-    frame = tensor_to_images(landmark_frames(images_to_tensor([photo], 128), torch.flip(x, dims=[3]), x))[0]
+    warped = LandmarkSettings(mirror_turn=None)
+    frame = tensor_to_images(landmark_frames(images_to_tensor([photo], 128), torch.flip(x, dims=[3]), x, warped))[0]
     assert analyze_crop(frame).yaw == pytest.approx(-yaw, abs=10.0)
     assert np.sign(analyze_crop(frame).yaw) != np.sign(yaw)
     mirror = np.asarray(photo)[:, ::-1].astype(float)
     assert np.abs(np.asarray(frame, float) - mirror).mean() > 5.0, "a warp of the photo, not its mirror image"
+
+
+def test_far_past_frontal_the_mirror_image_is_turned_instead():
+    """The same 40 degree turn is no turn at all for the photo's mirror image, which is at minus the photo's yaw:
+    by default the frame is that mirror image, barely warped; a 10 degree turn stays with the photo."""
+    photo = real_crop("000100")
+    x = images_to_tensor([photo], 64)
+    crop = images_to_tensor([photo], 128)
+    frame = tensor_to_images(landmark_frames(crop, torch.flip(x, dims=[3]), x))[0]
+    warped = tensor_to_images(landmark_frames(crop, torch.flip(x, dims=[3]), x, LandmarkSettings(mirror_turn=None)))[0]
+    mirror = np.asarray(photo)[:, ::-1].astype(float)
+    assert np.abs(np.asarray(frame, float) - mirror).mean() < 0.2 * np.abs(np.asarray(warped, float) - mirror).mean()
+    src = np.asarray(photo).astype(np.float32)
+    pts = crop_landmarks(photo)
+    yaw = analyze_crop(photo).yaw
+    near = frame_for_turn(src, src[:, ::-1].copy(), pts, crop_landmarks(mirror.astype(np.uint8)), yaw, 10.0,
+                          LandmarkSettings())
+    assert np.abs(near - src).mean() < np.abs(near - src[:, ::-1]).mean()
 
 
 def test_a_stretch_limit_shortens_the_turn():
@@ -54,8 +75,8 @@ def test_a_stretch_limit_shortens_the_turn():
     photo = real_crop("000100")
     x = images_to_tensor([photo], 64)
     crop = images_to_tensor([photo], 128)
-    free = landmark_frames(crop, torch.flip(x, dims=[3]), x)
-    bounded = landmark_frames(crop, torch.flip(x, dims=[3]), x, LandmarkSettings(max_stretch=1.5))
+    free = landmark_frames(crop, torch.flip(x, dims=[3]), x, LandmarkSettings(mirror_turn=None))
+    bounded = landmark_frames(crop, torch.flip(x, dims=[3]), x, LandmarkSettings(max_stretch=1.5, mirror_turn=None))
     assert (bounded - crop).abs().mean() < 0.5 * (free - crop).abs().mean()
     yaw = analyze_crop(photo).yaw
     assert abs(analyze_crop(tensor_to_images(bounded)[0]).yaw - yaw) < abs(analyze_crop(tensor_to_images(free)[0]).yaw - yaw)
