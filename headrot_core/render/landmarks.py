@@ -61,17 +61,10 @@ def turn_of(moved_pts: np.ndarray, base_pts: np.ndarray) -> float:
     return float(change @ direction / (direction @ direction))
 
 
-AXIS_POINTS = [0, 16]  # the jaw line's ends, by the ears: the landmarks nearest the axis a head turns about
-
-
 def turned_landmarks(pts: np.ndarray, yaw: float, turn: float) -> np.ndarray:
     """``pts`` (68x2, canonical frame) of a face at ``yaw`` moved by the mean shape change of turning by ``turn``,
-    in the face's own scale and roll. The shape change is centred on the landmarks' mean (its fit removes the
-    face's translation); in the picture the head turns about an axis by its ears, so the change is shifted to leave
-    AXIS_POINTS where they were: the background beside the head then stays put instead of being stretched into
-    streaks (oracle turns, 100 held-out faces: realism 0.62 -> 0.61, on frontal photos 0.79 -> 0.73)."""
+    in the face's own scale and roll."""
     change = yaw_shape(yaw + turn) - yaw_shape(yaw)
-    change = change - np.array([change[AXIS_POINTS, 0].mean(), 0.0])
     to_face = invert(shape_features(pts)[1])[:, :2]
     return pts + change @ to_face.T
 
