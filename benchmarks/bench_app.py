@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # the tests' helpers import headrot_core; run from anywhere
 
 from app_server import app_url, log_of, pid_of, press_slider  # noqa: E402
 
