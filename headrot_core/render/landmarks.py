@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 import torch
 from scipy.interpolate import RBFInterpolator
+from threadpoolctl import threadpool_limits
 
 from . import Renderer
 from ..analysis import analyze_crop, crop_landmarks
@@ -168,14 +169,17 @@ def landmark_frames(crop: torch.Tensor, moved: torch.Tensor, base: torch.Tensor,
                     settings: LandmarkSettings = LandmarkSettings()) -> torch.Tensor:
     """Frames at the photo's resolution: ``crop`` (1, 3, R, R) the photo's aligned crop, ``moved`` (N, 3, h, w) the
     moved decodings and ``base`` (1, 3, h, w) the unmoved one, all in [-1, 1]. Returns (N, 3, R, R) in [-1, 1]."""
-    photo = _uint8(crop[0])
-    mirrored = np.ascontiguousarray(photo[:, ::-1])
-    pts, pts_mirrored = crop_landmarks(photo), crop_landmarks(mirrored)
-    yaw = analyze_crop(photo).yaw
-    base_pts = crop_landmarks(_uint8(base[0]))
-    image, image_mirrored = photo.astype(np.float32), mirrored.astype(np.float32)
-    out = [frame_for_turn(image, image_mirrored, pts, pts_mirrored, yaw,
-                          turn_of(crop_landmarks(_uint8(m)), base_pts), settings) for m in moved]
+    # one BLAS thread for the landmarks' and splines' small solves: OpenBLAS's idle threads otherwise spin beside
+    # torch's, and the next DDIM decode ran 10-70 % slower (the slider's exact frame, docs/APP.md)
+    with threadpool_limits(limits=1, user_api="blas"):
+        photo = _uint8(crop[0])
+        mirrored = np.ascontiguousarray(photo[:, ::-1])
+        pts, pts_mirrored = crop_landmarks(photo), crop_landmarks(mirrored)
+        yaw = analyze_crop(photo).yaw
+        base_pts = crop_landmarks(_uint8(base[0]))
+        image, image_mirrored = photo.astype(np.float32), mirrored.astype(np.float32)
+        out = [frame_for_turn(image, image_mirrored, pts, pts_mirrored, yaw,
+                              turn_of(crop_landmarks(_uint8(m)), base_pts), settings) for m in moved]
     frames = np.clip(np.stack(out) / 127.5 - 1.0, -1.0, 1.0)
     return torch.from_numpy(frames).permute(0, 3, 1, 2).float()
 
