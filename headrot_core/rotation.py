@@ -372,14 +372,17 @@ class HeadRotator:
 
     def _render_steps(self, moved: torch.Tensor, z: torch.Tensor, source: torch.Tensor, base: torch.Tensor | None,
                       crop: torch.Tensor | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor | None] | None]:
-        """``decode_moved`` yielding None after each DDIM step, then (frames, base)."""
+        """``decode_moved`` yielding None after each DDIM step and each part of the rendering, then (frames, base)."""
         with_base = self.renderer.needs_base and base is None
         for x in self.latent.decode_steps(torch.cat([moved, z]) if with_base else moved, self.render_steps):
             if x is None:
                 yield None
         if with_base:
             x, base = x[:-1], x[-1:]
-        yield self.renderer.render(x, base, source, crop), base
+        for frames in self.renderer.render_steps(x, base, source, crop):
+            if frames is None:
+                yield None
+        yield frames, base
 
     def _source_and_base(self, result: RotationResult
                          ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:

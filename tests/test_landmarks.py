@@ -8,8 +8,8 @@ from headrot_core import HeadRotator
 from headrot_core.analysis import analyze_crop, crop_landmarks
 from headrot_core.build.face_fit import fit_yaw_shape
 from headrot_core.diffusion import images_to_tensor, tensor_to_images
-from headrot_core.render.landmarks import (LandmarkSettings, frame_for_turn, landmark_frames, turn_of,
-                                           turned_landmarks)
+from headrot_core.render.landmarks import (LandmarkSettings, frame_for_turn, landmark_frame_steps, landmark_frames,
+                                           turn_of, turned_landmarks)
 
 
 def test_the_yaw_shape_fit_recovers_a_quadratic():
@@ -114,3 +114,14 @@ def test_the_hidden_side_comes_from_the_mirror_image():
     assert np.abs(frame - plain)[share > 0.9].mean() > 5.0
     small = _controls(turned_landmarks(pts, yaw, 2.0), s)
     assert mirror_share(pixel_stretch(*backward_map(src, small, 128, s)), small, s).max() == 0
+
+
+def test_frames_are_rendered_one_at_a_time_for_the_app():
+    """The step-wise rendering (the app runs each step as its own model job) yields after each frame and ends with
+    exactly the frames of the one-call rendering."""
+    photo = real_crop("000100")
+    x = images_to_tensor([photo], 64)
+    crop, moved = images_to_tensor([photo], 128), torch.cat([x, torch.flip(x, dims=[3])])
+    steps = list(landmark_frame_steps(crop, moved, x))
+    assert len(steps) == 3 and steps[0] is None and steps[1] is None
+    assert torch.equal(steps[-1], landmark_frames(crop, moved, x))

@@ -6,6 +6,7 @@ is one module of this package with a ``RENDERER`` instance; adding one is that m
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import import_module
 
@@ -27,6 +28,12 @@ class Renderer:
         """Frames (N, 3, R, R) in [-1, 1] from the moved decodings (N, 3, h, w), the base (1, 3, h, w) when
         ``needs_base``, the model-size source crop (1, 3, h, w) and the photo's crop (1, 3, R, R) or None."""
         raise NotImplementedError
+
+    def render_steps(self, moved: torch.Tensor, base: torch.Tensor | None, source: torch.Tensor,
+                     crop: torch.Tensor | None) -> Iterator[torch.Tensor | None]:
+        """``render`` in parts: None after each, then the frames. A renderer that takes long yields between frames,
+        so that the app, which runs each part as its own model job, serves a released slider in between."""
+        yield self.render(moved, base, source, crop)
 
 
 NAMES = ("residual", "clipped", "warp", "landmarks")  # the registry: one module of this package each

@@ -17,6 +17,7 @@ sharpness: bilinear gave 0.80.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import cv2
@@ -83,21 +84,32 @@ def _border(n: int, size: float) -> np.ndarray:
     return np.array([(x, y) for x in t for y in t if x in (t[0], t[-1]) or y in (t[0], t[-1])])
 
 
-def backward_map(src: np.ndarray, dst: np.ndarray, r: int, s: LandmarkSettings) -> tuple[np.ndarray, np.ndarray]:
-    """(x, y) source coordinates (r, r) of each output pixel for the spline taking ``src`` onto ``dst`` (WORK_PX crop
-    coordinates), the crop's border held still."""
+def backward_maps(sources: list[np.ndarray], dst: np.ndarray, r: int,
+                  s: LandmarkSettings) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(x, y) source coordinates (r, r) of each output pixel for the spline taking each of ``sources`` onto ``dst``
+    (WORK_PX crop coordinates), the crop's border held still: one solve and one evaluation for all of them, as they
+    share the spline's points (the photo's and its mirror image's maps cost little more than one)."""
     scale = r / WORK_PX
     still = _border(s.border_points, WORK_PX)
-    spline = RBFInterpolator(np.vstack([dst, still]) * scale, np.vstack([src - dst, np.zeros_like(still)]) * scale,
-                             kernel="thin_plate_spline", smoothing=s.smoothing * scale * scale)
+    values = np.hstack([np.vstack([src - dst, np.zeros_like(still)]) for src in sources])
+    spline = RBFInterpolator(np.vstack([dst, still]) * scale, values * scale, kernel="thin_plate_spline",
+                             smoothing=s.smoothing * scale * scale)
     g = min(r, WORK_PX)  # the spline is smooth: evaluated on at most a WORK_PX grid, then resized (scipy's RBF
     # evaluation was 85 % of a 256 px frame's time; at 128 the map moves under half a pixel)
     centres = (np.arange(g, dtype=np.float32) + 0.5) * r / g - 0.5  # where cv2.resize puts a g-grid's samples
-    back = spline(np.stack(np.meshgrid(centres, centres), -1).reshape(-1, 2)).reshape(g, g, 2).astype(np.float32)
-    if g < r:
-        back = cv2.resize(back, (r, r), interpolation=cv2.INTER_CUBIC)
+    back = spline(np.stack(np.meshgrid(centres, centres), -1).reshape(-1, 2)).reshape(g, g, -1).astype(np.float32)
     gy, gx = np.mgrid[0:r, 0:r].astype(np.float32)
-    return gx + back[..., 0], gy + back[..., 1]
+    maps = []
+    for k in range(len(sources)):
+        b = back[..., 2 * k:2 * k + 2]
+        if g < r:
+            b = cv2.resize(b, (r, r), interpolation=cv2.INTER_CUBIC)
+        maps.append((gx + b[..., 0], gy + b[..., 1]))
+    return maps
+
+
+def backward_map(src: np.ndarray, dst: np.ndarray, r: int, s: LandmarkSettings) -> tuple[np.ndarray, np.ndarray]:
+    return backward_maps([src], dst, r, s)[0]
 
 
 def pixel_stretch(sx: np.ndarray, sy: np.ndarray) -> np.ndarray:
@@ -132,13 +144,11 @@ def turned_frame(photo: np.ndarray, mirrored: np.ndarray, src: np.ndarray, src_m
                  dst: np.ndarray, s: LandmarkSettings) -> np.ndarray:
     """``photo`` (R, R, 3) warped so that its points ``src`` land on ``dst``; where that stretches the face,
     ``mirrored`` (the photo flipped, with its own points ``src_mirrored``) warped onto the same ``dst``."""
-    r = photo.shape[0]
-    sx, sy = backward_map(src, dst, r, s)
+    (sx, sy), (mx, my) = backward_maps([src, src_mirrored], dst, photo.shape[0], s)
     out = _remap(photo, sx, sy)
     share = mirror_share(pixel_stretch(sx, sy), dst, s)
     if not share.any():
         return out
-    mx, my = backward_map(src_mirrored, dst, r, s)
     return out + share[..., None] * (_remap(mirrored, mx, my) - out)
 
 
@@ -165,12 +175,13 @@ def frame_for_turn(photo: np.ndarray, mirrored: np.ndarray, pts: np.ndarray, pts
                         bounded_turn(pts, yaw, turn, s), s)
 
 
-def landmark_frames(crop: torch.Tensor, moved: torch.Tensor, base: torch.Tensor,
-                    settings: LandmarkSettings = LandmarkSettings()) -> torch.Tensor:
-    """Frames at the photo's resolution: ``crop`` (1, 3, R, R) the photo's aligned crop, ``moved`` (N, 3, h, w) the
-    moved decodings and ``base`` (1, 3, h, w) the unmoved one, all in [-1, 1]. Returns (N, 3, R, R) in [-1, 1]."""
+def landmark_frame_steps(crop: torch.Tensor, moved: torch.Tensor, base: torch.Tensor,
+                         settings: LandmarkSettings = LandmarkSettings()) -> Iterator[torch.Tensor | None]:
+    """``landmark_frames`` a frame at a time: None after each frame, then all of them (a 256 px frame takes 0.05 s
+    or more, so the app's slider, released meanwhile, waits for one frame instead of a batch)."""
     # one BLAS thread for the landmarks' and splines' small solves: OpenBLAS's idle threads otherwise spin beside
-    # torch's, and the next DDIM decode ran 10-70 % slower (the slider's exact frame, docs/APP.md)
+    # torch's, and the next DDIM decode ran 10-70 % slower (the slider's exact frame, docs/APP.md); the limit is
+    # process-wide, so it is set around each part of the work and never held across a yield
     with threadpool_limits(limits=1, user_api="blas"):
         photo = _uint8(crop[0])
         mirrored = np.ascontiguousarray(photo[:, ::-1])
@@ -178,16 +189,32 @@ def landmark_frames(crop: torch.Tensor, moved: torch.Tensor, base: torch.Tensor,
         yaw = analyze_crop(photo).yaw
         base_pts = crop_landmarks(_uint8(base[0]))
         image, image_mirrored = photo.astype(np.float32), mirrored.astype(np.float32)
-        out = [frame_for_turn(image, image_mirrored, pts, pts_mirrored, yaw,
-                              turn_of(crop_landmarks(_uint8(m)), base_pts), settings) for m in moved]
+    out = []
+    for m in moved:
+        with threadpool_limits(limits=1, user_api="blas"):
+            out.append(frame_for_turn(image, image_mirrored, pts, pts_mirrored, yaw,
+                                      turn_of(crop_landmarks(_uint8(m)), base_pts), settings))
+        yield None
     frames = np.clip(np.stack(out) / 127.5 - 1.0, -1.0, 1.0)
-    return torch.from_numpy(frames).permute(0, 3, 1, 2).float()
+    yield torch.from_numpy(frames).permute(0, 3, 1, 2).float()
+
+
+def landmark_frames(crop: torch.Tensor, moved: torch.Tensor, base: torch.Tensor,
+                    settings: LandmarkSettings = LandmarkSettings()) -> torch.Tensor:
+    """Frames at the photo's resolution: ``crop`` (1, 3, R, R) the photo's aligned crop, ``moved`` (N, 3, h, w) the
+    moved decodings and ``base`` (1, 3, h, w) the unmoved one, all in [-1, 1]. Returns (N, 3, R, R) in [-1, 1]."""
+    *_, frames = landmark_frame_steps(crop, moved, base, settings)
+    return frames
 
 
 class Landmarks(Renderer):
     def render(self, moved: torch.Tensor, base: torch.Tensor | None, source: torch.Tensor,
                crop: torch.Tensor | None) -> torch.Tensor:
         return landmark_frames(source if crop is None else crop, moved, base)
+
+    def render_steps(self, moved: torch.Tensor, base: torch.Tensor | None, source: torch.Tensor,
+                     crop: torch.Tensor | None) -> Iterator[torch.Tensor | None]:
+        return landmark_frame_steps(source if crop is None else crop, moved, base)
 
 
 RENDERER = Landmarks("landmarks", needs_base=True, wants_crop=True)
