@@ -4,9 +4,10 @@ The calibration is one curve per source yaw, averaged over many faces; a single 
 that average, and in jumps of its own, which is most of the engine's pose error (docs/EVALUATION.md). So the engine
 decodes the calibrated frames, reads the yaw of each with the appearance network (``yaw_net``: pixels, never the
 landmarks that measure the source and the evaluation), and re-decodes the frames that missed by more than a
-tolerance, at the moves this face's own response says reach their target. The landmark estimator, which the loop
-never reads, judges the result in ``evaluate``: with the lines walked at t = 499 the frames are coherent faces, and
-much of what the network corrects, the landmarks see too (docs/EVALUATION.md).
+tolerance, at the moves this face's own response says reach their target; each target keeps whichever of its
+two frames the network read nearer (a face's response is not always monotonic). The landmark estimator, which the
+loop never reads, judges the result in ``evaluate``: with the lines walked at t = 499 the frames are coherent faces,
+and much of what the network corrects, the landmarks see too (docs/EVALUATION.md).
 """
 from __future__ import annotations
 

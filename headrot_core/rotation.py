@@ -279,7 +279,11 @@ class HeadRotator:
             again = out[0]
             response = response.add(np.array(fresh), self._read_yaws(_at_size(again, self.model.size)) - reads[0])
             decoded.update(zip(fresh, again))
-        frames = torch.stack([decoded[m] for m in better.tolist()])
+        # a face's response is not always monotonic: of its two decodings, each target keeps the one read nearer
+        read = dict(zip(response.moves.tolist(), response.changes.tolist()))
+        keep = [b if abs(read[b] - w) <= abs(read[m] - w) else m for m, b, w in zip(moves.tolist(), better.tolist(),
+                                                                                    wanted.tolist())]
+        frames = torch.stack([decoded[m] for m in keep])
         yield Turn(frames, base, route.subset, response, len(fresh))
 
     def rotate(self, image, yaws: Iterable[float] = DEFAULT_YAWS, light: str = "auto", gender: str = "auto",

@@ -51,8 +51,9 @@ def fed(tiny_rotator_dir):
 
 
 def test_feedback_reads_the_calibrated_frames_and_decodes_the_planned_moves(fed):
-    """Pass one decodes the calibrated moves and records what the network reads on them; the frames are then at
-    the moves that response plans, and only moves not decoded yet are decoded again."""
+    """Pass one decodes the calibrated moves and records what the network reads on them; the moves that response
+    plans are decoded (only those not decoded yet) and read too, and each target keeps whichever of its two frames
+    the network read nearer its yaw."""
     plain = HeadRotator(fed.model, fed.trajectories, settings=fed.settings)
     prep = fed.prepare(real_crop(), aligned=True)
     s, yaws = prep.source_yaw, [prep.source_yaw - 20, prep.source_yaw, prep.source_yaw + 20]
@@ -70,11 +71,34 @@ def test_feedback_reads_the_calibrated_frames_and_decodes_the_planned_moves(fed)
         wanted, calibrated))
     assert 0 < r.redone == len(set(planned.tolist()) - set(calibrated.tolist())) == len(r.response.moves) - 3
     assert planned[1] == 0.0 and np.abs(np.asarray(r.frames[1], float) - np.asarray(r.source, float)).mean() < 0.5
+    read = dict(zip(r.response.moves.tolist(), r.response.changes.tolist()))
+    kept = np.array([p if abs(read[p] - w) <= abs(read[c] - w) else c
+                     for c, p, w in zip(calibrated.tolist(), planned.tolist(), wanted.tolist())])
+    assert all(abs(read[k] - w) <= abs(read[c] - w) for k, c, w in zip(kept, calibrated, wanted))
     z, x = r.latent, images_to_tensor([r.source], fed.model.size)
-    expected = plain.decode_moved(tr.latents(z, s, planned), z, x)[0]
+    expected = plain.decode_moved(tr.latents(z, s, kept), z, x)[0]
     got = images_to_tensor(r.frames, fed.model.size)
     assert (got - expected.clamp(-1, 1)).abs().mean() < 0.01
     assert r.summary()["redone"] == r.redone
+
+
+def test_a_redecoded_frame_that_reads_further_off_is_not_kept(fed, monkeypatch):
+    """A face's response is not always monotonic: when the network reads the re-decoded frames further from their
+    targets than the calibrated ones, the calibrated frames stay."""
+    plain = HeadRotator(fed.model, fed.trajectories, settings=fed.settings)
+    prep = fed.prepare(real_crop(), aligned=True)
+    yaws = [prep.source_yaw - 20, prep.source_yaw + 20]
+    real_reads, calls = fed._read_yaws, []
+
+    def reads(images):
+        calls.append(len(images))
+        return real_reads(images) + (0.0 if len(calls) == 1 else 90.0)  # the second decode reads far off
+
+    monkeypatch.setattr(fed, "_read_yaws", reads)
+    r = fed.rotate_prepared(prep, yaws)
+    assert len(calls) == 2 and r.redone > 0
+    first = plain.rotate_prepared(prep, yaws)
+    assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(r.frames, first.frames))
 
 
 def test_slider_frames_are_planned_from_the_cached_response(fed):
