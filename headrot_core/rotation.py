@@ -24,9 +24,10 @@ inversion) is not part of any frame: it only shows how well the model captured t
 from Gc(z + d) back to Gc(z), with the model's shading change added at low frequency and as brightness only: no
 feature is added twice, and the frames come out at the photo's resolution.
 
-Feedback (``feedback``, on when the yaw network is installed): the calibrated frames are read by the appearance
-network and those that missed their yaw by more than a tolerance are decoded again at the moves this face's own
-response says reach it (``headrot_core.feedback``); the response is kept, so the slider's frames use it for free.
+Feedback (``feedback``, on when the yaw network is installed): the calibrated frames are measured (the turn the
+landmark renderer drew each at; other renderers' frames are read by the appearance network) and those that missed
+their yaw by more than a tolerance are decoded again at the moves this face's own response says reach it
+(``headrot_core.feedback``); the response is kept, so the slider's frames use it for free.
 """
 from __future__ import annotations
 
@@ -80,8 +81,9 @@ class Turn:
     frames: torch.Tensor  # (N, 3, H, W), [-1, 1] up to the residual's overshoot
     base: torch.Tensor | None  # Gc(z) when residual
     subset: str
-    response: FaceResponse | None  # what the network read on every decoded move (None without feedback)
+    response: FaceResponse | None  # the yaw change of every decoded move (None without feedback)
     redone: int  # frames decoded again after the feedback
+    turns: np.ndarray | None = None  # the yaw change each frame was drawn at (None: the renderer does not set it)
 
 
 @dataclass
@@ -109,6 +111,7 @@ class RotationResult:
     response: FaceResponse | None = None  # the face's measured response: ``frames_at`` plans its moves with it
     redone: int | None = None  # frames decoded again after the feedback (None: no feedback)
     crop: Image.Image | None = None  # the aligned crop at the photo's resolution (the warp renderer's input)
+    turns: np.ndarray | None = None  # the yaw change each frame was drawn at, when the renderer sets it
 
     def strip(self, size: int | None = None) -> Image.Image:
         return strip(self.frames, size)
@@ -247,7 +250,7 @@ class HeadRotator:
              feedback: bool = True, crop: torch.Tensor | None = None) -> Turn:
         """Frames of the face (latent ``z`` of the crop ``source``) at each yaw. With feedback and a ``response``
         of the same lines, the moves are planned from it (one decode); with feedback and none, the calibrated
-        frames are read by the yaw network and those that missed are decoded again (two decodes);
+        frames are measured and those that missed are decoded again (two decodes);
         ``feedback=False``: the calibrated frames only (``refine`` adds the feedback later). ``crop``: the photo's crop
         at its own resolution (1, 3, R, R), what the warp renderer moves (default: ``source``)."""
         route = self.trajectories.select(light, gender)
@@ -256,18 +259,22 @@ class HeadRotator:
         known = response is not None and response.subset == route.subset
         if self.feedback and known:
             moves = response.plan(wanted, moves)
-        frames, base = self.decode_moved(route.latents(z, source_yaw, moves), z, source, base, crop)
+        frames, base, turns = last(self._render_steps(route.latents(z, source_yaw, moves), z, source, base, crop))
         if not (self.feedback and feedback) or known:
-            return Turn(frames, base, route.subset, response if known else None, 0)
-        return last(self._feed_back(z, source, route, source_yaw, wanted, moves, frames, base, crop))
+            return Turn(frames, base, route.subset, response if known else None, 0, turns)
+        return last(self._feed_back(z, source, route, source_yaw, wanted, moves, frames, base, crop, turns))
 
     def _feed_back(self, z: torch.Tensor, source: torch.Tensor, route: Route, source_yaw: float,
-                   wanted: np.ndarray, moves: np.ndarray, frames: torch.Tensor,
-                   base: torch.Tensor | None, crop: torch.Tensor | None = None) -> Iterator[Turn | None]:
-        """Reads the calibrated ``frames`` and decodes again, at this face's planned moves, those that missed;
-        yields None after each DDIM step of that decode, then the ``Turn``."""
-        reads = self._read_yaws(torch.cat([source.to(frames.device), _at_size(frames, self.model.size)]))
-        response = FaceResponse(route.subset, moves, reads[1:] - reads[0])
+                   wanted: np.ndarray, moves: np.ndarray, frames: torch.Tensor, base: torch.Tensor | None,
+                   crop: torch.Tensor | None = None, turns: np.ndarray | None = None) -> Iterator[Turn | None]:
+        """Measures the calibrated ``frames`` (the ``turns`` they were drawn at, else the yaw network's reading) and
+        decodes again, at this face's planned moves, those that missed; yields None after each DDIM step of that
+        decode, then the ``Turn``."""
+        drawn_turns = turns is not None
+        if not drawn_turns:
+            reads = self._read_yaws(torch.cat([source.to(frames.device), _at_size(frames, self.model.size)]))
+            reference, turns = reads[0], reads[1:] - reads[0]
+        response = FaceResponse(route.subset, moves, turns)
         hit = np.abs(response.changes - wanted) <= self.settings.feedback_tolerance
         better = np.where(hit, moves, response.plan(wanted, moves))
         decoded = dict(zip(moves.tolist(), frames))  # a planned move decoded already is not decoded again
@@ -276,15 +283,18 @@ class HeadRotator:
             for out in self._render_steps(route.latents(z, source_yaw, fresh), z, source, base, crop):
                 if out is None:
                     yield None
-            again = out[0]
-            response = response.add(np.array(fresh), self._read_yaws(_at_size(again, self.model.size)) - reads[0])
+            again, _, turns = out
+            if not drawn_turns:
+                turns = self._read_yaws(_at_size(again, self.model.size)) - reference
+            response = response.add(np.array(fresh), turns)
             decoded.update(zip(fresh, again))
-        # a face's response is not always monotonic: of its two decodings, each target keeps the one read nearer
+        # a face's response is not always monotonic: of its two decodings, each target keeps the one nearer
         read = dict(zip(response.moves.tolist(), response.changes.tolist()))
         keep = [b if abs(read[b] - w) <= abs(read[m] - w) else m for m, b, w in zip(moves.tolist(), better.tolist(),
                                                                                     wanted.tolist())]
         frames = torch.stack([decoded[m] for m in keep])
-        yield Turn(frames, base, route.subset, response, len(fresh))
+        yield Turn(frames, base, route.subset, response, len(fresh),
+                   np.array([read[m] for m in keep]) if drawn_turns else None)
 
     def rotate(self, image, yaws: Iterable[float] = DEFAULT_YAWS, light: str = "auto", gender: str = "auto",
                aligned: bool = False) -> RotationResult:
@@ -328,7 +338,8 @@ class HeadRotator:
                                "reconstruction_s": round(t4 - t3, 3), "total_s": round(t4 - t1, 3)},
                               latent=z, base=turn.base, decode=s.decode, residual_steps=s.residual_steps,
                               latent_t=s.latent_t, response=turn.response,
-                              redone=turn.redone if self.feedback and feedback else None, crop=prep.crop)
+                              redone=turn.redone if self.feedback and feedback else None, crop=prep.crop,
+                              turns=turn.turns)
 
     def refine(self, result: RotationResult) -> RotationResult:
         """The feedback pass for a result made with ``feedback=False`` (the app shows those frames first): the same
@@ -346,10 +357,12 @@ class HeadRotator:
         x, base, crop = self._source_and_base(result)
         frames = images_to_tensor(result.frames, self.model.size if crop is None else crop.shape[-1])
         for turn in self._feed_back(result.latent, x, route, result.source_yaw,
-                                    np.asarray(result.yaws) - result.source_yaw, moves, frames, base, crop):
+                                    np.asarray(result.yaws) - result.source_yaw, moves, frames, base, crop,
+                                    result.turns):
             if turn is None:
                 yield None
-        yield replace(result, frames=tensor_to_images(turn.frames), response=turn.response, redone=turn.redone)
+        yield replace(result, frames=tensor_to_images(turn.frames), response=turn.response, redone=turn.redone,
+                      turns=turn.turns)
 
     def reconstruct(self, z: torch.Tensor) -> Image.Image:
         """G(z) without clipping: the exact inverse of the inversion, i.e. what the model kept of the face."""
@@ -372,21 +385,23 @@ class HeadRotator:
         ``base`` is Gc(z) at ``residual_steps``, decoded in the moved latents' batch unless given (the slider
         reuses it). Clipped: Gc(z + d) at ``steps``, no base. Warp: ``crop`` (default ``source``) carried along the
         flow from Gc(z + d) to Gc(z), at the crop's resolution."""
-        return last(self._render_steps(moved, z, source, base, crop))
+        return last(self._render_steps(moved, z, source, base, crop))[:2]
 
     def _render_steps(self, moved: torch.Tensor, z: torch.Tensor, source: torch.Tensor, base: torch.Tensor | None,
-                      crop: torch.Tensor | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor | None] | None]:
-        """``decode_moved`` yielding None after each DDIM step and each part of the rendering, then (frames, base)."""
+                      crop: torch.Tensor | None = None
+                      ) -> Iterator[tuple[torch.Tensor, torch.Tensor | None, np.ndarray | None] | None]:
+        """``decode_moved`` yielding None after each DDIM step and each part of the rendering, then (frames, base,
+        the turns they were drawn at or None)."""
         with_base = self.renderer.needs_base and base is None
         for x in self.latent.decode_steps(torch.cat([moved, z]) if with_base else moved, self.render_steps):
             if x is None:
                 yield None
         if with_base:
             x, base = x[:-1], x[-1:]
-        for frames in self.renderer.render_steps(x, base, source, crop):
-            if frames is None:
+        for drawn in self.renderer.render_steps(x, base, source, crop):
+            if drawn is None:
                 yield None
-        yield frames, base
+        yield drawn.frames, base, drawn.turns
 
     def _source_and_base(self, result: RotationResult
                          ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:

@@ -29,7 +29,7 @@ class EngineSettings:
     joint_gain: float = 3.0         # nominal degrees along the lines per degree of the source's yaw
     smoothing_sigma: float = 2.0    # Gaussian smoothing of the directions (latent px; 0: none)
     shared_channels: bool = False   # one spatial pattern for the latent's three channels
-    feedback_tolerance: float = 3.0  # degrees: a frame the yaw network reads within this of its target is kept
+    feedback_tolerance: float = 3.0  # degrees: a frame whose yaw change (drawn or read) is within this is kept
 
     @property
     def network_embeds(self) -> bool:

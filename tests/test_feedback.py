@@ -113,8 +113,8 @@ def test_slider_frames_are_planned_from_the_cached_response(fed):
 
 
 def test_feedback_brings_the_shipped_engine_frames_nearer_their_yaw():
-    """On real held-out faces and the shipped model: the network reads the fed-back frames nearer their targets
-    than the calibrated ones (the evaluation measures the same with the independent landmark estimator)."""
+    """On real held-out faces and the shipped model: the network, which the landmark renderer's feedback never reads,
+    reads the fed-back frames nearer their targets than the calibrated ones."""
     shared_data_or_skip()
     from headrot_core.build.fitting import labelled_faces
 
@@ -161,3 +161,30 @@ def test_refine_adds_the_feedback_to_calibrated_frames(fed):
     steps = list(fed.refine_steps(quick))  # the app's step-wise form: one item per DDIM step, then the result
     assert steps[:-1] == [None] * (fed.decode_calls if refined.redone else 0)
     assert [f.tobytes() for f in steps[-1].frames] == [f.tobytes() for f in refined.frames]
+
+
+def test_the_landmark_renderer_is_steered_by_the_turns_it_drew(monkeypatch):
+    """The landmark renderer reads the model's turn off each decoding and draws that turn, so the feedback steers by
+    the turns drawn, never reading a frame with the network; each target keeps whichever of its two frames was drawn
+    nearer its turn, and ``refine`` of the calibrated result gives the same frames."""
+    loaded = HeadRotator.from_pretrained(decode="landmarks", feedback=True)  # the shipped model: a face that turns
+    rot = HeadRotator(loaded.model, loaded.trajectories, settings=replace(loaded.settings, feedback_tolerance=0.5),
+                      feedback=True)
+
+    def no_reading(images):
+        raise AssertionError("the yaw network read a frame")
+
+    monkeypatch.setattr(rot, "_read_yaws", no_reading)
+    prep = rot.prepare(real_crop("000100"), aligned=True)  # at -20 degrees: both targets are within its reach
+    yaws = [prep.source_yaw + 20, 30.0]
+    quick = rot.rotate_prepared(prep, yaws, reconstruct=False, feedback=False)
+    r = rot.rotate_prepared(prep, yaws, reconstruct=False)
+    assert quick.turns is not None and np.allclose(r.response.changes[:2], quick.turns)
+    assert r.redone > 0 and len(r.response.moves) == 2 + r.redone
+    wanted = np.array(yaws) - prep.source_yaw
+    assert np.all(np.abs(r.turns - wanted) <= np.abs(quick.turns - wanted))
+    assert set(r.turns.tolist()) <= set(r.response.changes.tolist())
+    refined = rot.refine(quick)
+    assert np.allclose(refined.turns, r.turns) and refined.redone == r.redone
+    for a, b in zip(refined.frames, r.frames):
+        assert np.abs(np.asarray(a, float) - np.asarray(b, float)).mean() < 0.5

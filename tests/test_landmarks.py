@@ -8,6 +8,7 @@ from headrot_core import HeadRotator
 from headrot_core.analysis import analyze_crop, crop_landmarks
 from headrot_core.build.face_fit import fit_yaw_shape
 from headrot_core.diffusion import images_to_tensor, tensor_to_images
+from headrot_core.latent import last
 from headrot_core.render.landmarks import (LandmarkSettings, frame_for_turn, landmark_frame_steps, landmark_frames,
                                            turn_of, turned_landmarks)
 
@@ -64,9 +65,12 @@ def test_far_past_frontal_the_mirror_image_is_turned_instead():
     src = np.asarray(photo).astype(np.float32)
     pts = crop_landmarks(photo)
     yaw = analyze_crop(photo).yaw
-    near = frame_for_turn(src, src[:, ::-1].copy(), pts, crop_landmarks(mirror.astype(np.uint8)), yaw, 10.0,
-                          LandmarkSettings())
-    assert np.abs(near - src).mean() < np.abs(near - src[:, ::-1]).mean()
+    near, drawn = frame_for_turn(src, src[:, ::-1].copy(), pts, crop_landmarks(mirror.astype(np.uint8)), yaw, 10.0,
+                                 LandmarkSettings())
+    assert np.abs(near - src).mean() < np.abs(near - src[:, ::-1]).mean() and drawn == pytest.approx(10.0)
+    _, drawn = frame_for_turn(src, src[:, ::-1].copy(), pts, crop_landmarks(mirror.astype(np.uint8)), yaw, -2 * yaw,
+                              LandmarkSettings())
+    assert drawn == pytest.approx(-2 * yaw), "the mirror image's turn, counted from the photo's own yaw"
 
 
 def test_a_stretch_limit_shortens_the_turn():
@@ -75,9 +79,13 @@ def test_a_stretch_limit_shortens_the_turn():
     photo = real_crop("000100")
     x = images_to_tensor([photo], 64)
     crop = images_to_tensor([photo], 128)
-    free = landmark_frames(crop, torch.flip(x, dims=[3]), x, LandmarkSettings(mirror_turn=None))
-    bounded = landmark_frames(crop, torch.flip(x, dims=[3]), x, LandmarkSettings(max_stretch=1.5, mirror_turn=None))
-    assert (bounded - crop).abs().mean() < 0.5 * (free - crop).abs().mean()
+    free = last(landmark_frame_steps(crop, torch.flip(x, dims=[3]), x, LandmarkSettings(mirror_turn=None)))
+    drawn = last(landmark_frame_steps(crop, torch.flip(x, dims=[3]), x,
+                                      LandmarkSettings(max_stretch=1.5, mirror_turn=None)))
+    bounded = drawn.frames
+    assert (bounded - crop).abs().mean() < 0.5 * (free.frames - crop).abs().mean()
+    assert 0 < abs(drawn.turns[0]) < abs(free.turns[0]), "the turn drawn is the shortened one"
+    free = free.frames
     yaw = analyze_crop(photo).yaw
     assert abs(analyze_crop(tensor_to_images(bounded)[0]).yaw - yaw) < abs(analyze_crop(tensor_to_images(free)[0]).yaw - yaw)
 
@@ -124,4 +132,7 @@ def test_frames_are_rendered_one_at_a_time_for_the_app():
     crop, moved = images_to_tensor([photo], 128), torch.cat([x, torch.flip(x, dims=[3])])
     steps = list(landmark_frame_steps(crop, moved, x))
     assert len(steps) == 3 and steps[0] is None and steps[1] is None
-    assert torch.equal(steps[-1], landmark_frames(crop, moved, x))
+    assert torch.equal(steps[-1].frames, landmark_frames(crop, moved, x))
+    yaw = analyze_crop(photo).yaw
+    assert steps[-1].turns[0] == 0.0, "the unmoved decoding: no turn"
+    assert steps[-1].turns[1] == pytest.approx(-2 * yaw, abs=10.0), "the mirrored decoding: to minus the photo's yaw"

@@ -10,7 +10,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import import_module
 
+import numpy as np
 import torch
+
+
+@dataclass(frozen=True)
+class Drawn:
+    """A renderer's frames, and the yaw change (degrees) it drew each at when it sets the turn itself (the landmark
+    renderer reads the model's turn off its decodings, then draws that turn): the feedback steers by that number,
+    which is exact, instead of reading a warped frame's pixels with the yaw network (None: read the pixels)."""
+
+    frames: torch.Tensor
+    turns: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -30,10 +41,10 @@ class Renderer:
         raise NotImplementedError
 
     def render_steps(self, moved: torch.Tensor, base: torch.Tensor | None, source: torch.Tensor,
-                     crop: torch.Tensor | None) -> Iterator[torch.Tensor | None]:
-        """``render`` in parts: None after each, then the frames. A renderer that takes long yields between frames,
-        so that the app, which runs each part as its own model job, serves a released slider in between."""
-        yield self.render(moved, base, source, crop)
+                     crop: torch.Tensor | None) -> Iterator[Drawn | None]:
+        """``render`` in parts: None after each, then the ``Drawn`` frames. A renderer that takes long yields between
+        frames, so that the app, which runs each part as its own model job, serves a released slider in between."""
+        yield Drawn(self.render(moved, base, source, crop))
 
 
 NAMES = ("residual", "clipped", "warp", "landmarks")  # the registry: one module of this package each

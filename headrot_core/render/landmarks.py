@@ -26,9 +26,10 @@ import torch
 from scipy.interpolate import RBFInterpolator
 from threadpoolctl import threadpool_limits
 
-from . import Renderer
+from . import Drawn, Renderer
 from ..analysis import analyze_crop, crop_landmarks
 from ..face import CROP_BOX, face_model, invert, shape_features, yaw_shape
+from ..latent import last
 
 WORK_PX = 128  # landmarks are found (and the spline is placed) in 128 px crop coordinates
 
@@ -152,33 +153,37 @@ def turned_frame(photo: np.ndarray, mirrored: np.ndarray, src: np.ndarray, src_m
     return out + share[..., None] * (_remap(mirrored, mx, my) - out)
 
 
-def bounded_turn(pts: np.ndarray, yaw: float, turn: float, s: LandmarkSettings) -> np.ndarray:
+def bounded_turn(pts: np.ndarray, yaw: float, turn: float, s: LandmarkSettings) -> tuple[np.ndarray, float]:
     """The spline's points (``_controls``) after the longest share of ``turn`` whose warp stretches the photo at most
-    ``max_stretch`` (checked on a WORK_PX / 2 grid): a shorter turn reads as a miss to the feedback, a smear as a
-    second face to a viewer."""
+    ``max_stretch`` (checked on a WORK_PX / 2 grid), and that shorter turn: a shorter turn reads as a miss to the
+    feedback, a smear as a second face to a viewer."""
     src = _controls(pts, s)
     for share in (1.0, *s.shorter):
         dst = _controls(turned_landmarks(pts, yaw, turn * share), s)
         if s.max_stretch is None or stretch(*backward_map(src, dst, WORK_PX // 2, s)) <= s.max_stretch:
             break
-    return dst
+    return dst, turn * share
 
 
 def frame_for_turn(photo: np.ndarray, mirrored: np.ndarray, pts: np.ndarray, pts_mirrored: np.ndarray, yaw: float,
-                   turn: float, s: LandmarkSettings) -> np.ndarray:
+                   turn: float, s: LandmarkSettings) -> tuple[np.ndarray, float]:
     """``photo`` (float, R x R x 3; landmarks ``pts``, at ``yaw``) turned by ``turn``; or, when that saves at least
     ``mirror_turn`` degrees of warp, ``mirrored`` (at minus ``yaw``) turned to the same yaw. Either way the other
-    image fills in where the warp stretches the face."""
+    image fills in where the warp stretches the face. Returns the frame and the turn drawn (``turn`` unless
+    ``max_stretch`` shortened it), from the photo's yaw."""
+    start = yaw
     if s.mirror_turn is not None and abs(turn + 2 * yaw) + s.mirror_turn <= abs(turn):
         photo, mirrored, pts, pts_mirrored, yaw, turn = mirrored, photo, pts_mirrored, pts, -yaw, turn + 2 * yaw
-    return turned_frame(photo, mirrored, _controls(pts, s), _controls(pts_mirrored, s),
-                        bounded_turn(pts, yaw, turn, s), s)
+    dst, drawn = bounded_turn(pts, yaw, turn, s)
+    frame = turned_frame(photo, mirrored, _controls(pts, s), _controls(pts_mirrored, s), dst, s)
+    return frame, yaw + drawn - start
 
 
 def landmark_frame_steps(crop: torch.Tensor, moved: torch.Tensor, base: torch.Tensor,
-                         settings: LandmarkSettings = LandmarkSettings()) -> Iterator[torch.Tensor | None]:
-    """``landmark_frames`` a frame at a time: None after each frame, then all of them (a 256 px frame takes 0.05 s
-    or more, so the app's slider, released meanwhile, waits for one frame instead of a batch)."""
+                         settings: LandmarkSettings = LandmarkSettings()) -> Iterator[Drawn | None]:
+    """``landmark_frames`` a frame at a time: None after each frame, then all of them with the turn each was drawn at
+    (a 256 px frame takes 0.05 s or more, so the app's slider, released meanwhile, waits for one frame instead of a
+    batch)."""
     # one BLAS thread for the landmarks' and splines' small solves: OpenBLAS's idle threads otherwise spin beside
     # torch's, and the next DDIM decode ran 10-70 % slower (the slider's exact frame, docs/APP.md); the limit is
     # process-wide, so it is set around each part of the work and never held across a yield
@@ -189,22 +194,23 @@ def landmark_frame_steps(crop: torch.Tensor, moved: torch.Tensor, base: torch.Te
         yaw = analyze_crop(photo).yaw
         base_pts = crop_landmarks(_uint8(base[0]))
         image, image_mirrored = photo.astype(np.float32), mirrored.astype(np.float32)
-    out = []
+    out, turns = [], []
     for m in moved:
         with threadpool_limits(limits=1, user_api="blas"):
-            out.append(frame_for_turn(image, image_mirrored, pts, pts_mirrored, yaw,
-                                      turn_of(crop_landmarks(_uint8(m)), base_pts), settings))
+            frame, drawn = frame_for_turn(image, image_mirrored, pts, pts_mirrored, yaw,
+                                          turn_of(crop_landmarks(_uint8(m)), base_pts), settings)
+        out.append(frame)
+        turns.append(drawn)
         yield None
     frames = np.clip(np.stack(out) / 127.5 - 1.0, -1.0, 1.0)
-    yield torch.from_numpy(frames).permute(0, 3, 1, 2).float()
+    yield Drawn(torch.from_numpy(frames).permute(0, 3, 1, 2).float(), np.array(turns))
 
 
 def landmark_frames(crop: torch.Tensor, moved: torch.Tensor, base: torch.Tensor,
                     settings: LandmarkSettings = LandmarkSettings()) -> torch.Tensor:
     """Frames at the photo's resolution: ``crop`` (1, 3, R, R) the photo's aligned crop, ``moved`` (N, 3, h, w) the
     moved decodings and ``base`` (1, 3, h, w) the unmoved one, all in [-1, 1]. Returns (N, 3, R, R) in [-1, 1]."""
-    *_, frames = landmark_frame_steps(crop, moved, base, settings)
-    return frames
+    return last(landmark_frame_steps(crop, moved, base, settings)).frames
 
 
 class Landmarks(Renderer):
@@ -213,7 +219,7 @@ class Landmarks(Renderer):
         return landmark_frames(source if crop is None else crop, moved, base)
 
     def render_steps(self, moved: torch.Tensor, base: torch.Tensor | None, source: torch.Tensor,
-                     crop: torch.Tensor | None) -> Iterator[torch.Tensor | None]:
+                     crop: torch.Tensor | None) -> Iterator[Drawn | None]:
         return landmark_frame_steps(source if crop is None else crop, moved, base)
 
 
