@@ -321,8 +321,8 @@ def _timestep(value: str) -> int | None:
     return None if value.lower() == "none" else int(value)
 
 
-FEEDBACK_HELP = ("calibrated moves only: do not read the frames with the yaw network and decode the ones that missed "
-                 "again (default: feedback on when the yaw network is installed)")
+FEEDBACK_HELP = ("calibrated moves only: do not measure the frames' turns and decode the ones that missed again "
+                 "(default: feedback on when the yaw network is installed)")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -136,3 +136,33 @@ def test_frames_are_rendered_one_at_a_time_for_the_app():
     yaw = analyze_crop(photo).yaw
     assert steps[-1].turns[0] == 0.0, "the unmoved decoding: no turn"
     assert steps[-1].turns[1] == pytest.approx(-2 * yaw, abs=10.0), "the mirrored decoding: to minus the photo's yaw"
+
+
+def test_turning_towards_frontal_fills_the_hidden_half_up_to_the_midline():
+    """A photo at about -20 degrees turned to frontal: the mirror fills the whole half of the face that the warp
+    stretches, up to the face's midline (a seam through the cheek showed the mirror face's outline as a second
+    contour), and nothing on the other side; turning away from frontal keeps the fill by stretch alone."""
+    from headrot_core.render.landmarks import _controls, backward_map, midline_offset, mirror_share, pixel_stretch
+
+    photo = np.asarray(real_crop("000100"))
+    s = LandmarkSettings()
+    pts, yaw = crop_landmarks(photo), analyze_crop(photo).yaw
+    dst = _controls(turned_landmarks(pts, yaw, -yaw), s)
+    stretched = pixel_stretch(*backward_map(_controls(pts, s), dst, 128, s))
+    by_stretch, whole = mirror_share(stretched, dst, s), mirror_share(stretched, dst, s, half=1.0)
+    assert np.all(whole >= by_stretch - 1e-6)
+    offset = midline_offset(dst, 128)
+    rows = slice(int(dst[29, 1]), int(dst[57, 1]))  # from the nose down to the lower lip
+    band = (np.abs(offset) > 6) & (np.abs(offset) < 14)  # beside the midline, inside the face
+    hidden = band & (np.sign(offset) == np.sign((by_stretch * offset).sum()))
+    seen = band & ~hidden
+    assert whole[rows][hidden[rows]].mean() > by_stretch[rows][hidden[rows]].mean() + 0.2
+    assert whole[rows][hidden[rows]].std() < 0.05, "one share over the whole half, not a seam through the cheek"
+    assert whole[rows][seen[rows]].max() < 0.05
+    src, mirrored = photo.astype(np.float32), photo[:, ::-1].astype(np.float32)
+    pts_m = crop_landmarks(np.ascontiguousarray(photo[:, ::-1]))
+    off = LandmarkSettings(mirror_half=None)
+    for turn, differs in ((-yaw, True), (10.0 * np.sign(yaw), False)):
+        frame, _ = frame_for_turn(src, mirrored, pts, pts_m, yaw, turn, s)
+        plain, _ = frame_for_turn(src, mirrored, pts, pts_m, yaw, turn, off)
+        assert (np.abs(frame - plain).mean() > 0.5) == differs
