@@ -12,9 +12,9 @@ smear. Within the face, that side is taken from the photo's mirror image, warped
 the mirror's visible cheek is the photo's hidden one (faces are nearly symmetric): the soft-symmetry fill of face
 frontalisation. An image turning towards frontal reveals the cheek it hides, which its mirror image shows whole:
 there the mirror fills the whole hidden half of the face, seamed along the midline (nose, lips, chin), where the
-two images' features coincide. Past frontal, the mirror image itself is turned when that is the shorter warp. On 100 held-out
-faces turned by their true angles, with no model, the fill took the realism test from 0.73 to 0.67 and the mirror
-turn to 0.62, with one face in every far frame (docs/EVALUATION.md). Lanczos resampling keeps the photo's
+two images' features coincide. Past frontal, the mirror image itself is turned when that is the shorter warp. On
+100 held-out faces turned by their true angles, with no model, the fill took the realism test from 0.73 to 0.67
+and the mirror turn to 0.62, with one face in every far frame (docs/EVALUATION.md). Lanczos resampling keeps the photo's
 sharpness: bilinear gave 0.80.
 """
 from __future__ import annotations
