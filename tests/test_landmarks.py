@@ -79,13 +79,12 @@ def test_a_stretch_limit_shortens_the_turn():
     photo = real_crop("000100")
     x = images_to_tensor([photo], 64)
     crop = images_to_tensor([photo], 128)
-    free = last(landmark_frame_steps(crop, torch.flip(x, dims=[3]), x, LandmarkSettings(mirror_turn=None)))
-    drawn = last(landmark_frame_steps(crop, torch.flip(x, dims=[3]), x,
-                                      LandmarkSettings(max_stretch=1.5, mirror_turn=None)))
-    bounded = drawn.frames
-    assert (bounded - crop).abs().mean() < 0.5 * (free.frames - crop).abs().mean()
-    assert 0 < abs(drawn.turns[0]) < abs(free.turns[0]), "the turn drawn is the shortened one"
-    free = free.frames
+    free_drawn = last(landmark_frame_steps(crop, torch.flip(x, dims=[3]), x, LandmarkSettings(mirror_turn=None)))
+    bounded_drawn = last(landmark_frame_steps(crop, torch.flip(x, dims=[3]), x,
+                                              LandmarkSettings(max_stretch=1.5, mirror_turn=None)))
+    free, bounded = free_drawn.frames, bounded_drawn.frames
+    assert (bounded - crop).abs().mean() < 0.5 * (free - crop).abs().mean()
+    assert 0 < abs(bounded_drawn.turns[0]) < abs(free_drawn.turns[0]), "the turn drawn is the shortened one"
     yaw = analyze_crop(photo).yaw
     assert abs(analyze_crop(tensor_to_images(bounded)[0]).yaw - yaw) < abs(analyze_crop(tensor_to_images(free)[0]).yaw - yaw)
 
