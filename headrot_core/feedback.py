@@ -35,6 +35,20 @@ class FaceResponse:
         return FaceResponse(self.subset, np.concatenate([self.moves, moves]),
                             np.concatenate([self.changes, changes]))
 
+    def _side(self, sign: float) -> tuple[np.ndarray, np.ndarray] | None:
+        """This face's response on one side as (moves, changes), both made positive: isotonic (non-decreasing from 0
+        at move 0), at its distinct levels, each at the smallest move that reached it; None when no move was decoded
+        on that side or no turn seen."""
+        side = np.sign(self.moves) == sign
+        if not side.any():
+            return None
+        x = np.concatenate([[0.0], sign * self.moves[side]])
+        y = np.concatenate([[0.0], sign * self.changes[side]])
+        order = np.argsort(x, kind="stable")
+        x, fit = x[order], IsotonicRegression(y_min=0.0).fit_transform(x[order], y[order])
+        levels, first = np.unique(fit, return_index=True)
+        return (x[first], levels) if len(levels) > 1 else None
+
     def plan(self, wanted: np.ndarray, default: np.ndarray) -> np.ndarray:
         """The move for each wanted change of yaw: the inverse of this face's response on that side (isotonic:
         non-decreasing from 0 at move 0, piecewise linear through the decoded moves), else ``default`` (the
@@ -46,16 +60,26 @@ class FaceResponse:
         out[wanted == 0] = 0.0
         for sign in (-1.0, 1.0):
             ask = np.sign(wanted) == sign
-            side = np.sign(self.moves) == sign
-            if not ask.any() or not side.any():
-                continue
-            x = np.concatenate([[0.0], sign * self.moves[side]])
-            y = np.concatenate([[0.0], sign * self.changes[side]])
-            order = np.argsort(x, kind="stable")
-            x, fit = x[order], IsotonicRegression(y_min=0.0).fit_transform(x[order], y[order])
-            levels, first = np.unique(fit, return_index=True)
-            if len(levels) > 1:
-                inverse = np.interp(sign * wanted[ask], levels, x[first])
+            fit = self._side(sign) if ask.any() else None
+            if fit is not None:
+                moves, levels = fit
+                inverse = np.interp(sign * wanted[ask], levels, moves)
                 beyond = sign * wanted[ask] > levels[-1]
                 out[ask] = sign * np.where(beyond, np.maximum(inverse, sign * out[ask]), inverse)
+        return out
+
+    def changes_at(self, moves: np.ndarray) -> np.ndarray | None:
+        """The yaw change this face's response gives each move, interpolated between decoded moves; None when a
+        move lies beyond the largest decoded on its side (what the model does there has not been seen). A renderer
+        that draws a turn itself can then draw these frames without decoding them."""
+        moves = np.asarray(moves, float)
+        out = np.zeros(len(moves))
+        for sign in (-1.0, 1.0):
+            ask = np.sign(moves) == sign
+            if not ask.any():
+                continue
+            fit = self._side(sign)
+            if fit is None or np.any(sign * moves[ask] > fit[0][-1]):
+                return None
+            out[ask] = sign * np.interp(sign * moves[ask], *fit)
         return out

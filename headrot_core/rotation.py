@@ -249,7 +249,8 @@ class HeadRotator:
              gender: str | None, base: torch.Tensor | None = None, response: FaceResponse | None = None,
              feedback: bool = True, crop: torch.Tensor | None = None) -> Turn:
         """Frames of the face (latent ``z`` of the crop ``source``) at each yaw. With feedback and a ``response``
-        of the same lines, the moves are planned from it (one decode); with feedback and none, the calibrated
+        of the same lines, the moves are planned from it (one decode; none when the renderer draws turns itself and
+        the response has seen the model make them); with feedback and none, the calibrated
         frames are measured and those that missed are decoded again (two decodes);
         ``feedback=False``: the calibrated frames only (``refine`` adds the feedback later). ``crop``: the photo's crop
         at its own resolution (1, 3, R, R), what the warp renderer moves (default: ``source``)."""
@@ -259,6 +260,10 @@ class HeadRotator:
         known = response is not None and response.subset == route.subset
         if self.feedback and known:
             moves = response.plan(wanted, moves)
+            reached = response.changes_at(moves) if self.renderer.draws_turns else None
+            if reached is not None:  # turns the model was measured to make: drawn without a decode
+                drawn = self.renderer.draw(reached, source, crop)
+                return Turn(drawn.frames, base, route.subset, response, 0, drawn.turns)
         frames, base, turns = last(self._render_steps(route.latents(z, source_yaw, moves), z, source, base, crop))
         if not (self.feedback and feedback) or known:
             return Turn(frames, base, route.subset, response if known else None, 0, turns)
@@ -414,8 +419,8 @@ class HeadRotator:
     def frames_at(self, result: RotationResult, yaws: Iterable[float], light: str | None = None) -> list[Image.Image]:
         """More frames of an earlier result's face from its cached latent: no detection, no embedding, one batched
         decode of ``len(yaws)`` latents (the app's slider and light override), planned from the face's measured
-        response on the same lines (another light's lines get their own feedback pass). ``light`` overrides the
-        result's."""
+        response on the same lines (another light's lines get their own feedback pass); no decode at all for a
+        renderer that draws turns, within the turns that response has seen. ``light`` overrides the result's."""
         if result.latent is None:
             raise ValueError("this result has no cached latent (made by an older version?): call rotate again")
         if light is not None and light not in LIGHTS:

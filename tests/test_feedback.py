@@ -5,7 +5,7 @@ import pytest
 
 from conftest import real_crop, shared_data_or_skip
 from headrot_core import HeadRotator
-from headrot_core.diffusion import images_to_tensor
+from headrot_core.diffusion import images_to_tensor, tensor_to_images
 from headrot_core.feedback import FaceResponse
 
 # a face that turns half as far as the calibration promised, and not at all beyond 30 degrees of move
@@ -34,6 +34,17 @@ def test_plan_never_extrapolates():
 def test_plan_keeps_the_default_when_the_face_did_not_turn():
     stuck = FaceResponse("s", np.array([20.0, 40.0]), np.array([-1.0, -2.0]))  # read as turning the wrong way
     assert stuck.plan(np.array([10.0]), np.array([25.0]))[0] == 25.0
+
+
+def test_changes_at_follows_the_response_and_stops_where_it_stops():
+    """The yaw change a move gives, interpolated through the decoded moves (the curve ``plan`` inverts), and None past
+    the largest decoded move's turn on a side: there the model has not been seen turning this face."""
+    assert RESPONSE.changes_at(np.array([0.0, -30.0, 10.0, 30.0])) == pytest.approx([0.0, -15.0, 2.5, 7.25])
+    wanted = np.array([-15.0, 3.0, 9.0])
+    assert RESPONSE.changes_at(RESPONSE.plan(wanted, np.zeros(3))) == pytest.approx(wanted)
+    assert RESPONSE.changes_at(np.array([10.0, 50.0])) is None  # 40 reached 9.5, the most this face turned
+    assert RESPONSE.changes_at(np.array([-50.0])) is None
+    assert FaceResponse("s", np.array([20.0]), np.array([5.0])).changes_at(np.array([-5.0])) is None  # no move there
 
 
 def test_add_keeps_the_subset():
@@ -188,3 +199,29 @@ def test_the_landmark_renderer_is_steered_by_the_turns_it_drew(monkeypatch):
     assert np.allclose(refined.turns, r.turns) and refined.redone == r.redone
     for a, b in zip(refined.frames, r.frames):
         assert np.abs(np.asarray(a, float) - np.asarray(b, float)).mean() < 0.5
+
+
+def test_the_slider_draws_the_turns_the_face_was_seen_to_make_without_decoding(monkeypatch):
+    """The landmark renderer draws a frame from a turn alone: the slider's exact frame at a yaw whose turn the face's
+    measured response covers is drawn at that turn with no decode; past the response it decodes as before."""
+    from headrot_core.render.landmarks import drawn_frames
+
+    rot = HeadRotator.from_pretrained(decode="landmarks", feedback=True)
+    prep = rot.prepare(real_crop("000100"), aligned=True)
+    r = rot.rotate_prepared(prep, [prep.source_yaw - 10, prep.source_yaw + 10, prep.source_yaw + 25],
+                            reconstruct=False)
+    decodes = []
+    real_decode = type(rot.latent).decode_steps
+    monkeypatch.setattr(type(rot.latent), "decode_steps",
+                        lambda self, *a, **k: decodes.append(a) or real_decode(self, *a, **k))
+    yaw = prep.source_yaw + 5
+    frame = rot.frames_at(r, [yaw])[0]
+    assert decodes == []
+    crop = images_to_tensor([r.crop], r.crop.width)
+    expected = drawn_frames(crop, np.array([5.0])).frames
+    assert np.abs(np.asarray(frame, float) - np.asarray(tensor_to_images(expected)[0], float)).mean() < 0.5
+    far = prep.source_yaw + 60  # beyond any turn decoded for this face
+    calibrated = rot.lines(r.light, r.gender).moves(prep.source_yaw, [far])
+    assert r.response.changes_at(r.response.plan(np.array([60.0]), calibrated)) is None
+    rot.frames_at(r, [far])
+    assert len(decodes) == 1

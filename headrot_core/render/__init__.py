@@ -28,11 +28,13 @@ class Drawn:
 class Renderer:
     """``needs_base``: Gc(z) is decoded with the moves (at the engine's ``residual_steps``; without it the full
     ``steps``); ``wants_crop``: the photo's crop at its own resolution is prepared for it (else the model-size
-    source is all it gets)."""
+    source is all it gets); ``draws_turns``: it draws a frame from a yaw change alone (``draw``), so a turn the
+    face's measured response already gives needs no decode."""
 
     name: str
     needs_base: bool
     wants_crop: bool
+    draws_turns: bool = False
 
     def render(self, moved: torch.Tensor, base: torch.Tensor | None, source: torch.Tensor,
                crop: torch.Tensor | None) -> torch.Tensor:
@@ -45,6 +47,10 @@ class Renderer:
         """``render`` in parts: None after each, then the ``Drawn`` frames. A renderer that takes long yields between
         frames, so that the app, which runs each part as its own model job, serves a released slider in between."""
         yield Drawn(self.render(moved, base, source, crop))
+
+    def draw(self, turns: np.ndarray, source: torch.Tensor, crop: torch.Tensor | None) -> Drawn:
+        """Frames of the photo turned by each of ``turns`` (degrees), when ``draws_turns``."""
+        raise NotImplementedError
 
 
 NAMES = ("residual", "clipped", "warp", "landmarks")  # the registry: one module of this package each

@@ -213,31 +213,65 @@ def frame_for_turn(photo: np.ndarray, mirrored: np.ndarray, pts: np.ndarray, pts
     return frame, yaw + drawn - start
 
 
+@dataclass(frozen=True)
+class Photo:
+    """What every frame of one photo starts from: the crop and its mirror image (float, R x R x 3), the landmarks of
+    each (canonical frame) and the photo's yaw."""
+
+    image: np.ndarray
+    mirrored: np.ndarray
+    pts: np.ndarray
+    pts_mirrored: np.ndarray
+    yaw: float
+
+    @classmethod
+    def of(cls, crop: torch.Tensor) -> "Photo":
+        photo = _uint8(crop[0])
+        mirrored = np.ascontiguousarray(photo[:, ::-1])
+        return cls(photo.astype(np.float32), mirrored.astype(np.float32), crop_landmarks(photo),
+                   crop_landmarks(mirrored), analyze_crop(photo).yaw)
+
+    def turned(self, turn: float, s: LandmarkSettings) -> tuple[np.ndarray, float]:
+        return frame_for_turn(self.image, self.mirrored, self.pts, self.pts_mirrored, self.yaw, turn, s)
+
+
+def _drawn(frames: list[np.ndarray], turns: list[float]) -> Drawn:
+    out = np.clip(np.stack(frames) / 127.5 - 1.0, -1.0, 1.0)
+    return Drawn(torch.from_numpy(out).permute(0, 3, 1, 2).float(), np.array(turns))
+
+
+# one BLAS thread for the landmarks' and splines' small solves: OpenBLAS's idle threads otherwise spin beside torch's,
+# and the next DDIM decode ran 10-70 % slower (the slider's exact frame, docs/APP.md); the limit is process-wide, so
+# it is set around each part of the work and never held across a yield
+def _one_blas_thread():
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def landmark_frame_steps(crop: torch.Tensor, moved: torch.Tensor, base: torch.Tensor,
                          settings: LandmarkSettings = LandmarkSettings()) -> Iterator[Drawn | None]:
     """``landmark_frames`` a frame at a time: None after each frame, then all of them with the turn each was drawn at
     (a 256 px frame takes 0.05 s or more, so the app's slider, released meanwhile, waits for one frame instead of a
     batch)."""
-    # one BLAS thread for the landmarks' and splines' small solves: OpenBLAS's idle threads otherwise spin beside
-    # torch's, and the next DDIM decode ran 10-70 % slower (the slider's exact frame, docs/APP.md); the limit is
-    # process-wide, so it is set around each part of the work and never held across a yield
-    with threadpool_limits(limits=1, user_api="blas"):
-        photo = _uint8(crop[0])
-        mirrored = np.ascontiguousarray(photo[:, ::-1])
-        pts, pts_mirrored = crop_landmarks(photo), crop_landmarks(mirrored)
-        yaw = analyze_crop(photo).yaw
+    with _one_blas_thread():
+        photo = Photo.of(crop)
         base_pts = crop_landmarks(_uint8(base[0]))
-        image, image_mirrored = photo.astype(np.float32), mirrored.astype(np.float32)
     out, turns = [], []
     for m in moved:
-        with threadpool_limits(limits=1, user_api="blas"):
-            frame, drawn = frame_for_turn(image, image_mirrored, pts, pts_mirrored, yaw,
-                                          turn_of(crop_landmarks(_uint8(m)), base_pts), settings)
+        with _one_blas_thread():
+            frame, drawn = photo.turned(turn_of(crop_landmarks(_uint8(m)), base_pts), settings)
         out.append(frame)
         turns.append(drawn)
         yield None
-    frames = np.clip(np.stack(out) / 127.5 - 1.0, -1.0, 1.0)
-    yield Drawn(torch.from_numpy(frames).permute(0, 3, 1, 2).float(), np.array(turns))
+    yield _drawn(out, turns)
+
+
+def drawn_frames(crop: torch.Tensor, turns: np.ndarray, settings: LandmarkSettings = LandmarkSettings()) -> Drawn:
+    """The photo's crop (1, 3, R, R) turned by each of ``turns`` (degrees), with no decoding: for turns the face's
+    measured response already gives (the slider's exact frame)."""
+    with _one_blas_thread():
+        photo = Photo.of(crop)
+        drawn = [photo.turned(float(t), settings) for t in turns]
+    return _drawn([frame for frame, _ in drawn], [turn for _, turn in drawn])
 
 
 def landmark_frames(crop: torch.Tensor, moved: torch.Tensor, base: torch.Tensor,
@@ -256,5 +290,8 @@ class Landmarks(Renderer):
                      crop: torch.Tensor | None) -> Iterator[Drawn | None]:
         return landmark_frame_steps(source if crop is None else crop, moved, base)
 
+    def draw(self, turns: np.ndarray, source: torch.Tensor, crop: torch.Tensor | None) -> Drawn:
+        return drawn_frames(source if crop is None else crop, turns)
 
-RENDERER = Landmarks("landmarks", needs_base=True, wants_crop=True)
+
+RENDERER = Landmarks("landmarks", needs_base=True, wants_crop=True, draws_turns=True)
