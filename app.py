@@ -690,7 +690,8 @@ def slide(yaw: float, session: Session | None, view: str = WHOLE):
 
 
 def release(yaw: float, session: Session | None, view: str = WHOLE):
-    """Slider released: the exact frame at that yaw from the cached latent (one decode, no re-embedding)."""
+    """Slider released: the exact frame at that yaw from the cached latent and the face's measured response (no
+    re-embedding; no decode at all for a turn the model was seen to make)."""
     if session is None:
         return gr.update(), gr.update()
     yaw = float(yaw)
@@ -712,7 +713,7 @@ def show_view(view: str, session: Session | None, yaw: float):
 
 
 def refine_for(session: Session | None, yaw: float, view: str = WHOLE):
-    """After the calibrated strip: the frames the yaw network read off their yaw, decoded again (the feedback). Its
+    """After the calibrated strip: the frames that missed their yaw, decoded again (the feedback). Its
     own concurrency group and one DDIM step per model job, so the slider's events do not wait for it."""
     if session is None or session.result.redone is not None:
         return gr.update(), gr.update(), gr.update(), session
@@ -865,11 +866,12 @@ Models*, Electronics 13(15):3091, 2024)**. No network is trained for rotation:
    far the model turned it. The photo's own pixels are then warped so that its landmarks make that turn. Where the
    turn reveals a side of the face the photo hides, the photo's mirror image fills it in. So every frame is the
    photo's one face at its own resolution, and the frame at the photo's own yaw is the photo.
-5. **Feedback.** A small yaw network reads each frame; the frames that missed their yaw by more than 3° are decoded
-   again, at the moves this face's own measured turns say reach it (a face at the limit of its turn repeats its
-   furthest frame). The strip shows the first frames at once and the corrected ones replace them a moment later.
-   The slider shows the nearest strip frame at once and decodes the exact yaw, planned the same way, when released;
-   the light override picks another line.
+5. **Feedback.** The frames whose turn missed their yaw by more than 3° are decoded again, at the moves this face's
+   own measured turns say reach it (a face at the limit of its turn repeats its furthest frame). The strip shows the
+   first frames at once and the corrected ones replace them a moment later. The slider shows the nearest strip frame
+   at once and, when released, the exact yaw: drawn at the turn this face's measured response gives, with no decode,
+   wherever the model was seen to turn it that far (else decoded at the move planned the same way); the light
+   override picks another line.
 6. **Back into the photo.** Each frame is pasted back where the face was: the alignment inverted, the frame's colour
    matched to the photo along its border, the seam feathered; every pixel away from the face is the photo's.
 
