@@ -713,7 +713,7 @@ def show_view(view: str, session: Session | None, yaw: float):
 
 
 def refine_for(session: Session | None, yaw: float, view: str = WHOLE):
-    """After the calibrated strip: the frames that missed their yaw, decoded again (the feedback). Its
+    """After the calibrated strip: the frames that missed their yaw, made again (the feedback). Its
     own concurrency group and one DDIM step per model job, so the slider's events do not wait for it."""
     if session is None or session.result.redone is not None:
         return gr.update(), gr.update(), gr.update(), session
@@ -866,8 +866,9 @@ Models*, Electronics 13(15):3091, 2024)**. No network is trained for rotation:
    far the model turned it. The photo's own pixels are then warped so that its landmarks make that turn. Where the
    turn reveals a side of the face the photo hides, the photo's mirror image fills it in. So every frame is the
    photo's one face at its own resolution, and the frame at the photo's own yaw is the photo.
-5. **Feedback.** The frames whose turn missed their yaw by more than 3° are decoded again, at the moves this face's
-   own measured turns say reach it (a face at the limit of its turn repeats its furthest frame). The strip shows the
+5. **Feedback.** The frames whose turn missed their yaw by more than 3° are made again at the moves this face's
+   own measured turns say reach it: drawn at the turn those measurements give where the model was seen to turn the
+   face that far, decoded again beyond (a face at the limit of its turn repeats its furthest frame). The strip shows the
    first frames at once and the corrected ones replace them a moment later. The slider shows the nearest strip frame
    at once and, when released, the exact yaw: drawn at the turn this face's measured response gives, with no decode,
    wherever the model was seen to turn it that far (else decoded at the move planned the same way); the light

@@ -2,9 +2,11 @@
 
 The calibration is one curve per source yaw, averaged over many faces; a single face turns further or less than
 that average, and in jumps of its own, which is most of the engine's pose error (docs/EVALUATION.md). So the engine
-decodes the calibrated frames, measures the yaw change of each, and re-decodes the frames that missed by more than a
-tolerance, at the moves this face's own response says reach their target; each target keeps whichever of its two
-frames came nearer (a face's response is not always monotonic).
+decodes the calibrated frames, measures the yaw change of each, and makes again the frames that missed by more than
+a tolerance, at the moves this face's own response says reach their target; each target keeps whichever of its two
+frames came nearer (a face's response is not always monotonic). A renderer that draws a frame from a turn alone (the
+landmark renderer) draws a move whose turn the response already covers at that turn (``changes_at``), with no
+decode: only targets beyond the turns the calibrated frames reached are decoded again, to see the model go there.
 
 What is measured depends on the renderer. The landmark renderer (shipped) reads the model's turn off each decoding
 and draws the frame at exactly that turn, so the feedback steers by the turn drawn. Other renderers' frames are read

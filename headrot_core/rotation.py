@@ -26,8 +26,10 @@ feature is added twice, and the frames come out at the photo's resolution.
 
 Feedback (``feedback``, on when the yaw network is installed): the calibrated frames are measured (the turn the
 landmark renderer drew each at; other renderers' frames are read by the appearance network) and those that missed
-their yaw by more than a tolerance are decoded again at the moves this face's own response says reach it
-(``headrot_core.feedback``); the response is kept, so the slider's frames use it for free.
+their yaw by more than a tolerance are made again at the moves this face's own response says reach it
+(``headrot_core.feedback``): drawn at the turn the response gives, with no decode, when the renderer draws turns and
+the calibrated frames saw the model turn the face that far; decoded otherwise. The response is kept, so the
+slider's frames use it for free.
 """
 from __future__ import annotations
 
@@ -251,7 +253,8 @@ class HeadRotator:
         """Frames of the face (latent ``z`` of the crop ``source``) at each yaw. With feedback and a ``response``
         of the same lines, the moves are planned from it (one decode; none when the renderer draws turns itself and
         the response has seen the model make them); with feedback and none, the calibrated
-        frames are measured and those that missed are decoded again (two decodes);
+        frames are measured and those that missed are made again (a second decode, unless the renderer draws turns
+        the calibrated frames already covered);
         ``feedback=False``: the calibrated frames only (``refine`` adds the feedback later). ``crop``: the photo's crop
         at its own resolution (1, 3, R, R), what the warp renderer moves (default: ``source``)."""
         route = self.trajectories.select(light, gender)
@@ -273,8 +276,9 @@ class HeadRotator:
                    wanted: np.ndarray, moves: np.ndarray, frames: torch.Tensor, base: torch.Tensor | None,
                    crop: torch.Tensor | None = None, turns: np.ndarray | None = None) -> Iterator[Turn | None]:
         """Measures the calibrated ``frames`` (the ``turns`` they were drawn at, else the yaw network's reading) and
-        decodes again, at this face's planned moves, those that missed; yields None after each DDIM step of that
-        decode, then the ``Turn``."""
+        makes again, at this face's planned moves, those that missed: drawn at the turn the response gives when the
+        renderer draws turns and the calibrated frames saw the model turn that far, else decoded; yields None after
+        the drawing and after each DDIM step of the decode, then the ``Turn``."""
         drawn_turns = turns is not None
         if not drawn_turns:
             reads = self._read_yaws(torch.cat([source.to(frames.device), _at_size(frames, self.model.size)]))
@@ -283,6 +287,16 @@ class HeadRotator:
         hit = np.abs(response.changes - wanted) <= self.settings.feedback_tolerance
         better = np.where(hit, moves, response.plan(wanted, moves))
         decoded = dict(zip(moves.tolist(), frames))  # a planned move decoded already is not decoded again
+        read = {}  # the turn of each planned move drawn from the response, no decode (not a measurement of it)
+        if drawn_turns and self.renderer.draws_turns:
+            planned = sorted({m for m in better.tolist() if m not in decoded})
+            reach = {m: response.changes_at(np.array([m])) for m in planned}
+            within = [m for m in planned if reach[m] is not None]
+            if within:
+                drawn = self.renderer.draw(np.concatenate([reach[m] for m in within]), source, crop)
+                decoded.update(zip(within, drawn.frames))
+                read.update(zip(within, drawn.turns.tolist()))
+                yield None
         fresh = sorted({m for m in better.tolist() if m not in decoded})
         if fresh:
             for out in self._render_steps(route.latents(z, source_yaw, fresh), z, source, base, crop):
@@ -293,8 +307,8 @@ class HeadRotator:
                 turns = self._read_yaws(_at_size(again, self.model.size)) - reference
             response = response.add(np.array(fresh), turns)
             decoded.update(zip(fresh, again))
-        # a face's response is not always monotonic: of its two decodings, each target keeps the one nearer
-        read = dict(zip(response.moves.tolist(), response.changes.tolist()))
+        # a face's response is not always monotonic: of its two frames, each target keeps the one nearer
+        read.update(zip(response.moves.tolist(), response.changes.tolist()))
         keep = [b if abs(read[b] - w) <= abs(read[m] - w) else m for m, b, w in zip(moves.tolist(), better.tolist(),
                                                                                     wanted.tolist())]
         frames = torch.stack([decoded[m] for m in keep])
