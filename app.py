@@ -379,7 +379,7 @@ def info_markdown(result: RotationResult) -> str:
             f"**Light:** {light}, score {result.light_score:+.2f}  \n"
             f"**Faces:** {faces}  \n"
             f"<small>trajectory: {result.subset} · {result.embedding} · {result.steps} steps · "
-            + ("" if result.redone is None else f"{result.redone} frames redone by the feedback · ")
+            + ("" if result.redone is None else f"{result.redone} frames decoded again by the feedback · ")
             + f"{result.timings.get('total_s', 0):.1f} s</small>")
 
 

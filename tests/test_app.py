@@ -110,7 +110,7 @@ def test_feedback_replaces_the_calibrated_strip_after_it(engine):
     session.exact[7.0] = calibrated.frames[0]
     info, strip, preview, same = app.refine_for(session, 12)
     assert same is session and isinstance(session.result.redone, int) and session.result.response is not None
-    assert "redone by the feedback" in info and len(strip["value"]) == 13 and session.exact == {}
+    assert "decoded again by the feedback" in info and len(strip["value"]) == 13 and session.exact == {}
     expected = app.ENGINE.get().refine(calibrated)
     assert [f.tobytes() for f in session.result.frames] == [f.tobytes() for f in expected.frames]
     assert app.refine_for(session, 12)[0] == gr.update()  # done once
