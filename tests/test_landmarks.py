@@ -9,6 +9,7 @@ from headrot_core.analysis import analyze_crop, crop_landmarks
 from headrot_core.build.face_fit import fit_yaw_shape
 from headrot_core.diffusion import images_to_tensor, tensor_to_images
 from headrot_core.latent import last
+from headrot_core.measure.evaluation import realigned
 from headrot_core.render.landmarks import (LandmarkSettings, frame_for_turn, landmark_frame_steps, landmark_frames,
                                            turn_of, turned_landmarks)
 
@@ -29,6 +30,21 @@ def test_the_shapes_own_turn_is_read_back():
     assert turn_of(pts, pts) == 0.0
 
 
+def test_the_head_turns_about_the_axis_by_its_ears():
+    """Anchored (the default), a turn leaves the jaw line's ends in their place across the picture and carries the
+    nose sideways, towards the turn's side; unanchored, the landmarks' mean stays and the jaw swings the other way.
+    Either way the shape reads as the same turn."""
+    pts = crop_landmarks(np.asarray(real_crop("000100")))
+    axis = LandmarkSettings().turn_axis
+    anchored, free = turned_landmarks(pts, -20.0, 30.0, axis), turned_landmarks(pts, -20.0, 30.0)
+    assert anchored[list(axis), 0].mean() == pytest.approx(pts[list(axis), 0].mean(), abs=0.5)
+    assert free.mean(0)[0] == pytest.approx(pts.mean(0)[0], abs=0.5)
+    nose_shift = anchored[30, 0] - pts[30, 0]
+    assert abs(nose_shift) > 5.0 and abs(free[list(axis), 0].mean() - pts[list(axis), 0].mean()) > 5.0
+    assert np.sign(nose_shift) != np.sign(free[list(axis), 0].mean() - pts[list(axis), 0].mean())
+    assert turn_of(anchored, pts) == pytest.approx(turn_of(free, pts), abs=1e-6)
+
+
 def test_an_unmoved_decoding_gives_back_the_photo_at_its_resolution():
     crop = images_to_tensor([real_crop("000100", 256)], 256)
     base = images_to_tensor([real_crop("000100")], 64)
@@ -40,14 +56,16 @@ def test_an_unmoved_decoding_gives_back_the_photo_at_its_resolution():
 def test_a_decoding_that_turned_turns_the_photo():
     """A decoding that shows the face mirrored (turned from its yaw to minus it) turns the photo itself there: the
     landmark estimator reads about minus the photo's yaw (within 10 degrees of a 40 degree turn) on a frame that is
-    the photo's own pixels warped, when the mirror image is not allowed to stand in."""
+    the photo's own pixels warped, when the mirror image is not allowed to stand in. The head turns about the axis by
+    its ears, so the face moves sideways in the crop: it is read re-aligned, like a photo."""
     photo = real_crop("000100")  # yaw about -20
     yaw = analyze_crop(photo).yaw
     x = images_to_tensor([photo], 64)
     warped = LandmarkSettings(mirror_turn=None)
     frame = tensor_to_images(landmark_frames(images_to_tensor([photo], 128), torch.flip(x, dims=[3]), x, warped))[0]
-    assert analyze_crop(frame).yaw == pytest.approx(-yaw, abs=10.0)
-    assert np.sign(analyze_crop(frame).yaw) != np.sign(yaw)
+    reached = analyze_crop(realigned([frame], 128)[0]).yaw
+    assert reached == pytest.approx(-yaw, abs=10.0)
+    assert np.sign(reached) != np.sign(yaw)
     mirror = np.asarray(photo)[:, ::-1].astype(float)
     assert np.abs(np.asarray(frame, float) - mirror).mean() > 5.0, "a warp of the photo, not its mirror image"
 
@@ -75,7 +93,7 @@ def test_far_past_frontal_the_mirror_image_is_turned_instead():
 
 def test_a_stretch_limit_shortens_the_turn():
     """With the photo's stretch bounded, the mirrored decoding's 40 degree turn is cut short: the frame stays nearer
-    the photo."""
+    the photo (each read re-aligned: the face moves in its crop as it turns)."""
     photo = real_crop("000100")
     x = images_to_tensor([photo], 64)
     crop = images_to_tensor([photo], 128)
@@ -86,7 +104,8 @@ def test_a_stretch_limit_shortens_the_turn():
     assert (bounded - crop).abs().mean() < 0.5 * (free - crop).abs().mean()
     assert 0 < abs(bounded_drawn.turns[0]) < abs(free_drawn.turns[0]), "the turn drawn is the shortened one"
     yaw = analyze_crop(photo).yaw
-    assert abs(analyze_crop(tensor_to_images(bounded)[0]).yaw - yaw) < abs(analyze_crop(tensor_to_images(free)[0]).yaw - yaw)
+    bounded_yaw, free_yaw = (analyze_crop(f).yaw for f in realigned(tensor_to_images(torch.cat([bounded, free])), 128))
+    assert abs(bounded_yaw - yaw) < abs(free_yaw - yaw)
 
 
 def test_engine_renders_landmark_frames_at_the_photos_resolution(tiny_rotator_dir):
