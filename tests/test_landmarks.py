@@ -120,8 +120,8 @@ def test_engine_renders_landmark_frames_at_the_photos_resolution(tiny_rotator_di
 
 
 def test_the_hidden_side_comes_from_the_mirror_image():
-    """A 40 degree turn stretches the side the photo hides: there (and only inside the face) the frame is the
-    mirror image warped onto the same landmarks; elsewhere it is the plain warp. A small turn uses no mirror."""
+    """A 40 degree turn stretches the side the photo hides: there (and only inside the face, below the forehead) the
+    frame is the mirror image warped onto the same landmarks; elsewhere it is the plain warp. A small turn uses no mirror."""
     from headrot_core.render.landmarks import (_controls, backward_map, mirror_share, pixel_stretch,
                                                turned_frame)
 
@@ -133,6 +133,8 @@ def test_the_hidden_side_comes_from_the_mirror_image():
     dst = _controls(turned_landmarks(pts, yaw, -2 * yaw), s)
     share = mirror_share(pixel_stretch(*backward_map(src, dst, 128, s)), dst, s)
     assert share.max() > 0.9 and share[:12, :12].max() == 0 and share[-12:, -12:].max() == 0
+    brows_top = int(dst[17:27, 1].min())
+    assert share[:brows_top - 8].max() < 1e-3, "nothing above the brows: the mirror image's hairline blotted foreheads"
     frame = turned_frame(photo.astype(np.float32), mirrored.astype(np.float32), src, src_m, dst, s)
     plain = turned_frame(photo.astype(np.float32), mirrored.astype(np.float32), src, src_m, dst,
                          LandmarkSettings(mirror_from=1e9, mirror_full=2e9))
