@@ -5,8 +5,9 @@ fading out in one place and in at another) more than a motion, so it turns faces
 the same decodings do follow the turn: they lock onto the stronger copy of each feature. So this renderer reads the
 landmarks of Gc(z) and of each Gc(z + d) and projects their change onto the yaw direction of the landmark shape
 (``face.yaw_shape``, learnt from the annotated crops): one number per frame, the turn the model made. The photo's
-own landmarks then move by the mean shape change of that turn from the photo's own yaw, and the photo's crop is
-warped along a thin-plate spline through them, the crop's border held still. Every frame is the photo's one face
+own landmarks then move by the mean shape change of that turn from the photo's own yaw, about the axis a head turns
+on (the jaw line's ends, by the ears, stay; the face moves sideways), and the photo's crop is warped along a
+thin-plate spline through them, the crop's border held still. Every frame is the photo's one face
 at its own resolution. What a 2D warp cannot show, the side of the head that a turn reveals, it stretches into a
 smear. Within the face, that side is taken from the photo's mirror image, warped onto the same landmarks, because
 the mirror's visible cheek is the photo's hidden one (faces are nearly symmetric): the soft-symmetry fill of face
