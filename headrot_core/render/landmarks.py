@@ -162,10 +162,11 @@ def midline_offset(dst: np.ndarray, r: int) -> np.ndarray:
 
 def mirror_share(stretched: np.ndarray, dst: np.ndarray, s: LandmarkSettings, half: float = 0.0) -> np.ndarray:
     """(r, r) share of the mirror image in each output pixel: none where the warp stretches the photo less than
-    ``mirror_from``, all from ``mirror_full``, and only inside the outline of the landmarks among ``dst`` (WORK_PX crop
-    coordinates; jaw and brows, not the forehead points above them): outside the face, a mirrored background or hair
-    would show as a second copy, and above the brows the mirror image's hairline put dark blots on the forehead. With ``half`` > 0
-    (``mirror_half``), also up to ``half`` of the whole half of the face that the warp stretches, up to its midline."""
+    ``mirror_from``, all from ``mirror_full``, and only inside the outline of the landmarks among ``dst`` (WORK_PX
+    crop coordinates; jaw and brows, not the forehead points above them): outside the face, a mirrored background or
+    hair would show as a second copy, and above the brows the mirror image's hairline put dark blots on the forehead.
+    With ``half`` > 0 (``mirror_half``), also up to ``half`` of the whole half of the face that the warp stretches, up
+    to its midline."""
     r = stretched.shape[0]
     scale = r / WORK_PX
     face = np.zeros((r, r), np.float32)
