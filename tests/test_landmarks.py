@@ -121,7 +121,8 @@ def test_engine_renders_landmark_frames_at_the_photos_resolution(tiny_rotator_di
 
 def test_the_hidden_side_comes_from_the_mirror_image():
     """A 40 degree turn stretches the side the photo hides: there (and only inside the face, below the forehead) the
-    frame is the mirror image warped onto the same landmarks; elsewhere it is the plain warp. A small turn uses no mirror."""
+    frame is the mirror image warped onto the same landmarks; elsewhere it is the plain warp. A small turn uses no
+    mirror."""
     from headrot_core.render.landmarks import (_controls, backward_map, mirror_share, pixel_stretch,
                                                turned_frame)
 
