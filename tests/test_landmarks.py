@@ -26,7 +26,8 @@ def test_the_yaw_shape_fit_recovers_a_quadratic():
 def test_the_shapes_own_turn_is_read_back():
     """Landmarks moved by the mean shape change of a 20 degree turn read as a 20 degree turn."""
     pts = crop_landmarks(np.asarray(real_crop("000100")))
-    assert turn_of(turned_landmarks(pts, -20.0, 20.0), pts) == pytest.approx(20.0, abs=2.0)
+    turned = turned_landmarks(pts, -20.0, 20.0, LandmarkSettings().turn_axis)
+    assert turn_of(turned, pts) == pytest.approx(20.0, abs=2.0)
     assert turn_of(pts, pts) == 0.0
 
 
@@ -36,7 +37,7 @@ def test_the_head_turns_about_the_axis_by_its_ears():
     Either way the shape reads as the same turn."""
     pts = crop_landmarks(np.asarray(real_crop("000100")))
     axis = LandmarkSettings().turn_axis
-    anchored, free = turned_landmarks(pts, -20.0, 30.0, axis), turned_landmarks(pts, -20.0, 30.0)
+    anchored, free = turned_landmarks(pts, -20.0, 30.0, axis), turned_landmarks(pts, -20.0, 30.0, None)
     assert anchored[list(axis), 0].mean() == pytest.approx(pts[list(axis), 0].mean(), abs=0.5)
     assert free.mean(0)[0] == pytest.approx(pts.mean(0)[0], abs=0.5)
     nose_shift = anchored[30, 0] - pts[30, 0]
@@ -131,7 +132,7 @@ def test_the_hidden_side_comes_from_the_mirror_image():
     s = LandmarkSettings()
     pts, yaw = crop_landmarks(photo), analyze_crop(photo).yaw
     src, src_m = _controls(pts, s), _controls(crop_landmarks(mirrored), s)
-    dst = _controls(turned_landmarks(pts, yaw, -2 * yaw), s)
+    dst = _controls(turned_landmarks(pts, yaw, -2 * yaw, s.turn_axis), s)
     share = mirror_share(pixel_stretch(*backward_map(src, dst, 128, s)), dst, s)
     assert share.max() > 0.9 and share[:12, :12].max() == 0 and share[-12:, -12:].max() == 0
     brows_top = int(dst[17:27, 1].min())
@@ -141,7 +142,7 @@ def test_the_hidden_side_comes_from_the_mirror_image():
                          LandmarkSettings(mirror_from=1e9, mirror_full=2e9))
     assert np.abs(frame - plain)[share == 0].max() < 1e-3
     assert np.abs(frame - plain)[share > 0.9].mean() > 5.0
-    small = _controls(turned_landmarks(pts, yaw, 2.0), s)
+    small = _controls(turned_landmarks(pts, yaw, 2.0, s.turn_axis), s)
     assert mirror_share(pixel_stretch(*backward_map(src, small, 128, s)), small, s).max() == 0
 
 
@@ -168,7 +169,7 @@ def test_turning_towards_frontal_fills_the_hidden_half_up_to_the_midline():
     photo = np.asarray(real_crop("000100"))
     s = LandmarkSettings()
     pts, yaw = crop_landmarks(photo), analyze_crop(photo).yaw
-    dst = _controls(turned_landmarks(pts, yaw, -yaw), s)
+    dst = _controls(turned_landmarks(pts, yaw, -yaw, s.turn_axis), s)
     stretched = pixel_stretch(*backward_map(_controls(pts, s), dst, 128, s))
     by_stretch, whole = mirror_share(stretched, dst, s), mirror_share(stretched, dst, s, half=1.0)
     assert np.all(whole >= by_stretch - 1e-6)

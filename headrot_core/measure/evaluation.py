@@ -145,12 +145,15 @@ def measure_frames(frames: list[Image.Image]) -> tuple[np.ndarray, np.ndarray]:
     return frame_yaws(big), face_descriptors(big)
 
 
-def network_yaws(images) -> np.ndarray | None:
-    """Yaw of each image by the appearance network, or None when it is not installed."""
+def network_yaws(images, realign: bool = False) -> np.ndarray | None:
+    """Yaw of each image by the appearance network, or None when it is not installed; ``realign``: each (a PIL
+    frame) found and aligned again first (``realigned``)."""
     from ..yaw_net import load_yaw_net, yaw_net_available
 
     if not yaw_net_available():
         return None
+    if realign:
+        images = realigned(images)
     x = images_to_tensor(images if isinstance(images, np.ndarray) else list(images), 64)
     return load_yaw_net().yaw(x).numpy()
 
@@ -199,7 +202,7 @@ def run_variant(name: str, rot: HeadRotator, latents: torch.Tensor, faces: Label
             near_desc.append(desc[near:near + 1])
         if i < SHEET_FACES:
             sheet.append(frames)
-        by_net = network_yaws(realigned(frames))
+        by_net = network_yaws(frames, realign=True)
         measured[i] = yaws
         if by_net is not None:
             measured_net[i] = by_net

@@ -79,7 +79,7 @@ def turn_of(moved_pts: np.ndarray, base_pts: np.ndarray) -> float:
     return float(change @ direction / (direction @ direction))
 
 
-def turned_landmarks(pts: np.ndarray, yaw: float, turn: float, axis: tuple[int, ...] | None = None) -> np.ndarray:
+def turned_landmarks(pts: np.ndarray, yaw: float, turn: float, axis: tuple[int, ...] | None) -> np.ndarray:
     """``pts`` (68x2, canonical frame) of a face at ``yaw`` moved by the mean shape change of turning by ``turn``,
     in the face's own scale and roll; with ``axis``, shifted sideways so that those landmarks keep their mean
     horizontal place (``LandmarkSettings.turn_axis``)."""
