@@ -10,8 +10,8 @@ from headrot_core.build.face_fit import fit_yaw_shape
 from headrot_core.diffusion import images_to_tensor, tensor_to_images
 from headrot_core.latent import last
 from headrot_core.measure.evaluation import realigned
-from headrot_core.render.landmarks import (LandmarkSettings, frame_for_turn, landmark_frame_steps, landmark_frames,
-                                           turn_of, turned_landmarks)
+from headrot_core.render.landmarks import (WORK_PX, LandmarkSettings, _controls, backward_map, frame_for_turn,
+                                           landmark_frame_steps, landmark_frames, turn_of, turned_landmarks)
 
 
 def test_the_yaw_shape_fit_recovers_a_quadratic():
@@ -188,3 +188,24 @@ def test_turning_towards_frontal_fills_the_hidden_half_up_to_the_midline():
         frame, _ = frame_for_turn(src, mirrored, pts, pts_m, yaw, turn, s)
         plain, _ = frame_for_turn(src, mirrored, pts, pts_m, yaw, turn, off)
         assert (np.abs(frame - plain).mean() > 0.5) == differs
+
+
+def test_the_hair_above_the_forehead_shifts_with_it_instead_of_shearing():
+    """With the top edge following the forehead (the default), the map moves the crop's top row sideways as far as
+    the forehead points and keeps the bottom corners still; held still, the hair between the forehead and the top
+    edge is sheared by the whole move (the swirls and waved bangs seen at +-30)."""
+    pts = crop_landmarks(np.asarray(real_crop("000100")))
+    follow, still = LandmarkSettings(), LandmarkSettings(hair_follow=0.0)
+    src = _controls(pts, follow)
+    dst = _controls(turned_landmarks(pts, -20.0, 40.0, follow.turn_axis), follow)
+    move = float(np.mean(dst[68:, 0] - src[68:, 0]))
+    assert abs(move) > 10.0
+    col, row = np.round(dst[68:].mean(0)).astype(int)
+    shear = {}
+    for s in (follow, still):
+        sx, _ = backward_map(src, dst, WORK_PX, s)
+        shift = np.arange(WORK_PX) - sx  # how far each output pixel's source lies, sideways
+        assert shift[0, col] == pytest.approx(move * s.hair_follow, abs=1.0)
+        assert shift[-1, 0] == pytest.approx(0.0, abs=0.5) and shift[-1, -1] == pytest.approx(0.0, abs=0.5)
+        shear[s.hair_follow] = abs(shift[row, col] - shift[0, col])
+    assert shear[1.0] < abs(move) / 4 and shear[0.0] > abs(move) * 0.9

@@ -7,8 +7,8 @@ landmarks of Gc(z) and of each Gc(z + d) and projects their change onto the yaw 
 (``face.yaw_shape``, learnt from the annotated crops): one number per frame, the turn the model made. The photo's
 own landmarks then move by the mean shape change of that turn from the photo's own yaw, about the axis a head turns
 on (the jaw line's ends, by the ears, stay; the face moves sideways), and the photo's crop is warped along a
-thin-plate spline through them, the crop's border held still. Every frame is the photo's one face
-at its own resolution. What a 2D warp cannot show, the side of the head that a turn reveals, it stretches into a
+thin-plate spline through them, the crop's lower edge held still and its top edge moved with the forehead (the
+hair shifts with the head). Every frame is the photo's one face at its own resolution. What a 2D warp cannot show, the side of the head that a turn reveals, it stretches into a
 smear. Within the face, that side is taken from the photo's mirror image, warped onto the same landmarks, because
 the mirror's visible cheek is the photo's hidden one (faces are nearly symmetric): the soft-symmetry fill of face
 frontalisation. An image turning towards frontal reveals the cheek it hides, which its mirror image shows whole:
@@ -40,7 +40,11 @@ WORK_PX = 128  # landmarks are found (and the spline is placed) in 128 px crop c
 @dataclass(frozen=True)
 class LandmarkSettings:
     smoothing: float = 1.0  # the thin-plate spline's smoothing (0: through every landmark exactly)
-    border_points: int = 9  # still points per side of the crop
+    border_points: int = 9  # points per side of the crop's edge, still unless ``hair_follow`` moves them
+    hair_follow: float = 1.0  # share of the forehead points' sideways move that the crop's top edge makes: held still,
+    # the hair between them sheared into swirls and waved bangs at +-30; moved, it shifts with the head as it does
+    # in a turn (100 held-out faces at their true turns: realism 0.632 -> 0.633, docs/EVALUATION.md). 0: still
+    hair_depth: float = 0.5  # the crop's sides move with the top edge down to this share of its height, tapering
     forehead: float = 0.45  # points above the brows, this share of the chin-to-nose-bridge distance up, move like them
     max_stretch: float | None = None  # shorten a turn whose warp stretches some part of the photo more (area); off:
     # on 40 held-out faces a limit of 2 / 3 / 6 / 12 gave realism 0.59 / 0.61 / 0.63 / 0.66 and one face in every far
@@ -102,15 +106,26 @@ def _border(n: int, size: float) -> np.ndarray:
     return np.array([(x, y) for x in t for y in t if x in (t[0], t[-1]) or y in (t[0], t[-1])])
 
 
+def edge_shift(edge: np.ndarray, src: np.ndarray, dst: np.ndarray, s: LandmarkSettings) -> np.ndarray:
+    """Sideways move (n x 2) of the crop's ``edge`` points when the spline's points go from ``src`` to ``dst``
+    (``_controls``, WORK_PX crop coordinates): the top edge moves with the forehead points (``hair_follow``), the
+    sides less the lower they are, still from ``hair_depth`` of the crop's height down (the neck and shoulders)."""
+    move = s.hair_follow * float(np.mean(dst[68:, 0] - src[68:, 0]))
+    taper = np.clip(1.0 - edge[:, 1] / (s.hair_depth * WORK_PX), 0.0, 1.0)
+    return np.stack([move * taper, np.zeros_like(taper)], 1)
+
+
 def backward_maps(sources: list[np.ndarray], dst: np.ndarray, r: int,
                   s: LandmarkSettings) -> list[tuple[np.ndarray, np.ndarray]]:
     """(x, y) source coordinates (r, r) of each output pixel for the spline taking each of ``sources`` onto ``dst``
-    (WORK_PX crop coordinates), the crop's border held still: one solve and one evaluation for all of them, as they
-    share the spline's points (the photo's and its mirror image's maps cost little more than one)."""
+    (WORK_PX crop coordinates), the crop's edge moved by ``edge_shift`` of the first: one solve and one evaluation
+    for all of them, as they share the spline's points (the photo's and its mirror image's maps cost little more
+    than one)."""
     scale = r / WORK_PX
-    still = _border(s.border_points, WORK_PX)
-    values = np.hstack([np.vstack([src - dst, np.zeros_like(still)]) for src in sources])
-    spline = RBFInterpolator(np.vstack([dst, still]) * scale, values * scale, kernel="thin_plate_spline",
+    edge = _border(s.border_points, WORK_PX)
+    shift = edge_shift(edge, sources[0], dst, s)
+    values = np.hstack([np.vstack([src - dst, -shift]) for src in sources])
+    spline = RBFInterpolator(np.vstack([dst, edge + shift]) * scale, values * scale, kernel="thin_plate_spline",
                              smoothing=s.smoothing * scale * scale)
     g = min(r, WORK_PX)  # the spline is smooth: evaluated on at most a WORK_PX grid, then resized (scipy's RBF
     # evaluation was 85 % of a 256 px frame's time; at 128 the map moves under half a pixel)
@@ -143,7 +158,9 @@ def stretch(sx: np.ndarray, sy: np.ndarray) -> float:
 
 
 def _remap(image: np.ndarray, sx: np.ndarray, sy: np.ndarray) -> np.ndarray:
-    return cv2.remap(image, sx, sy, cv2.INTER_LANCZOS4, borderMode=cv2.BORDER_REPLICATE)
+    """Lanczos keeps the photo's sharpness; where the moving top edge brings in what lay outside the crop, a
+    reflection continues the hair or background, where repeating the edge pixel drew streaks."""
+    return cv2.remap(image, sx, sy, cv2.INTER_LANCZOS4, borderMode=cv2.BORDER_REFLECT_101)
 
 
 MIDLINE = (27, 28, 29, 30, 33, 51, 62, 66, 57, 8)  # the nose, the lips' centres and the chin (68-point scheme)
