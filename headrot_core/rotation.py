@@ -267,18 +267,22 @@ class HeadRotator:
             if reached is not None:  # turns the model was measured to make: drawn without a decode
                 drawn = self.renderer.draw(reached, source, crop)
                 return Turn(drawn.frames, base, route.subset, response, 0, drawn.turns)
-        frames, base, turns = last(self._render_steps(route.latents(z, source_yaw, moves), z, source, base, crop))
-        if not (self.feedback and feedback) or known:
+        fed = self.feedback and feedback and not known
+        draw = not (fed and self.renderer.draws_turns)  # the feedback draws each kept frame once, after its choice
+        frames, base, turns = last(self._render_steps(route.latents(z, source_yaw, moves), z, source, base, crop,
+                                                      draw))
+        if not fed:
             return Turn(frames, base, route.subset, response if known else None, 0, turns)
         return last(self._feed_back(z, source, route, source_yaw, wanted, moves, frames, base, crop, turns))
 
     def _feed_back(self, z: torch.Tensor, source: torch.Tensor, route: Route, source_yaw: float,
-                   wanted: np.ndarray, moves: np.ndarray, frames: torch.Tensor, base: torch.Tensor | None,
+                   wanted: np.ndarray, moves: np.ndarray, frames: torch.Tensor | None, base: torch.Tensor | None,
                    crop: torch.Tensor | None = None, turns: np.ndarray | None = None) -> Iterator[Turn | None]:
         """Measures the calibrated ``frames`` (the ``turns`` they were drawn at, else the yaw network's reading) and
         makes again, at this face's planned moves, those that missed: drawn at the turn the response gives when the
         renderer draws turns and the calibrated frames saw the model turn that far, else decoded; yields None after
-        the drawing and after each DDIM step of the decode, then the ``Turn``."""
+        each DDIM step of the decode and after the drawing, then the ``Turn``. A renderer that draws turns draws
+        only the frames kept, once each (``frames`` None: none drawn yet, ``turns`` read off the decodings)."""
         drawn_turns = turns is not None
         if not drawn_turns:
             reads = self._read_yaws(torch.cat([source.to(frames.device), _at_size(frames, self.model.size)]))
@@ -286,33 +290,37 @@ class HeadRotator:
         response = FaceResponse(route.subset, moves, turns)
         hit = np.abs(response.changes - wanted) <= self.settings.feedback_tolerance
         better = np.where(hit, moves, response.plan(wanted, moves))
-        decoded = dict(zip(moves.tolist(), frames))  # a planned move decoded already is not decoded again
-        read = {}  # the turn of each planned move drawn from the response, no decode (not a measurement of it)
-        if drawn_turns and self.renderer.draws_turns:
-            planned = sorted({m for m in better.tolist() if m not in decoded})
-            reach = {m: response.changes_at(np.array([m])) for m in planned}
-            within = [m for m in planned if reach[m] is not None]
-            if within:
-                drawn = self.renderer.draw(np.concatenate([reach[m] for m in within]), source, crop)
-                decoded.update(zip(within, drawn.frames))
-                read.update(zip(within, drawn.turns.tolist()))
-                yield None
-        fresh = sorted({m for m in better.tolist() if m not in decoded})
+        made = {} if frames is None else dict(zip(moves.tolist(), frames))  # frames at hand, by move
+        read = dict(zip(moves.tolist(), response.changes.tolist()))  # the turn of each move: measured or, for a
+        # renderer that draws turns, the response's for a planned move within it (not a measurement of it)
+        draws = drawn_turns and self.renderer.draws_turns
+        if draws:
+            for m in sorted({m for m in better.tolist() if m not in read}):
+                reach = response.changes_at(np.array([m]))
+                if reach is not None:
+                    read[m] = float(reach[0])
+        fresh = sorted({m for m in better.tolist() if m not in read})
         if fresh:
-            for out in self._render_steps(route.latents(z, source_yaw, fresh), z, source, base, crop):
+            for out in self._render_steps(route.latents(z, source_yaw, fresh), z, source, base, crop, not draws):
                 if out is None:
                     yield None
             again, _, turns = out
             if not drawn_turns:
                 turns = self._read_yaws(_at_size(again, self.model.size)) - reference
             response = response.add(np.array(fresh), turns)
-            decoded.update(zip(fresh, again))
+            read.update(zip(fresh, turns.tolist()))
+            if again is not None:
+                made.update(zip(fresh, again))
         # a face's response is not always monotonic: of its two frames, each target keeps the one nearer
-        read.update(zip(response.moves.tolist(), response.changes.tolist()))
         keep = [b if abs(read[b] - w) <= abs(read[m] - w) else m for m, b, w in zip(moves.tolist(), better.tolist(),
                                                                                     wanted.tolist())]
-        frames = torch.stack([decoded[m] for m in keep])
-        yield Turn(frames, base, route.subset, response, len(fresh),
+        todo = sorted({m for m in keep if m not in made})
+        if todo:
+            drawn = self.renderer.draw(np.array([read[m] for m in todo]), source, crop)
+            made.update(zip(todo, drawn.frames))
+            read.update(zip(todo, drawn.turns.tolist()))
+            yield None
+        yield Turn(torch.stack([made[m] for m in keep]), base, route.subset, response, len(fresh),
                    np.array([read[m] for m in keep]) if drawn_turns else None)
 
     def rotate(self, image, yaws: Iterable[float] = DEFAULT_YAWS, light: str = "auto", gender: str = "auto",
@@ -407,16 +415,20 @@ class HeadRotator:
         return last(self._render_steps(moved, z, source, base, crop))[:2]
 
     def _render_steps(self, moved: torch.Tensor, z: torch.Tensor, source: torch.Tensor, base: torch.Tensor | None,
-                      crop: torch.Tensor | None = None
-                      ) -> Iterator[tuple[torch.Tensor, torch.Tensor | None, np.ndarray | None] | None]:
+                      crop: torch.Tensor | None = None, draw: bool = True
+                      ) -> Iterator[tuple[torch.Tensor | None, torch.Tensor | None, np.ndarray | None] | None]:
         """``decode_moved`` yielding None after each DDIM step and each part of the rendering, then (frames, base,
-        the turns they were drawn at or None)."""
+        the turns they were drawn at or None); ``draw=False`` (a renderer that draws turns): (None, base, the turns
+        it would draw), no frame drawn."""
         with_base = self.renderer.needs_base and base is None
         for x in self.latent.decode_steps(torch.cat([moved, z]) if with_base else moved, self.render_steps):
             if x is None:
                 yield None
         if with_base:
             x, base = x[:-1], x[-1:]
+        if not draw:
+            yield None, base, self.renderer.read_turns(x, base)
+            return
         for drawn in self.renderer.render_steps(x, base, source, crop):
             if drawn is None:
                 yield None

@@ -233,3 +233,25 @@ def test_the_slider_draws_the_turns_the_face_was_seen_to_make_without_decoding(m
     assert r.response.changes_at(r.response.plan(np.array([60.0]), calibrated)) is None
     rot.frames_at(r, [far])
     assert len(decodes) == 1
+
+
+def test_with_the_feedback_each_landmark_frame_is_drawn_once(monkeypatch):
+    """The feedback measures every decoding by the turn it shows, but a frame is drawn only once it is kept: as many
+    frames drawn as targets (a 256 px frame is the renderer's main cost), and the same frames as drawing the
+    calibrated ones first and the missed ones again (``refine``)."""
+    from headrot_core.render.landmarks import Photo
+
+    loaded = HeadRotator.from_pretrained(decode="landmarks", feedback=True)
+    rot = HeadRotator(loaded.model, loaded.trajectories, settings=replace(loaded.settings, feedback_tolerance=0.5),
+                      feedback=True)
+    prep = rot.prepare(real_crop("000100"), aligned=True)
+    yaws = [-30.0, -10.0, 10.0, 30.0]
+    drawn = []
+    real_turned = Photo.turned
+    monkeypatch.setattr(Photo, "turned", lambda self, turn, s: drawn.append(turn) or real_turned(self, turn, s))
+    r = rot.rotate_prepared(prep, yaws, reconstruct=False)
+    assert len(drawn) == len(yaws) and np.allclose(sorted(drawn), sorted(r.turns))
+    drawn.clear()
+    refined = rot.refine(rot.rotate_prepared(prep, yaws, reconstruct=False, feedback=False))
+    assert len(drawn) > len(yaws)  # the calibrated frames, then the missed ones again
+    assert [f.tobytes() for f in refined.frames] == [f.tobytes() for f in r.frames]

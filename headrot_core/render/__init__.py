@@ -52,6 +52,12 @@ class Renderer:
         """Frames of the photo turned by each of ``turns`` (degrees), when ``draws_turns``."""
         raise NotImplementedError
 
+    def read_turns(self, moved: torch.Tensor, base: torch.Tensor | None) -> np.ndarray:
+        """The turn (degrees) ``render`` would draw for each moved decoding, without drawing it, when
+        ``draws_turns``: the feedback measures every decoding but keeps only one frame per target, so each frame
+        is drawn once, after the choice."""
+        raise NotImplementedError
+
 
 NAMES = ("residual", "clipped", "warp", "landmarks")  # the registry: one module of this package each
 

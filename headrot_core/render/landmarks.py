@@ -287,11 +287,23 @@ def landmark_frame_steps(crop: torch.Tensor, moved: torch.Tensor, base: torch.Te
     out, turns = [], []
     for m in moved:
         with _one_blas_thread():
-            frame, drawn = photo.turned(turn_of(crop_landmarks(_uint8(m)), base_pts), settings)
+            frame, drawn = photo.turned(model_turn(m, base_pts), settings)
         out.append(frame)
         turns.append(drawn)
         yield None
     yield _drawn(out, turns)
+
+
+def model_turn(moved: torch.Tensor, base_pts: np.ndarray) -> float:
+    """The turn the model made in one moved decoding (3, h, w) from the unmoved one's landmarks ``base_pts``."""
+    return turn_of(crop_landmarks(_uint8(moved)), base_pts)
+
+
+def model_turns(moved: torch.Tensor, base: torch.Tensor) -> np.ndarray:
+    """``model_turn`` of each moved decoding, with no frame drawn."""
+    with _one_blas_thread():
+        base_pts = crop_landmarks(_uint8(base[0]))
+        return np.array([model_turn(m, base_pts) for m in moved])
 
 
 def drawn_frames(crop: torch.Tensor, turns: np.ndarray, settings: LandmarkSettings = LandmarkSettings()) -> Drawn:
@@ -321,6 +333,9 @@ class Landmarks(Renderer):
 
     def draw(self, turns: np.ndarray, source: torch.Tensor, crop: torch.Tensor | None) -> Drawn:
         return drawn_frames(source if crop is None else crop, turns)
+
+    def read_turns(self, moved: torch.Tensor, base: torch.Tensor | None) -> np.ndarray:
+        return model_turns(moved, base)
 
 
 RENDERER = Landmarks("landmarks", needs_base=True, wants_crop=True, draws_turns=True)
