@@ -1,22 +1,22 @@
 """The landmark renderer: the photo's own pixels, moved the way the landmarks of the model's decodings move.
 
 The warp renderer's optical flow between a far decoding Gc(z + d) and the unmoved Gc(z) sees a cross-fade (a feature
-fading out in one place and in at another) more than a motion, so it turns faces too little. dlib's landmarks on
-the same decodings do follow the turn: they lock onto the stronger copy of each feature. So this renderer reads the
+fading out in one place and in at another) more than a motion, so it turns faces too little. dlib's landmarks on the
+same decodings do follow the turn: they lock onto the stronger copy of each feature. So this renderer reads the
 landmarks of Gc(z) and of each Gc(z + d) and projects their change onto the yaw direction of the landmark shape
 (``face.yaw_shape``, learnt from the annotated crops): one number per frame, the turn the model made. The photo's
 own landmarks then move by the mean shape change of that turn from the photo's own yaw, about the axis a head turns
 on (the jaw line's ends, by the ears, stay; the face moves sideways), and the photo's crop is warped along a
-thin-plate spline through them, the crop's lower edge held still and its top edge moved with the forehead (the
-hair shifts with the head). Every frame is the photo's one face at its own resolution. What a 2D warp cannot show, the side of the head that a turn reveals, it stretches into a
-smear. Within the face, that side is taken from the photo's mirror image, warped onto the same landmarks, because
-the mirror's visible cheek is the photo's hidden one (faces are nearly symmetric): the soft-symmetry fill of face
-frontalisation. An image turning towards frontal reveals the cheek it hides, which its mirror image shows whole:
-there the mirror fills the whole hidden half of the face, seamed along the midline (nose, lips, chin), where the
-two images' features coincide. Past frontal, the mirror image itself is turned when that is the shorter warp. On
-100 held-out faces turned by their true angles, with no model, the fill took the realism test from 0.73 to 0.67
-and the mirror turn to 0.62, with one face in every far frame (docs/EVALUATION.md). Lanczos resampling keeps the photo's
-sharpness: bilinear gave 0.80.
+thin-plate spline through them, the crop's lower edge held still and its top edge moved with the forehead (the hair
+shifts with the head). Every frame is the photo's one face at its own resolution. What a 2D warp cannot show, the
+side of the head that a turn reveals, it stretches into a smear. Within the face, that side is taken from the
+photo's mirror image, warped onto the same landmarks, because the mirror's visible cheek is the photo's hidden one
+(faces are nearly symmetric): the soft-symmetry fill of face frontalisation. An image turning towards frontal
+reveals the cheek it hides, which its mirror image shows whole: there the mirror fills the whole hidden half of the
+face, seamed along the midline (nose, lips, chin), where the two images' features coincide. Past frontal, the mirror
+image itself is turned when that is the shorter warp. On 100 held-out faces turned by their true angles, with no
+model, the fill took the realism test from 0.73 to 0.67 and the mirror turn to 0.62, with one face in every far
+frame (docs/EVALUATION.md). Lanczos resampling keeps the photo's sharpness: bilinear gave 0.80.
 """
 from __future__ import annotations
 
