@@ -10,8 +10,9 @@ from headrot_core.build.face_fit import fit_yaw_shape
 from headrot_core.diffusion import images_to_tensor, tensor_to_images
 from headrot_core.latent import last
 from headrot_core.measure.evaluation import realigned
-from headrot_core.render.landmarks import (WORK_PX, LandmarkSettings, _controls, backward_map, frame_for_turn,
-                                           landmark_frame_steps, landmark_frames, turn_of, turned_landmarks)
+from headrot_core.render.landmarks import (EYES, FOREHEAD, WORK_PX, LandmarkSettings, _controls, backward_map,
+                                           bounded_turn, frame_for_turn, landmark_frame_steps, landmark_frames,
+                                           turn_of, turned_landmarks)
 
 
 def test_the_yaw_shape_fit_recovers_a_quadratic():
@@ -198,9 +199,9 @@ def test_the_hair_above_the_forehead_shifts_with_it_instead_of_shearing():
     follow, still = LandmarkSettings(), LandmarkSettings(hair_follow=0.0)
     src = _controls(pts, follow)
     dst = _controls(turned_landmarks(pts, -20.0, 40.0, follow.turn_axis), follow)
-    move = float(np.mean(dst[68:, 0] - src[68:, 0]))
+    move = float(np.mean(dst[FOREHEAD, 0] - src[FOREHEAD, 0]))
     assert abs(move) > 10.0
-    col, row = np.round(dst[68:].mean(0)).astype(int)
+    col, row = np.round(dst[FOREHEAD].mean(0)).astype(int)
     shear = {}
     for s in (follow, still):
         sx, _ = backward_map(src, dst, WORK_PX, s)
@@ -209,3 +210,25 @@ def test_the_hair_above_the_forehead_shifts_with_it_instead_of_shearing():
         assert shift[-1, 0] == pytest.approx(0.0, abs=0.5) and shift[-1, -1] == pytest.approx(0.0, abs=0.5)
         shear[s.hair_follow] = abs(shift[row, col] - shift[0, col])
     assert shear[1.0] < abs(move) / 4 and shear[0.0] > abs(move) * 0.9
+
+
+def test_the_eyes_keep_looking_at_the_camera_as_the_head_turns():
+    """With ``gaze`` (the default), each eye's centre lands 0.4 eye widths x (sin of the yaw reached - sin of the
+    photo's) from where the lids carry it, against the nose's move: the iris stays towards the camera. The map then
+    draws the photo's iris there; with ``gaze=None`` the iris goes where the lids take it."""
+    pts = crop_landmarks(np.asarray(real_crop("000100")))
+    yaw, turn = -20.0, 40.0
+    looking, locked = LandmarkSettings(), LandmarkSettings(gaze=None)
+    src = _controls(pts, looking)
+    lids = _controls(turned_landmarks(pts, yaw, turn, looking.turn_axis), looking)
+    width = np.mean([np.linalg.norm(pts[e][3] - pts[e][0]) for e in EYES])
+    expected = 0.4 * width * (np.sin(np.radians(yaw + turn)) - np.sin(np.radians(yaw)))
+    assert abs(expected) > 2.0
+    for s, offset in ((looking, expected), (locked, 0.0)):
+        dst, _ = bounded_turn(pts, yaw, turn, s)
+        assert np.allclose(dst[-2:, 0] - lids[-2:, 0], offset) and np.allclose(dst[:-2], lids[:-2])
+        assert np.sign(dst[30, 0] - src[30, 0]) != np.sign(offset) or offset == 0.0
+        sx, sy = backward_map(src, dst, WORK_PX, s)
+        for eye in range(2):
+            x, y = np.round(dst[eye - 2]).astype(int)
+            assert sx[y, x] == pytest.approx(src[eye - 2, 0], abs=1.0)
