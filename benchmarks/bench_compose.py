@@ -5,8 +5,11 @@
 Rotates whole 1024 px portraits (the shared data's hq1024/) with the embedded default model (calibrated frames, no
 feedback: what the app shows first), then prints markdown tables: per seam method, the seam jump (``seam_jump``:
 gradient across the seam over the photo's own; 1 = no added edge) at the source's own yaw and at +-30 degrees, the
-mean difference from the photo outside the quad and inside it at the source's yaw, and the paste time; then the
-timings (median of the repeats after a warm-up). ``--sheet`` writes a contact sheet of the pasted frames to look at
+mean difference from the photo outside the quad and inside it at the source's yaw, and the paste time; for the
++-30 frames drawn from the photo and for those drawn from its mirror image (``mirror_turned``: their crop, background
+and hair included, is mirrored, the photo around it is not), the frame's difference from the photo where the paste
+fades one into the other (``band_mismatch``) and the seam jump; then the timings (median of the repeats after a
+warm-up). ``--sheet`` writes a contact sheet of the pasted frames to look at
 (dataset photos: keep it out of the repository).
 """
 from __future__ import annotations
@@ -25,7 +28,8 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
 from headrot_core.animation import save_animation, save_video, upscale  # noqa: E402
-from headrot_core.compose import paste_frames, quad_similarity, seam_jump, shrink  # noqa: E402
+from headrot_core.compose import FEATHER, paste_frames, quad_similarity, seam_jump, shrink  # noqa: E402
+from headrot_core.diffusion import images_to_tensor  # noqa: E402
 from headrot_core.explain import method_plot  # noqa: E402
 from headrot_core.face import invert, warp  # noqa: E402
 from headrot_core.imaging import make_grid  # noqa: E402
@@ -65,10 +69,34 @@ METHODS = {
 }
 
 
+def band_mismatch(frame: Image.Image, photo: Image.Image, quad) -> float:
+    """Mean colour difference (/255) between a frame and the photo under it over the band where the paste fades one
+    into the other (the outer ``FEATHER`` of the crop): what the fade mixes. The seam jump sees an edge, not this: two
+    different images faded into each other leave a ghost (a second hairline, a mirrored background) and no edge."""
+    side = frame.width
+    under = warp(np.asarray(photo), quad_similarity(quad, side), (side, side)).astype(np.float64)
+    u = np.arange(side) + 0.5
+    inset = np.minimum.outer(np.minimum(u, side - u), np.minimum(u, side - u))
+    band = inset < FEATHER * side
+    return float(np.abs(np.asarray(frame.convert("RGB"), np.float64) - under).mean(-1)[band].mean())
+
+
+def far_mirrored(result) -> list[bool]:
+    """Whether the landmark renderer drew the -30 and +30 frames from the photo's mirror image (False for a renderer
+    that does not set its turns)."""
+    from headrot_core.render.landmarks import LandmarkSettings, Photo, mirror_turned
+
+    if result.turns is None or result.crop is None:
+        return [False, False]
+    yaw = Photo.of(images_to_tensor([result.crop], result.crop.width)).yaw  # the yaw the renderer turned from
+    return [mirror_turned(yaw, float(result.turns[k]), LandmarkSettings()) for k in (0, -1)]
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--photos", type=int, default=6)
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--photos-from", type=int, default=0, help="skip this many of hq1024/'s photos (sorted)")
     p.add_argument("--sheet", default=None, help="write a contact sheet (-30, own yaw, +30 per photo) here")
     args = p.parse_args()
 
@@ -79,27 +107,34 @@ def main() -> None:
     if not folder.is_dir():
         raise SystemExit(f"needs the shared data's {folder}")
     rot = HeadRotator.from_pretrained(device="cpu", feedback=False)
-    cases = []
-    for path in sorted(folder.glob("*.jpg"))[:args.photos]:
+    cases, mismatch = [], {}
+    for path in sorted(folder.glob("*.jpg"))[args.photos_from:args.photos_from + args.photos]:
         photo = Image.open(path).convert("RGB")
         prep = rot.prepare(photo)
         result = rot.rotate_prepared(prep, YAWS, reconstruct=False, feedback=False)
-        cases.append((photo, np.asarray(result.crop_quad), result))
+        mirrored = far_mirrored(result)
+        cases.append((photo, np.asarray(result.crop_quad), result, mirrored))
+        for frame, m in zip((result.frames[0], result.frames[-1]), mirrored):
+            mismatch.setdefault(m, []).append(band_mismatch(frame, photo, result.crop_quad))
         print(f"{path.name}: yaw {result.source_yaw:+.1f}, light {result.light} ({result.light_score:+.2f}), "
-              f"face side {np.linalg.norm(np.subtract(*result.crop_quad[:2])):.0f} px", flush=True)
+              f"face side {np.linalg.norm(np.subtract(*result.crop_quad[:2])):.0f} px, "
+              f"-30/+30 from the mirror image: {mirrored}", flush=True)
 
     print(f"\n{len(cases)} photos of {folder.name}/ (1024 px), {platform.processor() or platform.machine()}\n")
     print("| seam method | seam jump, own yaw | seam jump, +-30 deg | outside quad, own yaw (/255) "
           "| inside quad, own yaw (/255) | 13 frames, 1024 px photo (s) |")
     print("| --- | --- | --- | --- | --- | --- |")
-    sheets = []
+    sheets, split = [], {}
     for name, paste in METHODS.items():
         own, far, outside, inside, times = [], [], [], [], []
-        for photo, quad, result in cases:
-            own_frame = result.source  # residual decoding: the frame at the photo's own yaw is its crop
+        for photo, quad, result, mirrored in cases:
+            own_frame = result.crop if result.crop is not None else result.source  # at its own yaw: the crop
             pasted = paste(photo, quad, [own_frame, result.frames[0], result.frames[-1]])
             own.append(seam_jump(pasted[0], photo, quad))
-            far += [seam_jump(x, photo, quad) for x in pasted[1:]]
+            jumps = [seam_jump(x, photo, quad) for x in pasted[1:]]
+            far += jumps
+            for jump, m in zip(jumps, mirrored):
+                split.setdefault((name, m), []).append(jump)
             diff = np.abs(np.asarray(pasted[0], float) - np.asarray(photo, float)).mean(-1)
             face = inside_quad(quad, photo.size)
             outside.append(diff[~face].mean())
@@ -111,8 +146,17 @@ def main() -> None:
               f"| {statistics.median(times):.3f} |", flush=True)
     if args.sheet:
         make_grid(sheets, nrow=3).save(args.sheet)
+    print("\n| +-30 deg frames | drawn from the photo | drawn from its mirror image |\n| --- | --- | --- |")
+    print("| frames (n) | " + " | ".join(str(len(mismatch.get(m, []))) for m in (False, True)) + " |")
+    print("| frame vs photo over the fade band, mean (/255) | "
+          + " | ".join(f"{np.mean(mismatch[m]):.1f}" if m in mismatch else "–" for m in (False, True)) + " |")
+    print("\n| seam method | seam jump +-30, frames from the photo (n) | from its mirror image (n) |\n| --- | --- | --- |")
+    for name in METHODS:
+        cells = [f"{np.mean(split[name, m]):.3f} ({len(split[name, m])})" if (name, m) in split else "– (0)"
+                 for m in (False, True)]
+        print(f"| {name} | {cells[0]} | {cells[1]} |")
 
-    photo, quad, result = cases[0]
+    photo, quad, result, _ = cases[0]
     frames = result.frames
     pasted = paste_frames(photo, quad, frames)
     small, small_quad = shrink(photo, quad, 512)

@@ -12,7 +12,7 @@ from headrot_core.latent import last
 from headrot_core.measure.evaluation import realigned
 from headrot_core.render.landmarks import (EYES, FOREHEAD, WORK_PX, LandmarkSettings, _controls, backward_map,
                                            bounded_turn, frame_for_turn, landmark_frame_steps, landmark_frames,
-                                           turn_of, turned_landmarks)
+                                           mirror_turned, turn_of, turned_landmarks)
 
 
 def test_the_yaw_shape_fit_recovers_a_quadratic():
@@ -91,6 +91,16 @@ def test_far_past_frontal_the_mirror_image_is_turned_instead():
     _, drawn = frame_for_turn(src, src[:, ::-1].copy(), pts, crop_landmarks(mirror.astype(np.uint8)), yaw, -2 * yaw,
                               LandmarkSettings())
     assert drawn == pytest.approx(-2 * yaw), "the mirror image's turn, counted from the photo's own yaw"
+
+
+def test_the_mirror_image_is_turned_only_when_that_warp_is_the_shorter_by_the_margin():
+    """A photo at +15 degrees: to -30 its mirror image (at -15) needs a 15 degree warp against 45, to -15 none
+    against 30; to frontal both are 15 degree warps, and turning further its own way the photo is always nearer."""
+    s = LandmarkSettings()
+    assert mirror_turned(15.0, -45.0, s) and mirror_turned(15.0, -30.0, s)
+    assert not mirror_turned(15.0, -15.0, s) and not mirror_turned(15.0, 15.0, s)
+    assert mirror_turned(15.0, -25.0, s) and not mirror_turned(15.0, -24.9, s), "warps of 5 against 25 degrees / 5.1 against 24.9"
+    assert not mirror_turned(15.0, -45.0, LandmarkSettings(mirror_turn=None))
 
 
 def test_a_stretch_limit_shortens_the_turn():

@@ -248,6 +248,13 @@ def bounded_turn(pts: np.ndarray, yaw: float, turn: float, s: LandmarkSettings) 
     return dst, turn * share
 
 
+def mirror_turned(yaw: float, turn: float, s: LandmarkSettings) -> bool:
+    """Whether a photo at ``yaw`` turned by ``turn`` is drawn from its mirror image (at minus ``yaw``, turned by
+    ``turn + 2 yaw``): when that warp is at least ``mirror_turn`` degrees shorter. Such a frame is the mirror image,
+    background and hair included, which a paste back into the photo shows beside the real ones."""
+    return s.mirror_turn is not None and abs(turn + 2 * yaw) + s.mirror_turn <= abs(turn)
+
+
 def frame_for_turn(photo: np.ndarray, mirrored: np.ndarray, pts: np.ndarray, pts_mirrored: np.ndarray, yaw: float,
                    turn: float, s: LandmarkSettings) -> tuple[np.ndarray, float]:
     """``photo`` (float, R x R x 3; landmarks ``pts``, at ``yaw``) turned by ``turn``; or, when that saves at least
@@ -255,7 +262,7 @@ def frame_for_turn(photo: np.ndarray, mirrored: np.ndarray, pts: np.ndarray, pts
     image fills in where the warp stretches the face. Returns the frame and the turn drawn (``turn`` unless
     ``max_stretch`` shortened it), from the photo's yaw."""
     start = yaw
-    if s.mirror_turn is not None and abs(turn + 2 * yaw) + s.mirror_turn <= abs(turn):
+    if mirror_turned(yaw, turn, s):
         photo, mirrored, pts, pts_mirrored, yaw, turn = mirrored, photo, pts_mirrored, pts, -yaw, turn + 2 * yaw
     dst, drawn = bounded_turn(pts, yaw, turn, s)
     half = min(1.0, abs(yaw) / s.half_yaw) if yaw * turn < 0 else 0.0  # turning towards frontal
