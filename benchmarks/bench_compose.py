@@ -28,7 +28,8 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
 from headrot_core.animation import save_animation, save_video, upscale  # noqa: E402
-from headrot_core.compose import FEATHER, paste_frames, quad_similarity, seam_jump, shrink  # noqa: E402
+from headrot_core.compose import (FEATHER, feather_mask, paste_frames, quad_similarity, seam_jump,  # noqa: E402
+                                  shrink)
 from headrot_core.diffusion import images_to_tensor  # noqa: E402
 from headrot_core.explain import method_plot  # noqa: E402
 from headrot_core.face import invert, warp  # noqa: E402
@@ -75,9 +76,7 @@ def band_mismatch(frame: Image.Image, photo: Image.Image, quad) -> float:
     different images faded into each other leave a ghost (a second hairline, a mirrored background) and no edge."""
     side = frame.width
     under = warp(np.asarray(photo), quad_similarity(quad, side), (side, side)).astype(np.float64)
-    u = np.arange(side) + 0.5
-    inset = np.minimum.outer(np.minimum(u, side - u), np.minimum(u, side - u))
-    band = inset < FEATHER * side
+    band = feather_mask(np.stack(np.mgrid[0:side, 0:side][::-1], -1) + 0.5, side, FEATHER) < 1
     return float(np.abs(np.asarray(frame.convert("RGB"), np.float64) - under).mean(-1)[band].mean())
 
 
