@@ -16,7 +16,7 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 from headrot_core.settings import EngineSettings  # noqa: E402
 
-# The tiny engine: x_T, raw lines, one fixed-point iteration; tests/data/tiny_frames.npz was made with exactly this
+# The tiny engine: x_T, raw lines, one fixed-point iteration; tests/data/tiny_frames/ was made with exactly this
 TINY_SETTINGS = EngineSettings(steps=20, fixed_point_iters=1, warm_start=False, latent_t=None, walk="lines",
                                residual_steps=20, decode="residual", match_gender=True, joint_gain=1.0,
                                smoothing_sigma=0.0, shared_channels=False, feedback_tolerance=3.0)
