@@ -83,11 +83,12 @@ def band_mismatch(frame: Image.Image, photo: Image.Image, quad) -> float:
 def far_mirrored(result) -> list[bool]:
     """Whether the landmark renderer drew the -30 and +30 frames from the photo's mirror image (False for a renderer
     that does not set its turns)."""
+    from headrot_core.render import Crop
     from headrot_core.render.landmarks import LandmarkSettings, Photo, mirror_turned
 
     if result.turns is None or result.crop is None:
         return [False, False]
-    yaw = Photo.of(images_to_tensor([result.crop], result.crop.width)).yaw  # the yaw the renderer turned from
+    yaw = Photo.of(Crop(images_to_tensor([result.crop], result.crop.width))).yaw  # the yaw the renderer turned from
     return [mirror_turned(yaw, float(result.turns[k]), LandmarkSettings()) for k in (0, -1)]
 
 

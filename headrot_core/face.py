@@ -166,9 +166,9 @@ def _scale_of(m: np.ndarray) -> float:
     return float(math.sqrt(abs(np.linalg.det(m[:, :2]))))
 
 
-def warp(src: np.ndarray, dst_to_src: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+def warp(src: np.ndarray, dst_to_src: np.ndarray, size: tuple[int, int], border: int | None = None) -> np.ndarray:
     """Samples ``src`` (HxW or HxWxC uint8) at ``dst_to_src`` (continuous coordinates) into a (w, h) image,
-    anti-aliased when shrinking, edges replicated outside the source."""
+    anti-aliased when shrinking; outside the source, OpenCV's ``border`` mode (default: edges replicated)."""
     import cv2
 
     w, h = size
@@ -192,7 +192,8 @@ def warp(src: np.ndarray, dst_to_src: np.ndarray, size: tuple[int, int]) -> np.n
     idx = m.copy()
     idx[:, 2] = m[:, :2] @ np.array([0.5, 0.5]) + m[:, 2] - 0.5
     return cv2.warpAffine(np.ascontiguousarray(src), idx, (int(w), int(h)),
-                          flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+                          flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_REPLICATE if border is None else border)
 
 
 def _gray(rgb: np.ndarray) -> np.ndarray:
@@ -353,10 +354,17 @@ class AlignedFace:
         """The crop's side in the photo's pixels: the resolution the photo has for this face."""
         return self.size / _scale_of(self.matrix)
 
-    def recrop(self, photo: Image.Image, size: int) -> Image.Image:
-        """The same crop at ``size`` px from the photo it was aligned in (e.g. at the photo's own resolution)."""
-        scale = np.diag([self.size / size, self.size / size, 1.0])[:2]
-        return Image.fromarray(warp(np.asarray(photo.convert("RGB")), compose(self.inverse, scale), (size, size)))
+    def recrop(self, photo: Image.Image, size: int, margin: int = 0) -> Image.Image:
+        """The same crop at ``size`` px from the photo it was aligned in (e.g. at the photo's own resolution), with
+        ``margin`` px more of the photo on every side (``size + 2 margin`` px in all). Beyond the photo's edge, a
+        reflection of it: a face near the edge gets hair or background continued there, not streaks of its edge."""
+        import cv2
+
+        k = self.size / size
+        scale = np.array([[k, 0.0, -margin * k], [0.0, k, -margin * k]])
+        side = size + 2 * margin
+        return Image.fromarray(warp(np.asarray(photo.convert("RGB")), compose(self.inverse, scale), (side, side),
+                                    cv2.BORDER_REFLECT_101))
 
     def paste_back(self, photo: Image.Image, crop: Image.Image, feather: float = 0.08) -> Image.Image:
         """Returns ``photo`` with ``crop`` (any size, same framing as ``self.crop``) warped back into its place,

@@ -51,7 +51,7 @@ from .imaging import load_image
 from .latent import Latent, last
 from .loading import ASSETS, DEFAULT_MODEL_DIR, resolve_model_dir
 from .render import NAMES as DECODES
-from .render import renderer
+from .render import Crop, renderer
 from .settings import EngineSettings
 from .walk import Route, Walk
 from .walk import load as load_walk
@@ -60,6 +60,8 @@ from .walk.lines import LIGHTS
 DEFAULT_YAWS = tuple(range(-30, 31, 5))
 DEFAULT_EMBEDDER = ASSETS / "embedder"
 RENDER_PX = 256  # the warp renderer's frames: the aligned crop at the photo's own resolution, up to this
+CONTEXT = 0.25  # of the crop's side: the photo around the crop handed to the renderer on every side (the landmark
+# renderer's top edge moves by about 0.1 of the side in a 30-degree turn, 0.2 in a 40-degree one)
 
 
 @dataclass
@@ -74,6 +76,7 @@ class FacePrep:
     faces: int | None  # faces found in the photo (None for an already-aligned input)
     crop_quad: list[list[float]] | None
     crop: Image.Image | None = None  # the aligned crop at the photo's resolution (128..RENDER_PX): what warp moves
+    context: Image.Image | None = None  # the same with CONTEXT of the photo around it (None: an aligned input)
 
 
 @dataclass
@@ -113,6 +116,7 @@ class RotationResult:
     response: FaceResponse | None = None  # the face's measured response: ``frames_at`` plans its moves with it
     redone: int | None = None  # frames decoded again after the feedback (None: no feedback)
     crop: Image.Image | None = None  # the aligned crop at the photo's resolution (the warp renderer's input)
+    context: Image.Image | None = None  # the crop with the photo around it (``FacePrep.context``)
     turns: np.ndarray | None = None  # the yaw change each frame was drawn at, when the renderer sets it
 
     def strip(self, size: int | None = None) -> Image.Image:
@@ -219,15 +223,21 @@ class HeadRotator:
         from .analysis import analyze_crop
 
         img = load_image(image)
-        faces = quad = None
+        faces = quad = context = hires = None
         if aligned:
-            crop = hires = img
+            crop = img
+            if self.renderer.wants_crop:
+                hires = img if max(img.size) <= RENDER_PX else img.resize((RENDER_PX, RENDER_PX), Image.LANCZOS)
         else:
             from .face import align_face
 
             face = align_face(img, size=128)
             crop, faces, quad = face.crop, face.faces, np.asarray(face.crop_quad).round(2).tolist()
-            hires = face.recrop(img, int(np.clip(face.side, 128, RENDER_PX))) if self.renderer.wants_crop else None
+            if self.renderer.wants_crop:
+                side = int(np.clip(face.side, 128, RENDER_PX))
+                margin = round(CONTEXT * side)
+                context = face.recrop(img, side, margin)
+                hires = context.crop((margin, margin, margin + side, margin + side))
         analysis = analyze_crop(crop.resize((128, 128), Image.LANCZOS) if crop.size != (128, 128) else crop)
         source = crop.resize((self.model.size, self.model.size), Image.LANCZOS)
         gender = None
@@ -235,12 +245,8 @@ class HeadRotator:
             from .identity import face_descriptors
 
             gender = str(self._gender.predict(face_descriptors([crop]))[0])
-        if not self.renderer.wants_crop:
-            hires = None
-        elif max(hires.size) > RENDER_PX:
-            hires = hires.resize((RENDER_PX, RENDER_PX), Image.LANCZOS)
         return FacePrep(source, float(analysis.yaw), analysis.light, float(analysis.light_score), gender, faces, quad,
-                        hires)
+                        hires, context)
 
     @property
     def decode_calls(self) -> int:
@@ -249,7 +255,7 @@ class HeadRotator:
 
     def turn(self, z: torch.Tensor, source: torch.Tensor, source_yaw: float, yaws: list[float], light: str | None,
              gender: str | None, base: torch.Tensor | None = None, response: FaceResponse | None = None,
-             feedback: bool = True, crop: torch.Tensor | None = None) -> Turn:
+             feedback: bool = True, crop: Crop | None = None) -> Turn:
         """Frames of the face (latent ``z`` of the crop ``source``) at each yaw. With feedback and a ``response``
         of the same lines, the moves are planned from it (one decode; none when the renderer draws turns itself and
         the response has seen the model make them); with feedback and none, the calibrated
@@ -277,7 +283,7 @@ class HeadRotator:
 
     def _feed_back(self, z: torch.Tensor, source: torch.Tensor, route: Route, source_yaw: float,
                    wanted: np.ndarray, moves: np.ndarray, frames: torch.Tensor | None, base: torch.Tensor | None,
-                   crop: torch.Tensor | None = None, turns: np.ndarray | None = None) -> Iterator[Turn | None]:
+                   crop: Crop | None = None, turns: np.ndarray | None = None) -> Iterator[Turn | None]:
         """Measures the calibrated ``frames`` (the ``turns`` they were drawn at, else the yaw network's reading) and
         makes again, at this face's planned moves, those that missed: drawn at the turn the response gives when the
         renderer draws turns and the calibrated frames saw the model turn that far, else decoded; yields None after
@@ -353,7 +359,7 @@ class HeadRotator:
             use_light = prep.light if light == "auto" else light
             use_gender = prep.gender if gender == "auto" else (None if gender == "any" else gender)
             turn = self.turn(z, x, prep.source_yaw, yaws, use_light, use_gender, feedback=feedback,
-                             crop=_crop_tensor(prep.crop))
+                             crop=_crop_of(prep.crop, prep.context))
         t3 = time.perf_counter()
         recon = self.reconstruct(z) if reconstruct else None
         t4 = time.perf_counter()
@@ -366,7 +372,7 @@ class HeadRotator:
                               latent=z, base=turn.base, decode=s.decode, residual_steps=s.residual_steps,
                               latent_t=s.latent_t, response=turn.response,
                               redone=turn.redone if self.feedback and feedback else None, crop=prep.crop,
-                              turns=turn.turns)
+                              context=prep.context, turns=turn.turns)
 
     def refine(self, result: RotationResult) -> RotationResult:
         """The feedback pass for a result made with ``feedback=False`` (the app shows those frames first): the same
@@ -382,7 +388,7 @@ class HeadRotator:
         route = self.trajectories.select(result.light, result.gender)
         moves = route.moves(result.source_yaw, result.yaws)
         x, base, crop = self._source_and_base(result)
-        frames = images_to_tensor(result.frames, self.model.size if crop is None else crop.shape[-1])
+        frames = images_to_tensor(result.frames, self.model.size if crop is None else crop.size)
         for turn in self._feed_back(result.latent, x, route, result.source_yaw,
                                     np.asarray(result.yaws) - result.source_yaw, moves, frames, base, crop,
                                     result.turns):
@@ -407,7 +413,7 @@ class HeadRotator:
 
     def decode_moved(self, moved: torch.Tensor, z: torch.Tensor, source: torch.Tensor,
                      base: torch.Tensor | None = None,
-                     crop: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+                     crop: Crop | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(frames, base) for moved latents of the latent ``z`` of ``source`` (1, 3, H, W in [-1, 1]). Residual:
         ``base`` is Gc(z) at ``residual_steps``, decoded in the moved latents' batch unless given (the slider
         reuses it). Clipped: Gc(z + d) at ``steps``, no base. Warp: ``crop`` (default ``source``) carried along the
@@ -415,7 +421,7 @@ class HeadRotator:
         return last(self._render_steps(moved, z, source, base, crop))[:2]
 
     def _render_steps(self, moved: torch.Tensor, z: torch.Tensor, source: torch.Tensor, base: torch.Tensor | None,
-                      crop: torch.Tensor | None = None, draw: bool = True
+                      crop: Crop | None = None, draw: bool = True
                       ) -> Iterator[tuple[torch.Tensor | None, torch.Tensor | None, np.ndarray | None] | None]:
         """``decode_moved`` yielding None after each DDIM step and each part of the rendering, then (frames, base,
         the turns they were drawn at or None); ``draw=False`` (a renderer that draws turns): (None, base, the turns
@@ -439,7 +445,7 @@ class HeadRotator:
         """An earlier result's crop as a tensor, its Gc(z) when decoded the way this engine decodes, and the crop at
         the photo's resolution when this engine warps it."""
         same = (result.decode, result.residual_steps) == (self.settings.decode, self.settings.residual_steps)
-        crop = _crop_tensor(result.crop) if self.renderer.wants_crop else None
+        crop = _crop_of(result.crop, result.context) if self.renderer.wants_crop else None
         return images_to_tensor([result.source], self.model.size), result.base if same else None, crop
 
     def frames_at(self, result: RotationResult, yaws: Iterable[float], light: str | None = None) -> list[Image.Image]:
@@ -457,8 +463,13 @@ class HeadRotator:
         return tensor_to_images(turn.frames)
 
 
-def _crop_tensor(crop: Image.Image | None) -> torch.Tensor | None:
-    return None if crop is None else images_to_tensor([crop], crop.width)
+def _crop_of(crop: Image.Image | None, context: Image.Image | None) -> Crop | None:
+    """The renderer's crop: ``context`` (the crop with the photo around it) when there is one."""
+    if crop is None:
+        return None
+    if context is None:
+        return Crop(images_to_tensor([crop], crop.width))
+    return Crop(images_to_tensor([context], context.width), (context.width - crop.width) // 2)
 
 
 def _at_size(x: torch.Tensor, size: int) -> torch.Tensor:

@@ -242,3 +242,51 @@ def test_the_eyes_keep_looking_at_the_camera_as_the_head_turns():
         for eye in range(2):
             x, y = np.round(dst[eye - 2]).astype(int)
             assert sx[y, x] == pytest.approx(src[eye - 2, 0], abs=1.0)
+
+
+def test_what_the_moving_edge_brings_in_comes_from_the_photo_around_the_crop():
+    """A turn moves the crop's top edge sideways, so the frame's top corner shows what lies beyond the crop. Given the
+    photo around the crop (``Crop.margin``), that is the photo there; given none, a reflection of the crop, and a
+    context that is that very reflection draws the same frame (but where a 50-degree warp folds and samples beyond
+    the context, which is then reflected twice)."""
+    import cv2
+
+    from headrot_core.render import Crop
+    from headrot_core.render.landmarks import drawn_frames
+
+    crop = np.array(real_crop("000100", 256))
+    m = 64
+    reflected = cv2.copyMakeBorder(crop, m, m, m, m, cv2.BORDER_REFLECT_101)
+    green = reflected.copy()
+    green[:m], green[:, :m], green[:, -m:] = (0, 255, 0), (0, 255, 0), (0, 255, 0)
+    turns = np.array([-30.0, 30.0])
+    plain = drawn_frames(images_to_tensor(crop, 256), turns)
+    same = drawn_frames(Crop(images_to_tensor(reflected, 256 + 2 * m), m), turns)
+    assert same.frames.shape == (2, 3, 256, 256)
+    assert np.array_equal(plain.turns, same.turns)
+    assert ((plain.frames - same.frames).abs() > 1 / 255).float().mean() < 0.005
+    framed = drawn_frames(Crop(images_to_tensor(green, 256 + 2 * m), m), turns)
+    for k in range(2):
+        top = np.asarray(tensor_to_images(framed.frames[k:k + 1])[0], int)[:24]
+        mine = np.asarray(tensor_to_images(plain.frames[k:k + 1])[0], int)[:24]
+        pure = (top[..., 1] > 240) & (top[..., 0] < 15) & (top[..., 2] < 15)
+        assert pure.sum() > 30 and not ((mine[..., 1] > 240) & (mine[..., 0] < 15) & (mine[..., 2] < 15)).any()
+        assert np.array_equal(top[20:][:, 100:156], mine[20:][:, 100:156])  # the crop's own pixels stay
+
+
+def test_a_photo_is_prepared_with_the_photo_around_its_crop(tiny_rotator_dir):
+    """``prepare`` hands the renderer the crop with CONTEXT of the photo on every side; its centre is the crop."""
+    from PIL import Image
+
+    from headrot_core.rotation import CONTEXT
+
+    rot = HeadRotator.from_pretrained(tiny_rotator_dir, device="cpu", decode="landmarks")
+    photo = real_crop("000100", 256)
+    big = Image.new("RGB", (512, 512), (40, 90, 160))
+    big.paste(photo, (128, 128))
+    prep = rot.prepare(big)
+    side, margin = prep.crop.width, (prep.context.width - prep.crop.width) // 2
+    assert margin == round(CONTEXT * side) > 0 and prep.context.size == (side + 2 * margin,) * 2
+    inner = np.asarray(prep.context.crop((margin, margin, margin + side, margin + side)))
+    assert np.array_equal(inner, np.asarray(prep.crop))
+    assert rot.prepare(photo, aligned=True).context is None

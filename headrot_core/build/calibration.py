@@ -20,6 +20,7 @@ from sklearn.isotonic import IsotonicRegression
 from tqdm.auto import tqdm
 
 from ..diffusion import images_to_tensor
+from ..render import Crop
 from .fitting import LabelledFaces
 from ..rotation import HeadRotator
 from ..walk.lines import Calibration
@@ -82,7 +83,7 @@ def measure_response(rot: HeadRotator, faces: LabelledFaces, nominal=NOMINAL) ->
         targets = [source_yaw[i] + s * n for s in (-1.0, 1.0) for n in nominal]
         gender = (faces.gender[i] or None) if rot.settings.match_gender else None  # the lines the engine selects
         route, yaw = rot.lines(faces.light[i], gender), float(source_yaw[i])
-        crop = images_to_tensor(faces.images[i:i + 1], faces.images.shape[1])
+        crop = Crop(images_to_tensor(faces.images[i:i + 1], faces.images.shape[1]))
         frames, _ = rot.decode_moved(route.latents(z, yaw, route.moves(yaw, targets)), z, x, crop=crop)
         reached = frame_yaws(tensor_to_images(frames)) - source_yaw[i]
         change[i] = reached.reshape(2, len(nominal)).T

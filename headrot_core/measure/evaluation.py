@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 from ..build.fitting import LabelledFaces, embed_faces, labelled_faces
 from ..diffusion import images_to_tensor, tensor_to_images
 from ..latent import Latent
+from ..render import Crop
 from ..rotation import HeadRotator
 from ..walk.lines import TrajectorySet, describe
 
@@ -190,7 +191,7 @@ def run_variant(name: str, rot: HeadRotator, latents: torch.Tensor, faces: Label
         frames = tensor_to_images(rot.turn(z, x, float(source_yaw[i]), list(targets),
                                            faces.light[i] if use_light else None,
                                            (faces.gender[i] or None) if use_gender else None,
-                                           crop=images_to_tensor(faces.images[i:i + 1], faces.images.shape[1])
+                                           crop=Crop(images_to_tensor(faces.images[i:i + 1], faces.images.shape[1]))
                                            ).frames)
         yaws, desc = measure_frames(frames)
         far = [j for j, t in enumerate(targets) if abs(t) >= FAR]

@@ -25,6 +25,28 @@ class Drawn:
 
 
 @dataclass(frozen=True)
+class Crop:
+    """The photo's aligned crop at its own resolution, with the photo around it: ``pixels`` (1, 3, C, C) in
+    [-1, 1], the crop being its centre with ``margin`` px of the photo on every side (0: none known, e.g. a dataset
+    crop). A renderer that moves the crop's border draws what comes in from beyond it from there, where a reflection
+    of the crop drew a mirrored corner of hair or background into uploads (``LandmarkSettings.hair_follow``)."""
+
+    pixels: torch.Tensor
+    margin: int = 0
+
+    @property
+    def size(self) -> int:
+        """The crop's side (px): the frames'."""
+        return self.pixels.shape[-1] - 2 * self.margin
+
+    @property
+    def inner(self) -> torch.Tensor:
+        """The crop alone (1, 3, R, R)."""
+        m = self.margin
+        return self.pixels[..., m:m + self.size, m:m + self.size]
+
+
+@dataclass(frozen=True)
 class Renderer:
     """``needs_base``: Gc(z) is decoded with the moves (at the engine's ``residual_steps``; without it the full
     ``steps``); ``wants_crop``: the photo's crop at its own resolution is prepared for it (else the model-size
@@ -37,18 +59,19 @@ class Renderer:
     draws_turns: bool = False
 
     def render(self, moved: torch.Tensor, base: torch.Tensor | None, source: torch.Tensor,
-               crop: torch.Tensor | None) -> torch.Tensor:
+               crop: Crop | None) -> torch.Tensor:
         """Frames (N, 3, R, R) in [-1, 1] from the moved decodings (N, 3, h, w), the base (1, 3, h, w) when
-        ``needs_base``, the model-size source crop (1, 3, h, w) and the photo's crop (1, 3, R, R) or None."""
+        ``needs_base``, the model-size source crop (1, 3, h, w) and the photo's crop (R x R, with the photo around it)
+        or None."""
         raise NotImplementedError
 
     def render_steps(self, moved: torch.Tensor, base: torch.Tensor | None, source: torch.Tensor,
-                     crop: torch.Tensor | None) -> Iterator[Drawn | None]:
+                     crop: Crop | None) -> Iterator[Drawn | None]:
         """``render`` in parts: None after each, then the ``Drawn`` frames. A renderer that takes long yields between
         frames, so that the app, which runs each part as its own model job, serves a released slider in between."""
         yield Drawn(self.render(moved, base, source, crop))
 
-    def draw(self, turns: np.ndarray, source: torch.Tensor, crop: torch.Tensor | None) -> Drawn:
+    def draw(self, turns: np.ndarray, source: torch.Tensor, crop: Crop | None) -> Drawn:
         """Frames of the photo turned by each of ``turns`` (degrees), when ``draws_turns``."""
         raise NotImplementedError
 

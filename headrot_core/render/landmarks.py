@@ -8,8 +8,9 @@ landmarks of Gc(z) and of each Gc(z + d) and projects their change onto the yaw 
 own landmarks then move by the mean shape change of that turn from the photo's own yaw, about the axis a head turns
 on (the jaw line's ends, by the ears, stay; the face moves sideways), and the photo's crop is warped along a
 thin-plate spline through them, the crop's lower edge held still and its top edge moved with the forehead (the hair
-shifts with the head). Every frame is the photo's one face at its own resolution. What a 2D warp cannot show, the
-side of the head that a turn reveals, it stretches into a smear. Within the face, that side is taken from the
+shifts with the head; what comes in from beyond the crop is the photo there, ``Crop``). Every frame is the photo's
+one face at its own resolution. What a 2D warp cannot show, the side of the head that a turn reveals, it stretches
+into a smear. Within the face, that side is taken from the
 photo's mirror image, warped onto the same landmarks, because the mirror's visible cheek is the photo's hidden one
 (faces are nearly symmetric): the soft-symmetry fill of face frontalisation. An image turning towards frontal
 reveals the cheek it hides, which its mirror image shows whole: there the mirror fills the whole hidden half of the
@@ -29,7 +30,7 @@ import torch
 from scipy.interpolate import RBFInterpolator
 from threadpoolctl import threadpool_limits
 
-from . import Drawn, Renderer
+from . import Crop, Drawn, Renderer
 from ..analysis import analyze_crop, crop_landmarks
 from ..face import CROP_BOX, face_model, invert, shape_features, yaw_shape
 from ..latent import last
@@ -177,10 +178,11 @@ def stretch(sx: np.ndarray, sy: np.ndarray) -> float:
     return float(pixel_stretch(sx, sy).max())
 
 
-def _remap(image: np.ndarray, sx: np.ndarray, sy: np.ndarray) -> np.ndarray:
-    """Lanczos keeps the photo's sharpness; where the moving top edge brings in what lay outside the crop, a
-    reflection continues the hair or background, where repeating the edge pixel drew streaks."""
-    return cv2.remap(image, sx, sy, cv2.INTER_LANCZOS4, borderMode=cv2.BORDER_REFLECT_101)
+def _remap(image: np.ndarray, sx: np.ndarray, sy: np.ndarray, margin: int = 0) -> np.ndarray:
+    """``image`` (the crop with ``margin`` px of the photo around it) sampled at crop coordinates. Lanczos keeps the
+    photo's sharpness; what the moving top edge brings in from outside the crop is the photo there, and beyond what
+    is known a reflection, which continues hair or a plain background where repeating the edge pixel drew streaks."""
+    return cv2.remap(image, sx + margin, sy + margin, cv2.INTER_LANCZOS4, borderMode=cv2.BORDER_REFLECT_101)
 
 
 MIDLINE = (27, 28, 29, 30, 33, 51, 62, 66, 57, 8)  # the nose, the lips' centres and the chin (68-point scheme)
@@ -223,16 +225,16 @@ def mirror_share(stretched: np.ndarray, dst: np.ndarray, s: LandmarkSettings, ha
 
 
 def turned_frame(photo: np.ndarray, mirrored: np.ndarray, src: np.ndarray, src_mirrored: np.ndarray,
-                 dst: np.ndarray, s: LandmarkSettings, half: float = 0.0) -> np.ndarray:
-    """``photo`` (R, R, 3) warped so that its points ``src`` land on ``dst``; where that stretches the face,
-    ``mirrored`` (the photo flipped, with its own points ``src_mirrored``) warped onto the same ``dst`` (``half``:
-    see ``mirror_share``)."""
-    (sx, sy), (mx, my) = backward_maps([src, src_mirrored], dst, photo.shape[0], s)
-    out = _remap(photo, sx, sy)
+                 dst: np.ndarray, s: LandmarkSettings, half: float = 0.0, margin: int = 0) -> np.ndarray:
+    """``photo`` (R, R, 3, or larger by ``margin`` px of context on every side) warped so that its points ``src``
+    land on ``dst``; where that stretches the face, ``mirrored`` (the photo flipped, with its own points
+    ``src_mirrored``) warped onto the same ``dst`` (``half``: see ``mirror_share``). Returns R x R."""
+    (sx, sy), (mx, my) = backward_maps([src, src_mirrored], dst, photo.shape[0] - 2 * margin, s)
+    out = _remap(photo, sx, sy, margin)
     share = mirror_share(pixel_stretch(sx, sy), dst, s, half)
     if not share.any():
         return out
-    return out + share[..., None] * (_remap(mirrored, mx, my) - out)
+    return out + share[..., None] * (_remap(mirrored, mx, my, margin) - out)
 
 
 def bounded_turn(pts: np.ndarray, yaw: float, turn: float, s: LandmarkSettings) -> tuple[np.ndarray, float]:
@@ -256,40 +258,43 @@ def mirror_turned(yaw: float, turn: float, s: LandmarkSettings) -> bool:
 
 
 def frame_for_turn(photo: np.ndarray, mirrored: np.ndarray, pts: np.ndarray, pts_mirrored: np.ndarray, yaw: float,
-                   turn: float, s: LandmarkSettings) -> tuple[np.ndarray, float]:
-    """``photo`` (float, R x R x 3; landmarks ``pts``, at ``yaw``) turned by ``turn``; or, when that saves at least
-    ``mirror_turn`` degrees of warp, ``mirrored`` (at minus ``yaw``) turned to the same yaw. Either way the other
-    image fills in where the warp stretches the face. Returns the frame and the turn drawn (``turn`` unless
-    ``max_stretch`` shortened it), from the photo's yaw."""
+                   turn: float, s: LandmarkSettings, margin: int = 0) -> tuple[np.ndarray, float]:
+    """``photo`` (float, R x R x 3 and ``margin`` px of context; landmarks ``pts``, at ``yaw``) turned by ``turn``;
+    or, when that saves at least ``mirror_turn`` degrees of warp, ``mirrored`` (at minus ``yaw``) turned to the same
+    yaw. Either way the other image fills in where the warp stretches the face. Returns the frame and the turn drawn
+    (``turn`` unless ``max_stretch`` shortened it), from the photo's yaw."""
     start = yaw
     if mirror_turned(yaw, turn, s):
         photo, mirrored, pts, pts_mirrored, yaw, turn = mirrored, photo, pts_mirrored, pts, -yaw, turn + 2 * yaw
     dst, drawn = bounded_turn(pts, yaw, turn, s)
     half = min(1.0, abs(yaw) / s.half_yaw) if yaw * turn < 0 else 0.0  # turning towards frontal
-    frame = turned_frame(photo, mirrored, _controls(pts, s), _controls(pts_mirrored, s), dst, s, half)
+    frame = turned_frame(photo, mirrored, _controls(pts, s), _controls(pts_mirrored, s), dst, s, half, margin)
     return frame, yaw + drawn - start
 
 
 @dataclass(frozen=True)
 class Photo:
-    """What every frame of one photo starts from: the crop and its mirror image (float, R x R x 3), the landmarks of
-    each (canonical frame) and the photo's yaw."""
+    """What every frame of one photo starts from: the crop and its mirror image (float, with ``margin`` px of the
+    photo around the crop, mirrored with it), the crop's landmarks and its mirror image's (canonical frame) and the
+    photo's yaw."""
 
     image: np.ndarray
     mirrored: np.ndarray
     pts: np.ndarray
     pts_mirrored: np.ndarray
     yaw: float
+    margin: int = 0
 
     @classmethod
-    def of(cls, crop: torch.Tensor) -> "Photo":
-        photo = _uint8(crop[0])
-        mirrored = np.ascontiguousarray(photo[:, ::-1])
-        return cls(photo.astype(np.float32), mirrored.astype(np.float32), crop_landmarks(photo),
-                   crop_landmarks(mirrored), analyze_crop(photo).yaw)
+    def of(cls, crop: Crop) -> "Photo":
+        image = _uint8(crop.pixels[0])
+        mirrored = np.ascontiguousarray(image[:, ::-1])
+        inner = _uint8(crop.inner[0])
+        return cls(image.astype(np.float32), mirrored.astype(np.float32), crop_landmarks(inner),
+                   crop_landmarks(np.ascontiguousarray(inner[:, ::-1])), analyze_crop(inner).yaw, crop.margin)
 
     def turned(self, turn: float, s: LandmarkSettings) -> tuple[np.ndarray, float]:
-        return frame_for_turn(self.image, self.mirrored, self.pts, self.pts_mirrored, self.yaw, turn, s)
+        return frame_for_turn(self.image, self.mirrored, self.pts, self.pts_mirrored, self.yaw, turn, s, self.margin)
 
 
 def _drawn(frames: list[np.ndarray], turns: list[float]) -> Drawn:
@@ -304,13 +309,13 @@ def _one_blas_thread():
     return threadpool_limits(limits=1, user_api="blas")
 
 
-def landmark_frame_steps(crop: torch.Tensor, moved: torch.Tensor, base: torch.Tensor,
+def landmark_frame_steps(crop: Crop | torch.Tensor, moved: torch.Tensor, base: torch.Tensor,
                          settings: LandmarkSettings = LandmarkSettings()) -> Iterator[Drawn | None]:
     """``landmark_frames`` a frame at a time: None after each frame, then all of them with the turn each was drawn at
     (a 256 px frame takes 0.05 s or more, so the app's slider, released meanwhile, waits for one frame instead of a
     batch)."""
     with _one_blas_thread():
-        photo = Photo.of(crop)
+        photo = Photo.of(_crop(crop))
         base_pts = crop_landmarks(_uint8(base[0]))
     out, turns = [], []
     for m in moved:
@@ -334,32 +339,38 @@ def model_turns(moved: torch.Tensor, base: torch.Tensor) -> np.ndarray:
         return np.array([model_turn(m, base_pts) for m in moved])
 
 
-def drawn_frames(crop: torch.Tensor, turns: np.ndarray, settings: LandmarkSettings = LandmarkSettings()) -> Drawn:
-    """The photo's crop (1, 3, R, R) turned by each of ``turns`` (degrees), with no decoding: for turns the face's
-    measured response already gives (the slider's exact frame)."""
+def drawn_frames(crop: Crop | torch.Tensor, turns: np.ndarray,
+                 settings: LandmarkSettings = LandmarkSettings()) -> Drawn:
+    """The photo's crop (1, 3, R, R, or a ``Crop`` with context) turned by each of ``turns`` (degrees), with no
+    decoding: for turns the face's measured response already gives (the slider's exact frame)."""
     with _one_blas_thread():
-        photo = Photo.of(crop)
+        photo = Photo.of(_crop(crop))
         drawn = [photo.turned(float(t), settings) for t in turns]
     return _drawn([frame for frame, _ in drawn], [turn for _, turn in drawn])
 
 
-def landmark_frames(crop: torch.Tensor, moved: torch.Tensor, base: torch.Tensor,
+def landmark_frames(crop: Crop | torch.Tensor, moved: torch.Tensor, base: torch.Tensor,
                     settings: LandmarkSettings = LandmarkSettings()) -> torch.Tensor:
-    """Frames at the photo's resolution: ``crop`` (1, 3, R, R) the photo's aligned crop, ``moved`` (N, 3, h, w) the
-    moved decodings and ``base`` (1, 3, h, w) the unmoved one, all in [-1, 1]. Returns (N, 3, R, R) in [-1, 1]."""
+    """Frames at the photo's resolution: ``crop`` the photo's aligned crop (1, 3, R, R, or a ``Crop`` with context),
+    ``moved`` (N, 3, h, w) the moved decodings and ``base`` (1, 3, h, w) the unmoved one, all in [-1, 1]. Returns
+    (N, 3, R, R) in [-1, 1]."""
     return last(landmark_frame_steps(crop, moved, base, settings)).frames
+
+
+def _crop(crop: Crop | torch.Tensor) -> Crop:
+    return crop if isinstance(crop, Crop) else Crop(crop)
 
 
 class Landmarks(Renderer):
     def render(self, moved: torch.Tensor, base: torch.Tensor | None, source: torch.Tensor,
-               crop: torch.Tensor | None) -> torch.Tensor:
+               crop: Crop | None) -> torch.Tensor:
         return landmark_frames(source if crop is None else crop, moved, base)
 
     def render_steps(self, moved: torch.Tensor, base: torch.Tensor | None, source: torch.Tensor,
-                     crop: torch.Tensor | None) -> Iterator[Drawn | None]:
+                     crop: Crop | None) -> Iterator[Drawn | None]:
         return landmark_frame_steps(source if crop is None else crop, moved, base)
 
-    def draw(self, turns: np.ndarray, source: torch.Tensor, crop: torch.Tensor | None) -> Drawn:
+    def draw(self, turns: np.ndarray, source: torch.Tensor, crop: Crop | None) -> Drawn:
         return drawn_frames(source if crop is None else crop, turns)
 
     def read_turns(self, moved: torch.Tensor, base: torch.Tensor | None) -> np.ndarray:

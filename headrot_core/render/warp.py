@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import torch
 
-from . import Renderer
+from . import Crop, Renderer
 
 FLOW_PX = 128  # the decodings (64 px) are upsampled to this for the flow: DIS needs a few pixels per feature
 
@@ -115,8 +115,8 @@ def warp_frames(crop: torch.Tensor, moved: torch.Tensor, base: torch.Tensor,
 
 class Warp(Renderer):
     def render(self, moved: torch.Tensor, base: torch.Tensor | None, source: torch.Tensor,
-               crop: torch.Tensor | None) -> torch.Tensor:
-        return warp_frames(source if crop is None else crop, moved, base)
+               crop: Crop | None) -> torch.Tensor:
+        return warp_frames(source if crop is None else crop.inner, moved, base)
 
 
 RENDERER = Warp("warp", needs_base=True, wants_crop=True)
