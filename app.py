@@ -74,7 +74,7 @@ from gradio.utils import get_upload_folder
 from PIL import Image
 
 from headrot_core.animation import save_animation, save_video, upscale
-from headrot_core.compose import paste_frames, shrink
+from headrot_core.compose import inner_crop, paste_frames, shrink
 from headrot_core.explain import method_plot, method_sentence
 from headrot_core.imaging import ImageError, load_image
 from headrot_core.loading import ModelNotFoundError
@@ -224,24 +224,32 @@ ENGINE = Engine()
 
 @dataclasses.dataclass(frozen=True)
 class Stage:
-    """The uploaded photo at display size and the face's corners in it: where frames are pasted back."""
+    """The uploaded photo at display size, the face's corners in it (where frames are pasted back) and the crop's
+    side in the frames' pixels (a larger frame brings the photo around the crop with it)."""
 
     photo: Image.Image
     quad: np.ndarray
+    crop_px: int | None = None
 
     @classmethod
-    def of(cls, photo: Image.Image, crop_quad, max_side: int) -> Stage | None:
+    def of(cls, photo: Image.Image, crop_quad, max_side: int, crop: Image.Image | None = None) -> Stage | None:
         """None for an aligned crop (no quad: there is no photo around the face)."""
-        return None if crop_quad is None else cls(*shrink(photo, crop_quad, max_side))
+        if crop_quad is None:
+            return None
+        return cls(*shrink(photo, crop_quad, max_side), None if crop is None else crop.width)
 
     def paste(self, frames: list[Image.Image]) -> list[Image.Image]:
-        return paste_frames(self.photo, self.quad, frames)
+        return paste_frames(self.photo, self.quad, frames, crop_px=self.crop_px)
+
+    def crops(self, frames: list[Image.Image]) -> list[Image.Image]:
+        return frames if self.crop_px is None else [inner_crop(f, self.crop_px) for f in frames]
 
 
 @dataclasses.dataclass
 class Session:
     """One visitor's current face: the rotation (with its cached latent), the photo it came from (at display size;
-    frames are pasted into it when shown, not kept: a few MB per visitor) and exact frames made by the slider."""
+    frames are pasted into it when shown, not kept: a few MB per visitor) and exact frames made by the slider (as
+    drawn, ``RotationResult.drawn``: the crop view takes their centre)."""
 
     result: RotationResult
     stage: Stage | None = None
@@ -356,14 +364,16 @@ def is_whole(session: Session, view: str | None) -> bool:
 
 
 def in_view(session: Session, frames: list[Image.Image], view: str | None) -> list[Image.Image]:
-    """``frames`` as the page shows them: pasted back into the photo, or the crop."""
-    return session.stage.paste(frames) if is_whole(session, view) else frames
+    """``frames`` (as drawn) as the page shows them: pasted back into the photo, or the crop."""
+    if session.stage is None:
+        return frames
+    return session.stage.paste(frames) if is_whole(session, view) else session.stage.crops(frames)
 
 
 def strip_update(session: Session, view: str | None):
     r = session.result
     shown_as = WHOLE if is_whole(session, view) else CROP
-    return gr.update(value=strip_items(in_view(session, r.frames, view), r.yaws),
+    return gr.update(value=strip_items(in_view(session, r.drawn, view), r.yaws),
                      label=f"Rotation strip, {shown_as}: −30° … +30°")
 
 
@@ -464,7 +474,8 @@ def _reconstruct(result: RotationResult) -> Image.Image:
 
 @gpu
 def _frames_at(result: RotationResult, yaws: list[float], light: str | None = None) -> list[Image.Image]:
-    return ENGINE.run(lambda rot: rot.frames_at(result, yaws, light=light))
+    """The frames as drawn (``RotationResult.drawn``): the page pastes them or takes their centre."""
+    return ENGINE.run(lambda rot: rot.frames_at(result, yaws, light=light, framed=True))
 
 
 def _libc_malloc_trim() -> Callable[[int], int] | None:
@@ -596,9 +607,9 @@ def preview_update(session: Session | None, yaw: float, view: str | None = WHOLE
     r = session.result
     i = nearest_index(r.yaws, yaw)
     if yaw in session.exact or r.yaws[i] == yaw:
-        frame, label = session.exact.get(yaw, r.frames[i]), f"Yaw {fmt_yaw(yaw)} (exact)"
+        frame, label = session.exact.get(yaw, r.drawn[i]), f"Yaw {fmt_yaw(yaw)} (exact)"
     else:
-        frame = r.frames[i]
+        frame = r.drawn[i]
         label = f"Yaw {fmt_yaw(yaw)}: nearest strip frame {fmt_yaw(r.yaws[i])}, exact frame on release"
     big = in_view(session, [frame], view)[0]
     return gr.update(value=shown(big, max(PREVIEW_PX, *big.size)),
@@ -637,7 +648,7 @@ def run_ui(image, aligned: bool, light: str, yaw: float, view: str = WHOLE, prog
     try:
         progress(0.02, desc="finding and aligning the face")
         prep, photo = _prepare(image, aligned)
-        stage = Stage.of(photo, prep.crop_quad, STAGE_PX)
+        stage = Stage.of(photo, prep.crop_quad, STAGE_PX, prep.crop)
         del photo  # up to 2048 px: only the display-size copy is kept
         many = prep.faces is not None and prep.faces > 1
         note = f"Found {prep.faces} faces: rotating the largest. " if many else ""
@@ -680,7 +691,9 @@ def relight(light: str, session: Session | None, yaw: float, view: str = WHOLE, 
         log.exception("relight failed")
         gr.Warning(user_message(e))
         return gr.update(), gr.update(), gr.update(), session
-    new = Session(dataclasses.replace(r, frames=frames, light=use, subset=subset), session.stage)
+    crops = frames if session.stage is None else session.stage.crops(frames)
+    new = Session(dataclasses.replace(r, frames=crops, framed=None if crops is frames else frames, light=use,
+                                      subset=subset), session.stage)
     return info_markdown(new.result), strip_update(new, view), preview_update(new, yaw, view), new
 
 
@@ -698,7 +711,7 @@ def release(yaw: float, session: Session | None, view: str = WHOLE):
     r = session.result
     if yaw not in session.exact and yaw not in r.yaws:
         try:
-            session.exact[yaw] = _frames_at(r, [yaw])[0]
+            session.exact[yaw] = _frames_at(r, [yaw])[0]  # as drawn
         except Exception as e:
             log.exception("exact frame failed")
             gr.Warning(user_message(e))
@@ -749,7 +762,7 @@ def animation_for(session: Session | None, view: str = WHOLE):
     """The MP4 and the GIF of what the page shows (the photo or the crop)."""
     if session is None:
         return None, None
-    frames = in_view(session, session.result.frames, view)
+    frames = in_view(session, session.result.drawn, view)
     return make_video(frames), make_animation(frames)
 
 
@@ -780,8 +793,8 @@ def rotate_photo_api(image):
     ``API_PX``; PNG, so the pixels away from the face are the photo's) and the ping-pong MP4 out. An aligned crop
     (one of the examples) has no photo around it: its frames come at ``PREVIEW_PX``."""
     result, photo = _api_rotation(image)
-    stage = Stage.of(photo, result.crop_quad, API_PX)
-    frames = stage.paste(result.frames) if stage else upscale(result.frames, PREVIEW_PX)
+    stage = Stage.of(photo, result.crop_quad, API_PX, result.crop)
+    frames = stage.paste(result.drawn) if stage else upscale(result.frames, PREVIEW_PX)
     return [(shown(f, None), fmt_yaw(y)) for f, y in zip(frames, result.yaws)], make_video(frames)
 
 

@@ -8,7 +8,8 @@ gradient across the seam over the photo's own; 1 = no added edge) at the source'
 mean difference from the photo outside the quad and inside it at the source's yaw, and the paste time; for the
 +-30 frames drawn from the photo and for those drawn from its mirror image (``mirror_turned``: their crop, background
 and hair included, is mirrored, the photo around it is not), the frame's difference from the photo where the paste
-fades one into the other (``band_mismatch``) and the seam jump; then the timings (median of the repeats after a
+fades one into the other (``band_mismatch``), for the crop alone and for the frame as drawn over the photo around
+the crop (``RotationResult.drawn``, what the app pastes), and the seam jump; then the timings (median of the repeats after a
 warm-up). ``--sheet`` writes a contact sheet of the pasted frames to look at
 (dataset photos: keep it out of the repository).
 """
@@ -28,11 +29,11 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
 from headrot_core.animation import save_animation, save_video, upscale  # noqa: E402
-from headrot_core.compose import (FEATHER, feather_mask, paste_frames, quad_similarity, seam_jump,  # noqa: E402
-                                  shrink)
+from headrot_core.compose import (FEATHER, feather_mask, frame_placement, inner_crop, paste_frames,  # noqa: E402
+                                  quad_similarity, seam_jump, shrink)
 from headrot_core.diffusion import images_to_tensor  # noqa: E402
 from headrot_core.explain import method_plot  # noqa: E402
-from headrot_core.face import invert, warp  # noqa: E402
+from headrot_core.face import apply, invert, warp  # noqa: E402
 from headrot_core.imaging import make_grid  # noqa: E402
 from timing import timed  # noqa: E402
 
@@ -62,21 +63,36 @@ def poisson_clone(photo: Image.Image, quad, frames: list[Image.Image]) -> list[I
     return out
 
 
+def crops(frames: list[Image.Image], crop_px: int | None) -> list[Image.Image]:
+    return frames if crop_px is None else [inner_crop(f, crop_px) for f in frames]
+
+
+# each takes (photo, crop quad, the frames as drawn, the crop's side in them); the first four paste the crop alone
 METHODS = {
-    "hard paste (no feather, no colour match)": lambda p, q, fr: paste_frames(p, q, fr, feather=0, match_colour=False),
-    "feather only": lambda p, q, fr: paste_frames(p, q, fr, match_colour=False),
-    "colour match + feather (chosen)": paste_frames,
-    "OpenCV seamlessClone (Poisson)": poisson_clone,
+    "hard paste (no feather, no colour match)":
+        lambda p, q, fr, c: paste_frames(p, q, crops(fr, c), feather=0, match_colour=False),
+    "feather only": lambda p, q, fr, c: paste_frames(p, q, crops(fr, c), match_colour=False),
+    "colour match + feather, the crop only (until now)": lambda p, q, fr, c: paste_frames(p, q, crops(fr, c)),
+    "OpenCV seamlessClone (Poisson)": lambda p, q, fr, c: poisson_clone(p, q, crops(fr, c)),
+    "drawn over the photo around the crop, faded in at its edge (chosen)":
+        lambda p, q, fr, c: paste_frames(p, q, fr, crop_px=c),
 }
+DRAWN = "drawn over the photo around the crop, faded in at its edge (chosen)"
 
 
-def band_mismatch(frame: Image.Image, photo: Image.Image, quad) -> float:
+def band_mismatch(frame: Image.Image, photo: Image.Image, quad, crop_px: int | None = None) -> float:
     """Mean colour difference (/255) between a frame and the photo under it over the band where the paste fades one
-    into the other (the outer ``FEATHER`` of the crop): what the fade mixes. The seam jump sees an edge, not this: two
-    different images faded into each other leave a ghost (a second hairline, a mirrored background) and no edge."""
+    into the other (``frame_placement``: the crop's outer ``FEATHER``, or as wide at the edge of a frame drawn over
+    the photo around the crop): what the fade mixes. The seam jump sees an edge, not this: two different images
+    faded into each other leave a ghost (a second hairline, a mirrored background) and no edge."""
     side = frame.width
-    under = warp(np.asarray(photo), quad_similarity(quad, side), (side, side)).astype(np.float64)
-    band = feather_mask(np.stack(np.mgrid[0:side, 0:side][::-1], -1) + 0.5, side, FEATHER) < 1
+    quad, feather = frame_placement(quad, side, crop_px)
+    to_photo = quad_similarity(quad, side)
+    under = warp(np.asarray(photo), to_photo, (side, side)).astype(np.float64)
+    centres = np.stack(np.mgrid[0:side, 0:side][::-1], -1) + 0.5
+    at = apply(to_photo, centres.reshape(-1, 2)).reshape(side, side, 2)
+    seen = (at[..., 0] >= 0) & (at[..., 0] < photo.width) & (at[..., 1] >= 0) & (at[..., 1] < photo.height)
+    band = (feather_mask(centres, side, feather) < 1) & seen  # only where the photo is: the paste shows nothing else
     return float(np.abs(np.asarray(frame.convert("RGB"), np.float64) - under).mean(-1)[band].mean())
 
 
@@ -114,8 +130,11 @@ def main() -> None:
         result = rot.rotate_prepared(prep, YAWS, reconstruct=False, feedback=False)
         mirrored = far_mirrored(result)
         cases.append((photo, np.asarray(result.crop_quad), result, mirrored))
-        for frame, m in zip((result.frames[0], result.frames[-1]), mirrored):
-            mismatch.setdefault(m, []).append(band_mismatch(frame, photo, result.crop_quad))
+        crop_px = None if result.crop is None else result.crop.width
+        for k, m in zip((0, -1), mirrored):
+            mismatch.setdefault(("crop", m), []).append(band_mismatch(result.frames[k], photo, result.crop_quad))
+            mismatch.setdefault(("drawn", m), []).append(band_mismatch(result.drawn[k], photo, result.crop_quad,
+                                                                       crop_px))
         print(f"{path.name}: yaw {result.source_yaw:+.1f}, light {result.light} ({result.light_score:+.2f}), "
               f"face side {np.linalg.norm(np.subtract(*result.crop_quad[:2])):.0f} px, "
               f"-30/+30 from the mirror image: {mirrored}", flush=True)
@@ -128,10 +147,13 @@ def main() -> None:
     for name, paste in METHODS.items():
         own, far, outside, inside, times = [], [], [], [], []
         for photo, quad, result, mirrored in cases:
-            own_frame = result.crop if result.crop is not None else result.source  # at its own yaw: the crop
-            pasted = paste(photo, quad, [own_frame, result.frames[0], result.frames[-1]])
-            own.append(seam_jump(pasted[0], photo, quad))
-            jumps = [seam_jump(x, photo, quad) for x in pasted[1:]]
+            crop_px = None if result.crop is None else result.crop.width
+            # at its own yaw: the crop (with the photo around it, as drawn)
+            own_frame = result.context or result.crop or result.source
+            pasted = paste(photo, quad, [own_frame, result.drawn[0], result.drawn[-1]], crop_px)
+            seam = frame_placement(quad, result.drawn[0].width, crop_px) if name == DRAWN else (quad, FEATHER)
+            own.append(seam_jump(pasted[0], photo, *seam))
+            jumps = [seam_jump(x, photo, *seam) for x in pasted[1:]]
             far += jumps
             for jump, m in zip(jumps, mirrored):
                 split.setdefault((name, m), []).append(jump)
@@ -139,7 +161,7 @@ def main() -> None:
             face = inside_quad(quad, photo.size)
             outside.append(diff[~face].mean())
             inside.append(diff[face].mean())
-            times.append(timed(lambda: paste(photo, quad, result.frames), 1))
+            times.append(timed(lambda: paste(photo, quad, result.drawn, crop_px), 1))
             if name.endswith("(chosen)"):
                 sheets += [shrink(x, quad, 256)[0] for x in (pasted[1], pasted[0], pasted[2])]
         print(f"| {name} | {np.mean(own):.3f} | {np.mean(far):.3f} | {np.mean(outside):.4f} | {np.mean(inside):.2f} "
@@ -147,9 +169,11 @@ def main() -> None:
     if args.sheet:
         make_grid(sheets, nrow=3).save(args.sheet)
     print("\n| +-30 deg frames | drawn from the photo | drawn from its mirror image |\n| --- | --- | --- |")
-    print("| frames (n) | " + " | ".join(str(len(mismatch.get(m, []))) for m in (False, True)) + " |")
-    print("| frame vs photo over the fade band, mean (/255) | "
-          + " | ".join(f"{np.mean(mismatch[m]):.1f}" if m in mismatch else "–" for m in (False, True)) + " |")
+    print("| frames (n) | " + " | ".join(str(len(mismatch.get(("crop", m), []))) for m in (False, True)) + " |")
+    for kind, label in (("crop", "the crop only (until now)"), ("drawn", "drawn over the photo around the crop")):
+        print(f"| frame vs photo over the fade band, {label}, mean (/255) | "
+              + " | ".join(f"{np.mean(mismatch[kind, m]):.1f}" if (kind, m) in mismatch else "–"
+                           for m in (False, True)) + " |")
     print("\n| seam method | seam jump +-30, frames from the photo (n) | from its mirror image (n) |\n| --- | --- | --- |")
     for name in METHODS:
         cells = [f"{np.mean(split[name, m]):.3f} ({len(split[name, m])})" if (name, m) in split else "– (0)"
@@ -158,7 +182,7 @@ def main() -> None:
 
     photo, quad, result, _ = cases[0]
     frames = result.frames
-    pasted = paste_frames(photo, quad, frames)
+    pasted = paste_frames(photo, quad, result.drawn, crop_px=None if result.crop is None else result.crop.width)
     small, small_quad = shrink(photo, quad, 512)
     tmp = Path(tempfile.mkdtemp())
     rows = [

@@ -1,9 +1,11 @@
 """Frames back into the photo: the whole photo turning, at the photo's own resolution.
 
 A frame is an aligned crop (any size) whose corners in the photo are ``crop_quad`` (clockwise from the top-left, as
-``AlignedFace.crop_quad``). Pasting it back inverts the alignment (the similarity fitted to the quad) inside the
-quad's bounding box only, so a 1024 px photo costs what its face costs, and leaves every pixel outside the quad as
-the photo had it.
+``AlignedFace.crop_quad``), or that crop with the photo around it as the landmark renderer draws it
+(``RotationResult.drawn``: the photo there moved with the crop's edge near it and unmoved at its own edge, so the
+paste fades into the photo where nothing is displaced). Pasting it back inverts the alignment (the similarity
+fitted to the quad) inside the quad's bounding box only, so a 1024 px photo costs what its face costs, and leaves
+every pixel outside the quad as the photo had it.
 
 The seam (measured in ``benchmarks/bench_compose.py``, docs/APP_STAGE.md): the model changes the hair and the
 background near the crop's border too, so a frame's colour there is not the photo's. The frame first gets a smooth
@@ -35,6 +37,24 @@ def quad_similarity(crop_quad, side: float) -> np.ndarray:
     """2x3 similarity taking a ``side`` x ``side`` frame (continuous coordinates) onto the quad in the photo."""
     corners = np.array([[0.0, 0.0], [side, 0.0], [side, side], [0.0, side]])
     return similarity_fit(corners, np.asarray(crop_quad, np.float64))
+
+
+def frame_placement(crop_quad, frame_px: int, crop_px: int | None,
+                    feather: float = FEATHER) -> tuple[np.ndarray, float]:
+    """Where a ``frame_px`` frame goes in the photo and the share of its side it fades over: a frame larger than the
+    crop (``crop_px``) is the crop with the photo around it (``render.Crop``), so its quad is the crop's grown about
+    its centre, and it fades over the width a crop's band has, at its own edge."""
+    q = np.asarray(crop_quad, np.float64)
+    if not crop_px or frame_px <= crop_px:
+        return q, feather
+    centre = q.mean(0)
+    return centre + (q - centre) * (frame_px / crop_px), feather * crop_px / frame_px
+
+
+def inner_crop(frame: Image.Image, crop_px: int) -> Image.Image:
+    """The crop (``crop_px`` square) at the centre of a frame drawn over its context; a crop-sized frame itself."""
+    m = (frame.width - crop_px) // 2
+    return frame if m <= 0 else frame.crop((m, m, m + crop_px, m + crop_px))
 
 
 def quad_box(crop_quad, size: tuple[int, int]) -> tuple[int, int, int, int]:
@@ -89,12 +109,20 @@ def _pixel_centres(box: tuple[int, int, int, int]) -> np.ndarray:
 
 
 def paste_frames(photo: Image.Image, crop_quad, frames: list[Image.Image], feather: float = FEATHER,
-                 match_colour: bool = True) -> list[Image.Image]:
+                 match_colour: bool = True, crop_px: int | None = None) -> list[Image.Image]:
     """Each frame blended into ``photo`` at the quad, at the photo's resolution: one photo-sized image per frame.
 
     The frame is colour-matched to the photo on its border ring (``match_colour``), resized (bicubic up, area down)
     to the quad's side in photo pixels, warped into the quad's bounding box and faded in over its outer ``feather``
-    fraction; pixels outside the quad are the photo's, exactly."""
+    fraction; pixels outside the quad are the photo's, exactly. Frames larger than ``crop_px`` (the crop's side)
+    are the crop with the photo around it, drawn so that their outer part is the photo unmoved: they go into the
+    quad grown to match, faded in over the same width as a crop's band, at their own edge (``frame_placement``),
+    with no colour match."""
+    if frames and crop_px and frames[0].width > crop_px:
+        # its border is the photo's own pixels (unmoved, or for a mirror-turned frame mirrored): no colour to match,
+        # and where it runs off the photo's edge (reflected there) a match against it tinted the face by up to 1/255
+        crop_quad, feather = frame_placement(crop_quad, frames[0].width, crop_px, feather)
+        match_colour = False
     photo = photo if photo.mode == "RGB" else photo.convert("RGB")
     arr = np.asarray(photo)
     box = quad_box(crop_quad, photo.size)
@@ -107,7 +135,9 @@ def paste_frames(photo: Image.Image, crop_quad, frames: list[Image.Image], feath
     roi = np.ascontiguousarray(arr[y0:y1, x0:x1])
     roi_to_frame = compose(invert(to_photo), np.array([[1.0, 0, x0], [0, 1.0, y0]]))
     grid = (COLOUR_GRID, COLOUR_GRID)
-    target = warp(arr, quad_similarity(crop_quad, COLOUR_GRID), grid).astype(np.float32) if match_colour else None
+    # beyond the photo's edge the target is its reflection, as in the frame's own crop (``AlignedFace.recrop``)
+    target = warp(arr, quad_similarity(crop_quad, COLOUR_GRID), grid, cv2.BORDER_REFLECT_101).astype(np.float32) \
+        if match_colour else None
     out = []
     for frame in frames:
         f = np.asarray(frame if frame.mode == "RGB" else frame.convert("RGB"))

@@ -45,6 +45,7 @@ import torch
 from PIL import Image
 
 from .animation import save_animation, strip
+from .compose import inner_crop
 from .diffusion import FaceDiffusion, images_to_tensor, tensor_to_images
 from .feedback import FaceResponse
 from .imaging import load_image
@@ -118,6 +119,13 @@ class RotationResult:
     crop: Image.Image | None = None  # the aligned crop at the photo's resolution (the warp renderer's input)
     context: Image.Image | None = None  # the crop with the photo around it (``FacePrep.context``)
     turns: np.ndarray | None = None  # the yaw change each frame was drawn at, when the renderer sets it
+    framed: list[Image.Image] | None = None  # each frame drawn over the context, the photo around the crop moved
+    # with the crop's edge (``render.Crop``), when the renderer draws there: what a paste back into the photo takes
+
+    @property
+    def drawn(self) -> list[Image.Image]:
+        """The frames as the renderer drew them: ``framed`` where there is one, else ``frames``."""
+        return self.framed or self.frames
 
     def strip(self, size: int | None = None) -> Image.Image:
         return strip(self.frames, size)
@@ -358,13 +366,14 @@ class HeadRotator:
             t2 = time.perf_counter()
             use_light = prep.light if light == "auto" else light
             use_gender = prep.gender if gender == "auto" else (None if gender == "any" else gender)
-            turn = self.turn(z, x, prep.source_yaw, yaws, use_light, use_gender, feedback=feedback,
-                             crop=_crop_of(prep.crop, prep.context))
+            crop = _crop_of(prep.crop, prep.context)
+            turn = self.turn(z, x, prep.source_yaw, yaws, use_light, use_gender, feedback=feedback, crop=crop)
         t3 = time.perf_counter()
         recon = self.reconstruct(z) if reconstruct else None
         t4 = time.perf_counter()
         s = self.settings
-        return RotationResult(tensor_to_images(turn.frames), yaws, prep.source, recon, prep.source_yaw, use_light,
+        frames, framed = crops_of(turn.frames, crop)
+        return RotationResult(frames, yaws, prep.source, recon, prep.source_yaw, use_light,
                               prep.light, prep.light_score, use_gender, turn.subset, prep.faces, prep.crop_quad,
                               self.latent.method, s.steps,
                               {"embedding_s": round(t2 - t1, 3), "generation_s": round(t3 - t2, 3),
@@ -372,7 +381,7 @@ class HeadRotator:
                               latent=z, base=turn.base, decode=s.decode, residual_steps=s.residual_steps,
                               latent_t=s.latent_t, response=turn.response,
                               redone=turn.redone if self.feedback and feedback else None, crop=prep.crop,
-                              context=prep.context, turns=turn.turns)
+                              context=prep.context, turns=turn.turns, framed=framed)
 
     def refine(self, result: RotationResult) -> RotationResult:
         """The feedback pass for a result made with ``feedback=False`` (the app shows those frames first): the same
@@ -388,13 +397,14 @@ class HeadRotator:
         route = self.trajectories.select(result.light, result.gender)
         moves = route.moves(result.source_yaw, result.yaws)
         x, base, crop = self._source_and_base(result)
-        frames = images_to_tensor(result.frames, self.model.size if crop is None else crop.size)
+        frames = images_to_tensor(result.drawn, self.model.size if crop is None else result.drawn[0].width)
         for turn in self._feed_back(result.latent, x, route, result.source_yaw,
                                     np.asarray(result.yaws) - result.source_yaw, moves, frames, base, crop,
                                     result.turns):
             if turn is None:
                 yield None
-        yield replace(result, frames=tensor_to_images(turn.frames), response=turn.response, redone=turn.redone,
+        frames, framed = crops_of(turn.frames, crop)
+        yield replace(result, frames=frames, framed=framed, response=turn.response, redone=turn.redone,
                       turns=turn.turns)
 
     def reconstruct(self, z: torch.Tensor) -> Image.Image:
@@ -448,11 +458,13 @@ class HeadRotator:
         crop = _crop_of(result.crop, result.context) if self.renderer.wants_crop else None
         return images_to_tensor([result.source], self.model.size), result.base if same else None, crop
 
-    def frames_at(self, result: RotationResult, yaws: Iterable[float], light: str | None = None) -> list[Image.Image]:
+    def frames_at(self, result: RotationResult, yaws: Iterable[float], light: str | None = None,
+                  framed: bool = False) -> list[Image.Image]:
         """More frames of an earlier result's face from its cached latent: no detection, no embedding, one batched
         decode of ``len(yaws)`` latents (the app's slider and light override), planned from the face's measured
         response on the same lines (another light's lines get their own feedback pass); no decode at all for a
-        renderer that draws turns, within the turns that response has seen. ``light`` overrides the result's."""
+        renderer that draws turns, within the turns that response has seen. ``light`` overrides the result's;
+        ``framed``: the frames as drawn (``RotationResult.drawn``), for a paste back into the photo."""
         if result.latent is None:
             raise ValueError("this result has no cached latent (made by an older version?): call rotate again")
         if light is not None and light not in LIGHTS:
@@ -460,7 +472,16 @@ class HeadRotator:
         x, base, crop = self._source_and_base(result)
         turn = self.turn(result.latent, x, result.source_yaw, [float(y) for y in yaws], light or result.light,
                          result.gender, base, result.response, crop=crop)
-        return tensor_to_images(turn.frames)
+        frames, drawn = crops_of(turn.frames, crop)
+        return (drawn or frames) if framed else frames
+
+
+def crops_of(frames: torch.Tensor, crop: Crop | None) -> tuple[list[Image.Image], list[Image.Image] | None]:
+    """A renderer's frames as crops, and as drawn when it drew them over the crop's context (else None)."""
+    images = tensor_to_images(frames)
+    if crop is None or frames.shape[-1] == crop.size:
+        return images, None
+    return [inner_crop(im, crop.size) for im in images], images
 
 
 def _crop_of(crop: Image.Image | None, context: Image.Image | None) -> Crop | None:

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from headrot_core.compose import (harmonic_fill, paste_frames, quad_box, quad_similarity, seam_jump, shrink)
+from headrot_core.compose import (frame_placement, harmonic_fill, inner_crop, paste_frames, quad_box, quad_similarity,
+                                  seam_jump, shrink)
 from headrot_core.face import warp
 
 from conftest import DATA, shared_data_or_skip
@@ -57,6 +58,30 @@ def test_the_source_frame_leaves_the_photo_as_it_was(size):
     assert np.abs(a - b)[outside].mean() < 1 / 255
     assert np.abs(a - b)[~outside].mean() < 6, "inside: the photo again, up to the frame's resolution"
     assert seam_jump(out, photo, QUAD) < 1.1
+
+
+def test_a_frame_drawn_over_the_photo_around_the_crop_goes_into_the_grown_quad():
+    """A frame larger than the crop (``crop_px``) is the crop with the photo around it: it goes into the crop's quad
+    grown about its centre, so the photo itself, drawn that way, comes back as it was; pasted into the crop's quad
+    (no ``crop_px``), the same frame would be squeezed in, the face shrunk to two thirds."""
+    yy, xx = np.mgrid[0:380, 0:420]
+    rings = 127 + 100 * np.sin(np.hypot(xx - 170, yy - 150) / 6.0)  # structure a squeeze would move
+    photo = Image.fromarray(np.clip(np.asarray(textured_photo(420, 380), float) * 0.5 + rings[..., None] * 0.5, 0,
+                                    255).astype(np.uint8))
+    quad = rotated_quad(210, 190, 150, 12)
+    grown, feather = frame_placement(quad, 192, 128)
+    assert np.allclose(grown.mean(0), np.asarray(quad).mean(0)) and feather == pytest.approx(0.12 * 128 / 192)
+    assert np.allclose(np.linalg.norm(grown[1] - grown[0]), 1.5 * np.linalg.norm(quad[1] - quad[0]))
+    framed = crop_of(photo, grown, 192)
+    assert np.abs(np.asarray(inner_crop(framed, 128), float) - np.asarray(crop_of(photo, quad, 128), float)).mean() < 4
+    out = paste_frames(photo, quad, [framed], crop_px=128)[0]
+    squeezed = paste_frames(photo, quad, [framed])[0]
+    a, b = np.asarray(out, float), np.asarray(photo, float)
+    face = inside_quad(quad, photo.size)
+    assert np.abs(a - b).mean() < 1.0 and np.abs(a - b)[face].mean() < 4
+    assert np.abs(np.asarray(squeezed, float) - b)[face].mean() > 4 * np.abs(a - b)[face].mean()
+    assert paste_frames(photo, quad, [crop_of(photo, quad, 128)], crop_px=128)[0].tobytes() == \
+        paste_frames(photo, quad, [crop_of(photo, quad, 128)])[0].tobytes(), "a crop-sized frame: as before"
 
 
 def test_a_mismatched_frame_leaves_no_seam_and_the_metric_sees_a_hard_one():

@@ -245,14 +245,15 @@ def test_the_eyes_keep_looking_at_the_camera_as_the_head_turns():
 
 
 def test_what_the_moving_edge_brings_in_comes_from_the_photo_around_the_crop():
-    """A turn moves the crop's top edge sideways, so the frame's top corner shows what lies beyond the crop. Given the
+    """A turn moves the crop's top edge sideways, so the frame's top corners show what lies beyond the crop. Given the
     photo around the crop (``Crop.margin``), that is the photo there; given none, a reflection of the crop, and a
-    context that is that very reflection draws the same frame (but where a 50-degree warp folds and samples beyond
-    the context, which is then reflected twice)."""
+    context that is that very reflection draws the same crop (but where a 50-degree warp folds and samples beyond
+    the context, which is then reflected twice). With context, the frame covers it all: the photo around the crop
+    moves with the crop's edge beside it and is the photo unmoved in the outer half of the margin."""
     import cv2
 
     from headrot_core.render import Crop
-    from headrot_core.render.landmarks import drawn_frames
+    from headrot_core.render.landmarks import RING_FADE, drawn_frames
 
     crop = np.array(real_crop("000100", 256))
     m = 64
@@ -262,22 +263,32 @@ def test_what_the_moving_edge_brings_in_comes_from_the_photo_around_the_crop():
     turns = np.array([-30.0, 30.0])
     plain = drawn_frames(images_to_tensor(crop, 256), turns)
     same = drawn_frames(Crop(images_to_tensor(reflected, 256 + 2 * m), m), turns)
-    assert same.frames.shape == (2, 3, 256, 256)
+    assert plain.frames.shape == (2, 3, 256, 256) and same.frames.shape == (2, 3, 256 + 2 * m, 256 + 2 * m)
     assert np.array_equal(plain.turns, same.turns)
-    assert ((plain.frames - same.frames).abs() > 1 / 255).float().mean() < 0.005
+    inner = same.frames[..., m:m + 256, m:m + 256]
+    assert ((plain.frames - inner).abs() > 1 / 255).float().mean() < 0.005
     framed = drawn_frames(Crop(images_to_tensor(green, 256 + 2 * m), m), turns)
+    still = round(m * (1 - RING_FADE)) - 1  # px of the margin, from the outside, that stay the photo
     for k in range(2):
-        top = np.asarray(tensor_to_images(framed.frames[k:k + 1])[0], int)[:24]
-        mine = np.asarray(tensor_to_images(plain.frames[k:k + 1])[0], int)[:24]
+        whole = np.asarray(tensor_to_images(framed.frames[k:k + 1])[0], int)
+        top, mine = whole[m:m + 24, m:m + 256], np.asarray(tensor_to_images(plain.frames[k:k + 1])[0], int)[:24]
         pure = (top[..., 1] > 240) & (top[..., 0] < 15) & (top[..., 2] < 15)
         assert pure.sum() > 30 and not ((mine[..., 1] > 240) & (mine[..., 0] < 15) & (mine[..., 2] < 15)).any()
         assert np.array_equal(top[20:][:, 100:156], mine[20:][:, 100:156])  # the crop's own pixels stay
+        drawn = np.asarray(tensor_to_images(same.frames[k:k + 1])[0], int)
+        ring = np.ones(drawn.shape[:2], bool)
+        ring[still:-still, still:-still] = False
+        assert np.abs(drawn - reflected.astype(int))[ring].max() <= 1, "the outer margin: the photo, unmoved"
+        beside = np.abs(drawn - reflected.astype(int))[m - 8:m, m:m + 256].mean()
+        assert beside > 5, "just above the crop, the photo moved with the crop's top edge"
 
 
 def test_a_photo_is_prepared_with_the_photo_around_its_crop(tiny_rotator_dir):
-    """``prepare`` hands the renderer the crop with CONTEXT of the photo on every side; its centre is the crop."""
+    """``prepare`` hands the renderer the crop with CONTEXT of the photo on every side; its centre is the crop. The
+    result's frames are crops, and ``framed`` the same frames drawn over that context (what a paste takes)."""
     from PIL import Image
 
+    from headrot_core.compose import inner_crop
     from headrot_core.rotation import CONTEXT
 
     rot = HeadRotator.from_pretrained(tiny_rotator_dir, device="cpu", decode="landmarks")
@@ -290,3 +301,8 @@ def test_a_photo_is_prepared_with_the_photo_around_its_crop(tiny_rotator_dir):
     inner = np.asarray(prep.context.crop((margin, margin, margin + side, margin + side)))
     assert np.array_equal(inner, np.asarray(prep.crop))
     assert rot.prepare(photo, aligned=True).context is None
+    r = rot.rotate_prepared(prep, [-20.0, 0.0, 20.0], reconstruct=False)
+    assert all(f.size == (side, side) for f in r.frames) and all(f.size == prep.context.size for f in r.framed)
+    assert all(np.array_equal(np.asarray(inner_crop(d, side)), np.asarray(f)) for d, f in zip(r.framed, r.frames))
+    assert rot.frames_at(r, [10.0])[0].size == (side, side)
+    assert rot.frames_at(r, [10.0], framed=True)[0].size == prep.context.size

@@ -29,14 +29,16 @@ class Crop:
     """The photo's aligned crop at its own resolution, with the photo around it: ``pixels`` (1, 3, C, C) in
     [-1, 1], the crop being its centre with ``margin`` px of the photo on every side (0: none known, e.g. a dataset
     crop). A renderer that moves the crop's border draws what comes in from beyond it from there, where a reflection
-    of the crop drew a mirrored corner of hair or background into uploads (``LandmarkSettings.hair_follow``)."""
+    of the crop drew a mirrored corner of hair or background into uploads (``LandmarkSettings.hair_follow``), and
+    may draw its frames over all of it (C x C): the landmark renderer moves the photo around the crop with the
+    crop's edge, so that a frame pasted back meets the photo with nothing displaced (``compose.paste_frames``)."""
 
     pixels: torch.Tensor
     margin: int = 0
 
     @property
     def size(self) -> int:
-        """The crop's side (px): the frames'."""
+        """The crop's side (px)."""
         return self.pixels.shape[-1] - 2 * self.margin
 
     @property

@@ -224,17 +224,42 @@ def mirror_share(stretched: np.ndarray, dst: np.ndarray, s: LandmarkSettings, ha
     return np.maximum(share, cv2.GaussianBlur(face, (0, 0), s.mirror_blur * scale) * whole * amount)
 
 
+RING_FADE = 0.5  # share of the margin over which the crop's edge move fades out (``canvas_maps``)
+
+
+def canvas_maps(sx: np.ndarray, sy: np.ndarray, margin: int) -> tuple[np.ndarray, np.ndarray]:
+    """The backward map (sx, sy) of an R x R crop, continued over the ``margin`` px around it: there, the move of the
+    nearest crop pixel, fading to none half way out (smoothstep). The photo around the crop moves with the crop's
+    moving edge beside it, and the outer half of the margin is the photo unmoved, where a paste back meets the photo
+    with nothing displaced: a crop-sized frame, its top edge moved, faded into the still photo as two hairlines."""
+    if margin == 0:
+        return sx, sy
+    r = sx.shape[0]
+    v, u = np.mgrid[-margin:r + margin, -margin:r + margin].astype(np.float32)
+    xc, yc = np.clip(u, 0, r - 1).astype(np.int64), np.clip(v, 0, r - 1).astype(np.int64)
+    t = np.clip(1.0 - np.hypot(u - xc, v - yc) / (RING_FADE * margin), 0.0, 1.0)
+    fade = (t * t * (3 - 2 * t)).astype(np.float32)
+    cx = u + (sx - np.arange(r, dtype=np.float32)[None, :])[yc, xc] * fade
+    cy = v + (sy - np.arange(r, dtype=np.float32)[:, None])[yc, xc] * fade
+    cx[margin:margin + r, margin:margin + r], cy[margin:margin + r, margin:margin + r] = sx, sy
+    return cx, cy
+
+
 def turned_frame(photo: np.ndarray, mirrored: np.ndarray, src: np.ndarray, src_mirrored: np.ndarray,
                  dst: np.ndarray, s: LandmarkSettings, half: float = 0.0, margin: int = 0) -> np.ndarray:
     """``photo`` (R, R, 3, or larger by ``margin`` px of context on every side) warped so that its points ``src``
     land on ``dst``; where that stretches the face, ``mirrored`` (the photo flipped, with its own points
-    ``src_mirrored``) warped onto the same ``dst`` (``half``: see ``mirror_share``). Returns R x R."""
-    (sx, sy), (mx, my) = backward_maps([src, src_mirrored], dst, photo.shape[0] - 2 * margin, s)
-    out = _remap(photo, sx, sy, margin)
+    ``src_mirrored``) warped onto the same ``dst`` (``half``: see ``mirror_share``). Returns the frame at the size of
+    ``photo``: the crop turned, and the photo around it moved with the crop's edge (``canvas_maps``)."""
+    r = photo.shape[0] - 2 * margin
+    (sx, sy), (mx, my) = backward_maps([src, src_mirrored], dst, r, s)
+    out = _remap(photo, *canvas_maps(sx, sy, margin), margin)
     share = mirror_share(pixel_stretch(sx, sy), dst, s, half)
     if not share.any():
         return out
-    return out + share[..., None] * (_remap(mirrored, mx, my, margin) - out)
+    inner = out[margin:margin + r, margin:margin + r]
+    inner += share[..., None] * (_remap(mirrored, mx, my, margin) - inner)
+    return out
 
 
 def bounded_turn(pts: np.ndarray, yaw: float, turn: float, s: LandmarkSettings) -> tuple[np.ndarray, float]:
@@ -261,8 +286,9 @@ def frame_for_turn(photo: np.ndarray, mirrored: np.ndarray, pts: np.ndarray, pts
                    turn: float, s: LandmarkSettings, margin: int = 0) -> tuple[np.ndarray, float]:
     """``photo`` (float, R x R x 3 and ``margin`` px of context; landmarks ``pts``, at ``yaw``) turned by ``turn``;
     or, when that saves at least ``mirror_turn`` degrees of warp, ``mirrored`` (at minus ``yaw``) turned to the same
-    yaw. Either way the other image fills in where the warp stretches the face. Returns the frame and the turn drawn
-    (``turn`` unless ``max_stretch`` shortened it), from the photo's yaw."""
+    yaw. Either way the other image fills in where the warp stretches the face. Returns the frame (the size of
+    ``photo``, context included) and the turn drawn (``turn`` unless ``max_stretch`` shortened it), from the photo's
+    yaw."""
     start = yaw
     if mirror_turned(yaw, turn, s):
         photo, mirrored, pts, pts_mirrored, yaw, turn = mirrored, photo, pts_mirrored, pts, -yaw, turn + 2 * yaw
@@ -353,7 +379,7 @@ def landmark_frames(crop: Crop | torch.Tensor, moved: torch.Tensor, base: torch.
                     settings: LandmarkSettings = LandmarkSettings()) -> torch.Tensor:
     """Frames at the photo's resolution: ``crop`` the photo's aligned crop (1, 3, R, R, or a ``Crop`` with context),
     ``moved`` (N, 3, h, w) the moved decodings and ``base`` (1, 3, h, w) the unmoved one, all in [-1, 1]. Returns
-    (N, 3, R, R) in [-1, 1]."""
+    (N, 3, R, R) in [-1, 1], or the size of the ``Crop``'s pixels: the crop and the photo around it."""
     return last(landmark_frame_steps(crop, moved, base, settings)).frames
 
 
