@@ -157,6 +157,27 @@ def test_the_hidden_side_comes_from_the_mirror_image():
     assert mirror_share(pixel_stretch(*backward_map(src, small, 128, s)), small, s).max() == 0
 
 
+def test_the_fill_replaces_a_stretched_photo_only_with_a_less_stretched_mirror():
+    """The mirror image fills in only where its own warp stretches it less than the photo's: with a mirror image
+    never stretched the fill is as by the photo's stretch alone; with one stretched more everywhere there is none;
+    with one stretched more on the right half only, the fill stays on the left (up to its soft edge)."""
+    from headrot_core.render.landmarks import _controls, backward_map, mirror_share, pixel_stretch
+
+    photo = np.asarray(real_crop("000100"))
+    s = LandmarkSettings()
+    pts, yaw = crop_landmarks(photo), analyze_crop(photo).yaw
+    src = _controls(pts, s)
+    dst = _controls(turned_landmarks(pts, yaw, -2 * yaw, s.turn_axis), s)
+    stretched = pixel_stretch(*backward_map(src, dst, 128, s))
+    alone = mirror_share(stretched, dst, s)
+    assert alone.max() > 0.9
+    assert np.array_equal(mirror_share(stretched, dst, s, fill_stretched=np.ones_like(stretched)), alone)
+    assert mirror_share(stretched, dst, s, fill_stretched=stretched * 2).max() == 0
+    cols = np.arange(128)[None, :].repeat(128, 0)
+    split = mirror_share(stretched, dst, s, fill_stretched=np.where(cols < 64, 1.0, stretched * 2))
+    assert np.allclose(split[:, :56], alone[:, :56], atol=0.02) and split[:, 72:].max() < 0.02
+
+
 def test_frames_are_rendered_one_at_a_time_for_the_app():
     """The step-wise rendering (the app runs each step as its own model job) yields after each frame and ends with
     exactly the frames of the one-call rendering."""

@@ -199,19 +199,24 @@ def midline_offset(dst: np.ndarray, r: int) -> np.ndarray:
     return (np.arange(r)[None, :] - x_mid[:, None]).astype(np.float32)
 
 
-def mirror_share(stretched: np.ndarray, dst: np.ndarray, s: LandmarkSettings, half: float = 0.0) -> np.ndarray:
+def mirror_share(stretched: np.ndarray, dst: np.ndarray, s: LandmarkSettings, half: float = 0.0,
+                 fill_stretched: np.ndarray | None = None) -> np.ndarray:
     """(r, r) share of the mirror image in each output pixel: none where the warp stretches the photo less than
     ``mirror_from``, all from ``mirror_full``, and only inside the outline of the landmarks among ``dst`` (WORK_PX
     crop coordinates; jaw and brows, not the forehead points above them): outside the face, a mirrored background or
     hair would show as a second copy, and above the brows the mirror image's hairline put dark blots on the forehead.
-    With ``half`` > 0 (``mirror_half``), also up to ``half`` of the whole half of the face that the warp stretches, up
-    to its midline."""
+    Given ``fill_stretched`` (the mirror image's own stretch), only where that is the smaller: for a frame turned
+    from the mirror image, the other image is the photo itself, warped 20 degrees or more further, and it pulled
+    hair and the neck's shadow onto the jaw or the nose as dark blotches (``hq1024/`` portraits at 256 px). With
+    ``half`` > 0 (``mirror_half``), also up to ``half`` of the whole half of the face that the warp stretches, up to
+    its midline."""
     r = stretched.shape[0]
     scale = r / WORK_PX
     face = np.zeros((r, r), np.float32)
     cv2.fillConvexPoly(face, cv2.convexHull(np.round(dst[:68] * scale).astype(np.int32)), 1.0)
     ramp = np.clip((stretched - s.mirror_from) / (s.mirror_full - s.mirror_from), 0.0, 1.0).astype(np.float32) * face
-    share = cv2.GaussianBlur(ramp, (0, 0), s.mirror_blur * scale)
+    kept = ramp if fill_stretched is None else ramp * (fill_stretched < stretched)
+    share = cv2.GaussianBlur(kept, (0, 0), s.mirror_blur * scale)
     if half <= 0 or s.mirror_half is None:
         return share
     offset = midline_offset(dst, r)
@@ -254,7 +259,7 @@ def turned_frame(photo: np.ndarray, mirrored: np.ndarray, src: np.ndarray, src_m
     r = photo.shape[0] - 2 * margin
     (sx, sy), (mx, my) = backward_maps([src, src_mirrored], dst, r, s)
     out = _remap(photo, *canvas_maps(sx, sy, margin), margin)
-    share = mirror_share(pixel_stretch(sx, sy), dst, s, half)
+    share = mirror_share(pixel_stretch(sx, sy), dst, s, half, pixel_stretch(mx, my))
     if not share.any():
         return out
     inner = out[margin:margin + r, margin:margin + r]
