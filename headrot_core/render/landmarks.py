@@ -9,9 +9,10 @@ own landmarks then move by the mean shape change of that turn from the photo's o
 on (the jaw line's ends, by the ears, stay; the face moves sideways), and the photo's crop is warped along a
 thin-plate spline through them, the crop's lower edge held still and its top edge moved with the forehead (the hair
 shifts with the head; what comes in from beyond the crop is the photo there, ``Crop``). Every frame is the photo's
-one face at its own resolution. What a 2D warp cannot show, the side of the head that a turn reveals, it stretches
-into a smear. Within the face, that side is taken from the
-photo's mirror image, warped onto the same landmarks, because the mirror's visible cheek is the photo's hidden one
+one face at its own resolution, drawn over the photo around the crop too, so that it pastes back into the photo
+with nothing displaced at the seam (``canvas_maps``). What a 2D warp cannot show, the side of the head that a turn
+reveals, it stretches into a smear. Within the face, that side is taken from the photo's mirror image (where that is
+stretched less), warped onto the same landmarks, because the mirror's visible cheek is the photo's hidden one
 (faces are nearly symmetric): the soft-symmetry fill of face frontalisation. An image turning towards frontal
 reveals the cheek it hides, which its mirror image shows whole: there the mirror fills the whole hidden half of the
 face, seamed along the midline (nose, lips, chin), where the two images' features coincide. Past frontal, the mirror
