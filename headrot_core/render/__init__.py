@@ -62,9 +62,9 @@ class Renderer:
 
     def render(self, moved: torch.Tensor, base: torch.Tensor | None, source: torch.Tensor,
                crop: Crop | None) -> torch.Tensor:
-        """Frames (N, 3, R, R) in [-1, 1] from the moved decodings (N, 3, h, w), the base (1, 3, h, w) when
-        ``needs_base``, the model-size source crop (1, 3, h, w) and the photo's crop (R x R, with the photo around it)
-        or None."""
+        """Frames (N, 3, R, R), or over the crop's whole context (N, 3, C, C), in [-1, 1] from the moved decodings
+        (N, 3, h, w), the base (1, 3, h, w) when ``needs_base``, the model-size source crop (1, 3, h, w) and the
+        photo's crop (R x R, with the photo around it) or None."""
         raise NotImplementedError
 
     def render_steps(self, moved: torch.Tensor, base: torch.Tensor | None, source: torch.Tensor,
