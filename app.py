@@ -87,7 +87,7 @@ EXAMPLES_DIR = Path(os.environ.get("HEADROT_EXAMPLES") or ROOT / "assets" / "exa
 #: sampled from the model), so face detection is skipped for it: for the examples' own bytes only (is_marked_aligned).
 ALIGNED_KEY, ALIGNED_VALUE = "headrot", "aligned-crop"
 YAWS = [float(y) for y in DEFAULT_YAWS]  # the strip: -30 ... +30 every 5 degrees, 13 frames
-PREVIEW_PX = 512   # the big frame; frames (the photo's crop, up to 256 px) are upscaled with Lanczos for a projector
+PREVIEW_PX = 512   # the big frame; frames (the photo's crop, up to RENDER_PX) are resampled with Lanczos for a projector
 STAGE_PX = 768     # the whole photo on the page (big view, strip, MP4, GIF): 13 pastes + the strip's PNGs 0.2 s
 API_PX = 1024      # /rotate_photo's frames and MP4: a 1024 px portrait at its own resolution
 PANEL_PX = 256     # aligned crop and reconstruction

@@ -66,12 +66,14 @@ def images_to_tensor(images: list[Image.Image] | np.ndarray, size: int) -> torch
             arr = np.stack([np.asarray(Image.fromarray(a).resize((size, size), Image.LANCZOS)) for a in arr])
     else:
         arr = np.stack([np.asarray(im.convert("RGB").resize((size, size), Image.LANCZOS)) for im in images])
-    return torch.from_numpy(arr).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+    return torch.from_numpy(arr).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
 
 
 def tensor_to_images(x: torch.Tensor) -> list[Image.Image]:
-    arr = ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-    return [Image.fromarray(a) for a in arr]
+    """The batch as uint8 images; scaled in place after the one copy that the clamp makes (frames at 512 px with
+    their context are tens of millions of values)."""
+    arr = x.detach().float().clamp(-1, 1).add_(1).mul_(127.5).round_().to(torch.uint8)
+    return [Image.fromarray(a) for a in arr.permute(0, 2, 3, 1).contiguous().cpu().numpy()]
 
 
 @dataclass

@@ -166,9 +166,11 @@ def _scale_of(m: np.ndarray) -> float:
     return float(math.sqrt(abs(np.linalg.det(m[:, :2]))))
 
 
-def warp(src: np.ndarray, dst_to_src: np.ndarray, size: tuple[int, int], border: int | None = None) -> np.ndarray:
+def warp(src: np.ndarray, dst_to_src: np.ndarray, size: tuple[int, int], border: int | None = None,
+         interpolation: int | None = None) -> np.ndarray:
     """Samples ``src`` (HxW or HxWxC uint8) at ``dst_to_src`` (continuous coordinates) into a (w, h) image,
-    anti-aliased when shrinking; outside the source, OpenCV's ``border`` mode (default: edges replicated)."""
+    anti-aliased when shrinking; outside the source, OpenCV's ``border`` mode (default: edges replicated);
+    ``interpolation``: OpenCV's (default bilinear)."""
     import cv2
 
     w, h = size
@@ -192,7 +194,7 @@ def warp(src: np.ndarray, dst_to_src: np.ndarray, size: tuple[int, int], border:
     idx = m.copy()
     idx[:, 2] = m[:, :2] @ np.array([0.5, 0.5]) + m[:, 2] - 0.5
     return cv2.warpAffine(np.ascontiguousarray(src), idx, (int(w), int(h)),
-                          flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          flags=(cv2.INTER_LINEAR if interpolation is None else interpolation) | cv2.WARP_INVERSE_MAP,
                           borderMode=cv2.BORDER_REPLICATE if border is None else border)
 
 

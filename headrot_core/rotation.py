@@ -60,7 +60,10 @@ from .walk.lines import LIGHTS
 
 DEFAULT_YAWS = tuple(range(-30, 31, 5))
 DEFAULT_EMBEDDER = ASSETS / "embedder"
-RENDER_PX = 256  # the warp renderer's frames: the aligned crop at the photo's own resolution, up to this
+RENDER_PX = 512  # the frames of the renderers that draw the photo (landmarks, warp): its crop at its own resolution,
+# up to this. The app shows a 1024 px portrait's crop at about 610 px (whole photo) or 512 (crop view); there 256 px
+# frames kept 21 / 35 % of the face's fine detail, 512 px ones 62 / 98 %, for 0.6 s more a rotation
+# (benchmarks/bench_sharpness.py, docs/APP.md)
 CONTEXT = 0.25  # of the crop's side: the photo around the crop handed to the renderer on every side (the landmark
 # renderer's top edge moves by about 0.1 of the side in a 30-degree turn, 0.2 in a 40-degree one)
 
@@ -76,7 +79,7 @@ class FacePrep:
     gender: str | None  # detected, None when no classifier is installed
     faces: int | None  # faces found in the photo (None for an already-aligned input)
     crop_quad: list[list[float]] | None
-    crop: Image.Image | None = None  # the aligned crop at the photo's resolution (128..RENDER_PX): what warp moves
+    crop: Image.Image | None = None  # the aligned crop at the photo's resolution (128..render_px): what is drawn
     context: Image.Image | None = None  # the same with CONTEXT of the photo around it (None: an aligned input)
 
 
@@ -226,8 +229,9 @@ class HeadRotator:
         """The network's yaw of images in [-1, 1] (on the CPU: about 0.1 s for a 13-frame strip and the photo)."""
         return self._yaw_net.yaw(images.detach().float().cpu().clamp(-1, 1)).numpy()
 
-    def prepare(self, image, aligned: bool = False) -> FacePrep:
-        """Photo -> aligned crop + yaw, light and gender; raises ``ImageError`` / ``NoFaceError`` on bad input."""
+    def prepare(self, image, aligned: bool = False, render_px: int = RENDER_PX) -> FacePrep:
+        """Photo -> aligned crop + yaw, light and gender; raises ``ImageError`` / ``NoFaceError`` on bad input.
+        ``render_px``: the largest crop the renderer draws (frames cost about its square)."""
         from .analysis import analyze_crop
 
         img = load_image(image)
@@ -235,14 +239,14 @@ class HeadRotator:
         if aligned:
             crop = img
             if self.renderer.wants_crop:
-                hires = img if max(img.size) <= RENDER_PX else img.resize((RENDER_PX, RENDER_PX), Image.LANCZOS)
+                hires = img if max(img.size) <= render_px else img.resize((render_px, render_px), Image.LANCZOS)
         else:
             from .face import align_face
 
             face = align_face(img, size=128)
             crop, faces, quad = face.crop, face.faces, np.asarray(face.crop_quad).round(2).tolist()
             if self.renderer.wants_crop:
-                side = int(np.clip(face.side, 128, RENDER_PX))
+                side = int(np.clip(face.side, 128, render_px))
                 margin = round(CONTEXT * side)
                 context = face.recrop(img, side, margin)
                 hires = context.crop((margin, margin, margin + side, margin + side))

@@ -64,13 +64,16 @@ def test_warp_feedback_reads_frames_at_model_size(tiny_rotator_dir):
     assert refined.redone is not None and all(f.size == (128, 128) for f in refined.frames)
 
 
-def test_large_photos_are_warped_at_up_to_256_px(warp_rot):
+def test_large_photos_are_drawn_at_up_to_render_px(warp_rot):
     from conftest import DATA, shared_data_or_skip
 
+    from headrot_core.rotation import RENDER_PX
+
     shared_data_or_skip()
-    photo = sorted((DATA / "hq1024").glob("*.jpg"))[0]
+    photo = sorted((DATA / "hq1024").glob("*.jpg"))[0]  # its crop is about 800 px
     prep = warp_rot.prepare(str(photo))
-    assert prep.crop.size == (256, 256) and prep.source.size == (32, 32)
+    assert prep.crop.size == (RENDER_PX, RENDER_PX) and prep.source.size == (32, 32)
+    assert warp_rot.prepare(str(photo), render_px=256).crop.size == (256, 256)
     small = warp_rot.prepare(str(DATA / "photos" / "000004.jpg"))  # a 178x218 photo: its face is ~128 px
     assert small.crop.size[0] <= 160
 
