@@ -94,6 +94,7 @@ PANEL_PX = 256     # aligned crop and reconstruction
 STRIP_PX = 256     # each strip frame (the gallery opens them large)
 ANIMATION_PX = 384
 ANIMATION_FPS = 8.0
+EXACT_KEPT = 12  # the slider's exact frames a visitor's session keeps (``Session.keep_exact``)
 LIGHT_CHOICES = ["auto", "left", "center", "right"]
 WHOLE, CROP = "whole photo", "face crop"  # the page's two views of the frames
 JOB_TIMEOUT_S = float(os.environ.get("HEADROT_JOB_TIMEOUT") or 120)
@@ -254,6 +255,13 @@ class Session:
     result: RotationResult
     stage: Stage | None = None
     exact: dict[float, Image.Image] = dataclasses.field(default_factory=dict)
+
+    def keep_exact(self, yaw: float, frame: Image.Image) -> None:
+        """Caches the slider's exact frame, dropping the oldest beyond ``EXACT_KEPT``: a 512 px frame over its
+        context is 1.8 MB, and every integer yaw the slider stops at would otherwise stay for the session's hour."""
+        self.exact[yaw] = frame
+        while len(self.exact) > EXACT_KEPT:
+            del self.exact[next(iter(self.exact))]
 
 
 def fmt_yaw(yaw: float) -> str:
@@ -711,7 +719,7 @@ def release(yaw: float, session: Session | None, view: str = WHOLE):
     r = session.result
     if yaw not in session.exact and yaw not in r.yaws:
         try:
-            session.exact[yaw] = _frames_at(r, [yaw])[0]  # as drawn
+            session.keep_exact(yaw, _frames_at(r, [yaw])[0])  # as drawn
         except Exception as e:
             log.exception("exact frame failed")
             gr.Warning(user_message(e))

@@ -138,6 +138,15 @@ def test_slider_shows_nearest_then_exact_frame(engine, examples):
     assert app.release(3, None) == (gr.update(), gr.update())
 
 
+def test_a_session_keeps_only_the_latest_exact_frames():
+    """Each yaw the slider stops at leaves a frame; beyond ``EXACT_KEPT`` the oldest go (1.8 MB each at 512 px)."""
+    session = app.Session(result=None)
+    for k in range(app.EXACT_KEPT + 3):
+        session.keep_exact(float(k), Image.new("RGB", (8, 8), (k, 0, 0)))
+    assert list(session.exact) == [float(k) for k in range(3, app.EXACT_KEPT + 3)]
+    assert session.exact[3.0].getpixel((0, 0)) == (3, 0, 0)
+
+
 def test_method_plot_follows_the_slider_and_says_which_lines(engine, examples):
     """The method's picture is redrawn at the slider's yaw (the marker moves), and the sentence names the subset."""
     session = run(str(examples[0]))[-1][6]
