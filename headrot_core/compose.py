@@ -144,8 +144,8 @@ def paste_frames(photo: Image.Image, crop_quad, frames: list[Image.Image], feath
         if target is not None:
             f = matched(f, target)
         # one bicubic resample, frame to photo: a resize to the quad's side and then a bilinear warp into the photo
-        # kept 0.47 of the face's finest detail from 512 px frames, this 0.62 (Lanczos: the same, 2.5 times the
-        # time; benchmarks/bench_sharpness.py)
+        # kept 0.47 of the face's finest detail from 512 px frames, this 0.62 (6 portraits; Lanczos: the same, 2.5
+        # times the time; benchmarks/bench_sharpness.py)
         to_frame = compose(np.array([[f.shape[1] / side, 0.0, 0.0], [0.0, f.shape[0] / side, 0.0]]), roi_to_frame)
         full = arr.copy()
         full[y0:y1, x0:x1] = cv2.blendLinear(warp(f, to_frame, (x1 - x0, y1 - y0), interpolation=cv2.INTER_CUBIC),
