@@ -242,21 +242,24 @@ def canvas_maps(sx: np.ndarray, sy: np.ndarray, margin: int) -> tuple[np.ndarray
     if margin == 0:
         return sx, sy
     r = sx.shape[0]
-    u, v, xc, yc, fade = _ring(r, margin)
-    cx = u + (sx - np.arange(r, dtype=np.float32)[None, :])[yc, xc] * fade
-    cy = v + (sy - np.arange(r, dtype=np.float32)[:, None])[yc, xc] * fade
+    u, v, fade = _ring(r, margin)
+    grid = np.arange(r, dtype=np.float32)
+    # the nearest crop pixel's move is the move at the crop's edge, repeated outwards
+    moves = [cv2.copyMakeBorder(d, margin, margin, margin, margin, cv2.BORDER_REPLICATE)
+             for d in (sx - grid[None, :], sy - grid[:, None])]
+    cx, cy = u + moves[0] * fade, v + moves[1] * fade
     cx[margin:margin + r, margin:margin + r], cy[margin:margin + r, margin:margin + r] = sx, sy
     return cx, cy
 
 
 @lru_cache(maxsize=4)
 def _ring(r: int, margin: int) -> tuple[np.ndarray, ...]:
-    """``canvas_maps``' geometry, the same for every frame of a photo: the canvas grid in crop coordinates (u, v),
-    the nearest crop pixel (xc, yc) and the fade of its move (read only)."""
+    """``canvas_maps``' geometry, the same for every frame of a photo: the canvas grid in crop coordinates (u, v)
+    and the fade of the nearest crop pixel's move (read only)."""
     v, u = np.mgrid[-margin:r + margin, -margin:r + margin].astype(np.float32)
     xc, yc = np.clip(u, 0, r - 1).astype(np.int64), np.clip(v, 0, r - 1).astype(np.int64)
     t = np.clip(1.0 - np.hypot(u - xc, v - yc) / (RING_FADE * margin), 0.0, 1.0)
-    out = (u, v, xc, yc, (t * t * (3 - 2 * t)).astype(np.float32))
+    out = (u, v, (t * t * (3 - 2 * t)).astype(np.float32))
     for a in out:
         a.flags.writeable = False
     return out
