@@ -74,6 +74,7 @@ def main() -> None:
         raise SystemExit(f"needs {folder}")
     photos = [Image.open(f).convert("RGB") for f in sorted(folder.glob("*.jpg"))[:args.photos]]
     rot = HeadRotator.from_pretrained()
+    crops_512 = [align_face(photo, 128).recrop(photo, app.PREVIEW_PX, 0) for photo in photos]  # the crop view's photo
     rot.rotate(photos[0], yaws=[0.0])  # warm-up
     rows, sheet = [], []
     for px in args.render_px:
@@ -87,8 +88,7 @@ def main() -> None:
             sizes.append(result.frames[0].width)
             own = int(np.argmin(np.abs(np.array(result.yaws) - result.source_yaw)))
             far = [i for i, y in enumerate(result.yaws) if abs(y) == 30]
-            crop_512 = align_face(photo, 128).recrop(photo, app.PREVIEW_PX, 0)
-            for name, (frames, ref) in views(photo, result, crop_512).items():
+            for name, (frames, ref) in views(photo, result, crops_512[k]).items():
                 d = detail(ref)
                 kept.setdefault((name, "own"), []).append(detail(frames[own]) / d)
                 kept.setdefault((name, "far"), []).extend(detail(frames[i]) / d for i in far)

@@ -112,8 +112,8 @@ def paste_frames(photo: Image.Image, crop_quad, frames: list[Image.Image], feath
                  match_colour: bool = True, crop_px: int | None = None) -> list[Image.Image]:
     """Each frame blended into ``photo`` at the quad, at the photo's resolution: one photo-sized image per frame.
 
-    The frame is colour-matched to the photo on its border ring (``match_colour``), resized (bicubic up, area down)
-    to the quad's side in photo pixels, warped into the quad's bounding box and faded in over its outer ``feather``
+    The frame is colour-matched to the photo on its border ring (``match_colour``), warped into the quad's bounding
+    box in one bicubic resample (area-shrunk first when it is much larger) and faded in over its outer ``feather``
     fraction; pixels outside the quad are the photo's, exactly. Frames larger than ``crop_px`` (the crop's side)
     are the crop with the photo around it, drawn so that their outer part is the photo unmoved: they go into the
     quad grown to match, faded in over the same width as a crop's band, at their own edge (``frame_placement``),

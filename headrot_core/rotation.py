@@ -119,7 +119,7 @@ class RotationResult:
     latent_t: int | None = None  # the DDIM timestep the latent lives at (None: x_T)
     response: FaceResponse | None = None  # the face's measured response: ``frames_at`` plans its moves with it
     redone: int | None = None  # frames decoded again after the feedback (None: no feedback)
-    crop: Image.Image | None = None  # the aligned crop at the photo's resolution (the warp renderer's input)
+    crop: Image.Image | None = None  # the aligned crop at the photo's resolution (what the renderer draws)
     context: Image.Image | None = None  # the crop with the photo around it (``FacePrep.context``)
     turns: np.ndarray | None = None  # the yaw change each frame was drawn at, when the renderer sets it
     framed: list[Image.Image] | None = None  # each frame drawn over the context, the photo around the crop moved
