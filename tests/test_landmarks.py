@@ -304,6 +304,43 @@ def test_what_the_moving_edge_brings_in_comes_from_the_photo_around_the_crop():
         assert beside > 5, "just above the crop, the photo moved with the crop's top edge"
 
 
+def test_a_frame_resamples_only_what_moves_and_is_drawn_into_its_slot():
+    """The outer ring of the context, where the crop edge's move has faded out, is copied instead of resampled, and
+    the mirror image is resampled only over the fill's box: the frame is the one a resample of the whole canvas gives,
+    to the bit, and so is a frame drawn into a slot of a batch."""
+    import cv2
+
+    from headrot_core.render.landmarks import (LandmarkSettings, Photo, _controls, _remap, backward_maps,
+                                               canvas_maps, mirror_share, pixel_stretch, turned_frame)
+
+    crop = np.array(real_crop("000100", 256))
+    m = 64
+    context = cv2.copyMakeBorder(crop, m, m, m, m, cv2.BORDER_REFLECT_101).astype(np.float32)
+    pts = crop_landmarks(crop)
+    src = _controls(pts, LandmarkSettings())
+    photo = Photo(context, np.ascontiguousarray(context[:, ::-1]), pts, crop_landmarks(crop[:, ::-1].copy()), 0.0, m)
+    for s, turn in ((LandmarkSettings(mirror_from=1e9, mirror_full=2e9), 25.0), (LandmarkSettings(), 40.0)):
+        dst = _controls(turned_landmarks(pts, 0.0, turn, s.turn_axis), s)
+        src_m = _controls(photo.pts_mirrored, s)
+        (sx, sy), (mx, my) = backward_maps([src, src_m], dst, 256, s)
+        cx, cy, reach = canvas_maps(sx, sy, m)
+        assert 0 < reach < m and cx.shape == (256 + 2 * reach,) * 2
+        v, u = np.mgrid[-m:256 + m, -m:256 + m].astype(np.float32)
+        u[m - reach:m + 256 + reach, m - reach:m + 256 + reach] = cx
+        v[m - reach:m + 256 + reach, m - reach:m + 256 + reach] = cy
+        whole = _remap(context, u, v, m)
+        share = mirror_share(pixel_stretch(sx, sy), dst, s, 0.0, pixel_stretch(mx, my))
+        inner = whole[m:m + 256, m:m + 256]
+        inner += share[..., None] * (_remap(photo.mirrored, mx, my, m) - inner)
+        assert share.any() == (s.mirror_from < 1e8), "the 40-degree turn stretches the face: the mirror fills in"
+        frame = turned_frame(context, photo.mirrored, src, src_m, dst, s, margin=m)
+        assert np.array_equal(frame, whole), "the whole canvas and the whole mirror image, resampled"
+        batch = photo.batch(2)
+        drawn, _ = photo.turned(turn, s, batch[1])
+        assert np.shares_memory(drawn, batch[1])
+        assert np.array_equal(batch[1], photo.turned(turn, s)[0]), "drawn into its slot as drawn alone"
+
+
 def test_a_photo_is_prepared_with_the_photo_around_its_crop(tiny_rotator_dir):
     """``prepare`` hands the renderer the crop with CONTEXT of the photo on every side; its centre is the crop. The
     result's frames are crops, and ``framed`` the same frames drawn over that context (what a paste takes)."""

@@ -180,11 +180,14 @@ def stretch(sx: np.ndarray, sy: np.ndarray) -> float:
     return float(pixel_stretch(sx, sy).max())
 
 
-def _remap(image: np.ndarray, sx: np.ndarray, sy: np.ndarray, margin: int = 0) -> np.ndarray:
-    """``image`` (the crop with ``margin`` px of the photo around it) sampled at crop coordinates. Lanczos keeps the
-    photo's sharpness; what the moving top edge brings in from outside the crop is the photo there, and beyond what
-    is known a reflection, which continues hair or a plain background where repeating the edge pixel drew streaks."""
-    return cv2.remap(image, sx + margin, sy + margin, cv2.INTER_LANCZOS4, borderMode=cv2.BORDER_REFLECT_101)
+def _remap(image: np.ndarray, sx: np.ndarray, sy: np.ndarray, margin: int = 0,
+           out: np.ndarray | None = None) -> np.ndarray:
+    """``image`` (the crop with ``margin`` px of the photo around it) sampled at crop coordinates, into ``out`` when
+    given (a frame's slot in the batch: no copy of it later). Lanczos keeps the photo's sharpness; what the moving top
+    edge brings in from outside the crop is the photo there, and beyond what is known a reflection, which continues
+    hair or a plain background where repeating the edge pixel drew streaks."""
+    return cv2.remap(image, sx + margin, sy + margin, cv2.INTER_LANCZOS4, dst=out,
+                     borderMode=cv2.BORDER_REFLECT_101)
 
 
 MIDLINE = (27, 28, 29, 30, 33, 51, 62, 66, 57, 8)  # the nose, the lips' centres and the chin (68-point scheme)
@@ -234,29 +237,33 @@ def mirror_share(stretched: np.ndarray, dst: np.ndarray, s: LandmarkSettings, ha
 RING_FADE = 0.5  # share of the margin over which the crop's edge move fades out (``canvas_maps``)
 
 
-def canvas_maps(sx: np.ndarray, sy: np.ndarray, margin: int) -> tuple[np.ndarray, np.ndarray]:
+def canvas_maps(sx: np.ndarray, sy: np.ndarray, margin: int) -> tuple[np.ndarray, np.ndarray, int]:
     """The backward map (sx, sy) of an R x R crop, continued over the ``margin`` px around it: there, the move of the
     nearest crop pixel, fading to none half way out (smoothstep). The photo around the crop moves with the crop's
     moving edge beside it, and the outer half of the margin is the photo unmoved, where a paste back meets the photo
-    with nothing displaced: a crop-sized frame, its top edge moved, faded into the still photo as two hairlines."""
+    with nothing displaced: a crop-sized frame, its top edge moved, faded into the still photo as two hairlines.
+    Returns the maps over the part that moves, the crop and ``reach`` px around it (the rest is the photo as it is,
+    copied rather than resampled: a third of a frame's canvas)."""
     if margin == 0:
-        return sx, sy
+        return sx, sy, 0
     r = sx.shape[0]
     u, v, fade = _ring(r, margin)
+    reach = (u.shape[0] - r) // 2
     grid = np.arange(r, dtype=np.float32)
     # the nearest crop pixel's move is the move at the crop's edge, repeated outwards
-    moves = [cv2.copyMakeBorder(d, margin, margin, margin, margin, cv2.BORDER_REPLICATE)
+    moves = [cv2.copyMakeBorder(d, reach, reach, reach, reach, cv2.BORDER_REPLICATE)
              for d in (sx - grid[None, :], sy - grid[:, None])]
     cx, cy = u + moves[0] * fade, v + moves[1] * fade
-    cx[margin:margin + r, margin:margin + r], cy[margin:margin + r, margin:margin + r] = sx, sy
-    return cx, cy
+    cx[reach:reach + r, reach:reach + r], cy[reach:reach + r, reach:reach + r] = sx, sy
+    return cx, cy, reach
 
 
 @lru_cache(maxsize=4)
 def _ring(r: int, margin: int) -> tuple[np.ndarray, ...]:
-    """``canvas_maps``' geometry, the same for every frame of a photo: the canvas grid in crop coordinates (u, v)
-    and the fade of the nearest crop pixel's move (read only)."""
-    v, u = np.mgrid[-margin:r + margin, -margin:r + margin].astype(np.float32)
+    """``canvas_maps``' geometry, the same for every frame of a photo: the grid in crop coordinates (u, v) of the
+    crop and the ring around it where its edge's move reaches, and the fade of that move (read only)."""
+    reach = int(np.ceil(RING_FADE * margin)) - 1  # the last ring pixel whose fade is above 0
+    v, u = np.mgrid[-reach:r + reach, -reach:r + reach].astype(np.float32)
     xc, yc = np.clip(u, 0, r - 1).astype(np.int64), np.clip(v, 0, r - 1).astype(np.int64)
     t = np.clip(1.0 - np.hypot(u - xc, v - yc) / (RING_FADE * margin), 0.0, 1.0)
     out = (u, v, (t * t * (3 - 2 * t)).astype(np.float32))
@@ -266,19 +273,31 @@ def _ring(r: int, margin: int) -> tuple[np.ndarray, ...]:
 
 
 def turned_frame(photo: np.ndarray, mirrored: np.ndarray, src: np.ndarray, src_mirrored: np.ndarray,
-                 dst: np.ndarray, s: LandmarkSettings, half: float = 0.0, margin: int = 0) -> np.ndarray:
+                 dst: np.ndarray, s: LandmarkSettings, half: float = 0.0, margin: int = 0,
+                 out: np.ndarray | None = None) -> np.ndarray:
     """``photo`` (R, R, 3, or larger by ``margin`` px of context on every side) warped so that its points ``src``
     land on ``dst``; where that stretches the face, ``mirrored`` (the photo flipped, with its own points
     ``src_mirrored``) warped onto the same ``dst`` (``half``: see ``mirror_share``). Returns the frame at the size of
-    ``photo``: the crop turned, and the photo around it moved with the crop's edge (``canvas_maps``)."""
+    ``photo`` (in ``out`` when given): the crop turned, and the photo around it moved with the crop's edge
+    (``canvas_maps``)."""
     r = photo.shape[0] - 2 * margin
     (sx, sy), (mx, my) = backward_maps([src, src_mirrored], dst, r, s)
-    out = _remap(photo, *canvas_maps(sx, sy, margin), margin)
+    cx, cy, reach = canvas_maps(sx, sy, margin)
+    if out is None:
+        out = np.empty_like(photo)
+    still = margin - reach
+    if still:
+        out[:] = photo
+    moving = out[still:still + r + 2 * reach, still:still + r + 2 * reach]
+    _remap(photo, cx, cy, margin, moving)
     share = mirror_share(pixel_stretch(sx, sy), dst, s, half, pixel_stretch(mx, my))
-    if not share.any():
+    rows, cols = np.flatnonzero(share.any(1)), np.flatnonzero(share.any(0))
+    if not len(rows):
         return out
-    inner = out[margin:margin + r, margin:margin + r]
-    inner += share[..., None] * (_remap(mirrored, mx, my, margin) - inner)
+    # the fill lies within the face: the mirror image is sampled only over its box (a fifth of a 512 px frame's time)
+    box = np.s_[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    inner = out[margin:margin + r, margin:margin + r][box]
+    inner += share[box][..., None] * (_remap(mirrored, mx[box], my[box], margin) - inner)
     return out
 
 
@@ -303,18 +322,19 @@ def mirror_turned(yaw: float, turn: float, s: LandmarkSettings) -> bool:
 
 
 def frame_for_turn(photo: np.ndarray, mirrored: np.ndarray, pts: np.ndarray, pts_mirrored: np.ndarray, yaw: float,
-                   turn: float, s: LandmarkSettings, margin: int = 0) -> tuple[np.ndarray, float]:
+                   turn: float, s: LandmarkSettings, margin: int = 0,
+                   out: np.ndarray | None = None) -> tuple[np.ndarray, float]:
     """``photo`` (float, R x R x 3 and ``margin`` px of context; landmarks ``pts``, at ``yaw``) turned by ``turn``;
     or, when that saves at least ``mirror_turn`` degrees of warp, ``mirrored`` (at minus ``yaw``) turned to the same
     yaw. Either way the other image fills in where the warp stretches the face. Returns the frame (the size of
-    ``photo``, context included) and the turn drawn (``turn`` unless ``max_stretch`` shortened it), from the photo's
+    ``photo``, context included; in ``out`` when given) and the turn drawn (``turn`` unless ``max_stretch`` shortened it), from the photo's
     yaw."""
     start = yaw
     if mirror_turned(yaw, turn, s):
         photo, mirrored, pts, pts_mirrored, yaw, turn = mirrored, photo, pts_mirrored, pts, -yaw, turn + 2 * yaw
     dst, drawn = bounded_turn(pts, yaw, turn, s)
     half = min(1.0, abs(yaw) / s.half_yaw) if yaw * turn < 0 else 0.0  # turning towards frontal
-    frame = turned_frame(photo, mirrored, _controls(pts, s), _controls(pts_mirrored, s), dst, s, half, margin)
+    frame = turned_frame(photo, mirrored, _controls(pts, s), _controls(pts_mirrored, s), dst, s, half, margin, out)
     return frame, yaw + drawn - start
 
 
@@ -339,14 +359,20 @@ class Photo:
         return cls(image.astype(np.float32), mirrored.astype(np.float32), crop_landmarks(inner),
                    crop_landmarks(np.ascontiguousarray(inner[:, ::-1])), analyze_crop(inner).yaw, crop.margin)
 
-    def turned(self, turn: float, s: LandmarkSettings) -> tuple[np.ndarray, float]:
-        return frame_for_turn(self.image, self.mirrored, self.pts, self.pts_mirrored, self.yaw, turn, s, self.margin)
+    def turned(self, turn: float, s: LandmarkSettings, out: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+        return frame_for_turn(self.image, self.mirrored, self.pts, self.pts_mirrored, self.yaw, turn, s, self.margin,
+                              out)
+
+    def batch(self, n: int) -> np.ndarray:
+        """Room for ``n`` frames (float, n x H x W x 3), each drawn into its slot: at 640 px, stacking 13 frames
+        drawn apart cost 0.25 s, most of it the first touch of 144 MB of fresh memory."""
+        return np.empty((n, *self.image.shape), np.float32)
 
 
-def _drawn(frames: list[np.ndarray], turns: list[float]) -> Drawn:
-    """The frames (float, H x W x 3, 0..255) as a [-1, 1] batch, scaled in place and left channels-last in memory:
-    at 512 px, 13 frames over their context are 23 M values, and the copies of a plain conversion cost 0.4 s."""
-    out = torch.from_numpy(np.stack(frames)).div_(127.5).sub_(1.0).clamp_(-1.0, 1.0)
+def _drawn(frames: np.ndarray, turns: list[float]) -> Drawn:
+    """The frames (float, N x H x W x 3, 0..255) as a [-1, 1] batch, scaled in place and left channels-last in
+    memory: at 512 px, 13 frames over their context are 23 M values, and the copies of a plain conversion cost 0.4 s."""
+    out = torch.from_numpy(frames).div_(127.5).sub_(1.0).clamp_(-1.0, 1.0)
     return Drawn(out.permute(0, 3, 1, 2), np.array(turns))
 
 
@@ -365,12 +391,10 @@ def landmark_frame_steps(crop: Crop | torch.Tensor, moved: torch.Tensor, base: t
     with _one_blas_thread():
         photo = Photo.of(_crop(crop))
         base_pts = crop_landmarks(_uint8(base[0]))
-    out, turns = [], []
-    for m in moved:
+    out, turns = photo.batch(len(moved)), []
+    for slot, m in zip(out, moved):
         with _one_blas_thread():
-            frame, drawn = photo.turned(model_turn(m, base_pts), settings)
-        out.append(frame)
-        turns.append(drawn)
+            turns.append(photo.turned(model_turn(m, base_pts), settings, slot)[1])
         yield None
     yield _drawn(out, turns)
 
@@ -393,8 +417,9 @@ def drawn_frames(crop: Crop | torch.Tensor, turns: np.ndarray,
     decoding: for turns the face's measured response already gives (the slider's exact frame)."""
     with _one_blas_thread():
         photo = Photo.of(_crop(crop))
-        drawn = [photo.turned(float(t), settings) for t in turns]
-    return _drawn([frame for frame, _ in drawn], [turn for _, turn in drawn])
+        out = photo.batch(len(turns))
+        drawn = [photo.turned(float(t), settings, slot)[1] for slot, t in zip(out, turns)]
+    return _drawn(out, drawn)
 
 
 def landmark_frames(crop: Crop | torch.Tensor, moved: torch.Tensor, base: torch.Tensor,
