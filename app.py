@@ -248,8 +248,8 @@ class Stage:
 
 @dataclasses.dataclass
 class Session:
-    """One visitor's current face: the rotation (with its cached latent and its frames: 33 MB for a large photo's 13
-    frames at 512 px), the photo it came from (at display size; frames are pasted into it when shown, not kept) and
+    """One visitor's current face: the rotation (with its cached latent and its frames: 52 MB for a large photo's 13
+    frames at 640 px), the photo it came from (at display size; frames are pasted into it when shown, not kept) and
     exact frames made by the slider (as drawn, ``RotationResult.drawn``: the crop view takes their centre)."""
 
     result: RotationResult
@@ -257,8 +257,8 @@ class Session:
     exact: dict[float, Image.Image] = dataclasses.field(default_factory=dict)
 
     def keep_exact(self, yaw: float, frame: Image.Image) -> None:
-        """Caches the slider's exact frame, dropping the oldest beyond ``EXACT_KEPT``: a 512 px frame over its
-        context is 1.8 MB, and every integer yaw the slider stops at would otherwise stay for the session's hour."""
+        """Caches the slider's exact frame, dropping the oldest beyond ``EXACT_KEPT``: a 640 px frame over its
+        context is 2.8 MB, and every integer yaw the slider stops at would otherwise stay for the session's hour."""
         self.exact[yaw] = frame
         while len(self.exact) > EXACT_KEPT:
             del self.exact[next(iter(self.exact))]

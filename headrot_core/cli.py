@@ -496,7 +496,7 @@ def build_parser() -> argparse.ArgumentParser:
     ro.add_argument("--format", default="gif", choices=["gif", "mp4"])
     ro.add_argument("--decode", default=None, choices=DECODES,
                     help="renderer (default: the one the trajectories were calibrated with); warp: frames at the "
-                         "photo's resolution, up to 512 px")
+                         "photo's resolution, up to 640 px")
     ro.add_argument("--no-feedback", action="store_true", help=FEEDBACK_HELP)
     model_args(ro)
     ro.set_defaults(func=_cmd_rotate)

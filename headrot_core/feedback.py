@@ -8,7 +8,7 @@ frames came nearer (a face's response is not always monotonic). A renderer that 
 landmark renderer) draws a move whose turn the response already covers at that turn (``changes_at``), with no
 decode: only targets beyond the turns the calibrated frames reached are decoded again, to see the model go there.
 Such a renderer is asked only for the turn of each decoding until the frames are chosen, and then draws each kept
-frame once (a 512 px frame is its main cost).
+frame once (a 640 px frame is its main cost).
 
 What is measured depends on the renderer. The landmark renderer (shipped) reads the model's turn off each decoding
 and draws the frame at exactly that turn, so the feedback steers by the turn drawn. Other renderers' frames are read

@@ -60,10 +60,10 @@ from .walk.lines import LIGHTS
 
 DEFAULT_YAWS = tuple(range(-30, 31, 5))
 DEFAULT_EMBEDDER = ASSETS / "embedder"
-RENDER_PX = 512  # the frames of the renderers that draw the photo (landmarks, warp): its crop at its own resolution,
+RENDER_PX = 640  # the frames of the renderers that draw the photo (landmarks, warp): its crop at its own resolution,
 # up to this. The app shows a 1024 px portrait's crop at about 610 px (whole photo) or 512 (crop view); there 256 px
-# frames kept 16 / 36 % of the face's fine detail, 512 px ones 55 / 100 %, for about 0.6 s more a rotation
-# (12 portraits; benchmarks/bench_sharpness.py, docs/APP.md)
+# frames kept 16 / 36 % of the face's fine detail, 512 px ones 55 / 100 %, 640 px ones 81 % in the whole photo, for
+# 0.4 s more a rotation than 512 (768: 83 %, 0.35 s more again; 12 portraits; benchmarks/bench_sharpness.py, docs/APP.md)
 CONTEXT = 0.25  # of the crop's side: the photo around the crop handed to the renderer on every side (the landmark
 # renderer's top edge moves by about 0.1 of the side in a 30-degree turn, 0.2 in a 40-degree one)
 

@@ -139,7 +139,7 @@ def test_slider_shows_nearest_then_exact_frame(engine, examples):
 
 
 def test_a_session_keeps_only_the_latest_exact_frames():
-    """Each yaw the slider stops at leaves a frame; beyond ``EXACT_KEPT`` the oldest go (1.8 MB each at 512 px)."""
+    """Each yaw the slider stops at leaves a frame; beyond ``EXACT_KEPT`` the oldest go (2.8 MB each at 640 px)."""
     session = app.Session(result=None)
     for k in range(app.EXACT_KEPT + 3):
         session.keep_exact(float(k), Image.new("RGB", (8, 8), (k, 0, 0)))

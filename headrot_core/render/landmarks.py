@@ -286,9 +286,10 @@ def turned_frame(photo: np.ndarray, mirrored: np.ndarray, src: np.ndarray, src_m
     if out is None:
         out = np.empty_like(photo)
     still = margin - reach
-    if still:
-        out[:] = photo
-    moving = out[still:still + r + 2 * reach, still:still + r + 2 * reach]
+    if still:  # the ring's four bands, copied; the part that moves is written (and first touched) by the remap
+        out[:still], out[-still:] = photo[:still], photo[-still:]
+        out[still:-still, :still], out[still:-still, -still:] = photo[still:-still, :still], photo[still:-still, -still:]
+    moving = out[still:-still or None, still:-still or None]
     _remap(photo, cx, cy, margin, moving)
     share = mirror_share(pixel_stretch(sx, sy), dst, s, half, pixel_stretch(mx, my))
     rows, cols = np.flatnonzero(share.any(1)), np.flatnonzero(share.any(0))
@@ -386,7 +387,7 @@ def _one_blas_thread():
 def landmark_frame_steps(crop: Crop | torch.Tensor, moved: torch.Tensor, base: torch.Tensor,
                          settings: LandmarkSettings = LandmarkSettings()) -> Iterator[Drawn | None]:
     """``landmark_frames`` a frame at a time: None after each frame, then all of them with the turn each was drawn at
-    (a 512 px frame takes 0.07 s or more, so the app's slider, released meanwhile, waits for one frame instead of a
+    (a 640 px frame takes 0.07 s or more, so the app's slider, released meanwhile, waits for one frame instead of a
     batch)."""
     with _one_blas_thread():
         photo = Photo.of(_crop(crop))
