@@ -248,7 +248,8 @@ def test_with_the_feedback_each_landmark_frame_is_drawn_once(monkeypatch):
     yaws = [-30.0, -10.0, 10.0, 30.0]
     drawn = []
     real_turned = Photo.turned
-    monkeypatch.setattr(Photo, "turned", lambda self, turn, s: drawn.append(turn) or real_turned(self, turn, s))
+    monkeypatch.setattr(Photo, "turned",
+                        lambda self, turn, s, out=None: drawn.append(turn) or real_turned(self, turn, s, out))
     r = rot.rotate_prepared(prep, yaws, reconstruct=False)
     assert len(drawn) == len(yaws) and np.allclose(sorted(drawn), sorted(r.turns))
     drawn.clear()
