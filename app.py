@@ -78,7 +78,7 @@ from headrot_core.compose import inner_crop, paste_frames, shrink
 from headrot_core.explain import method_plot, method_sentence
 from headrot_core.imaging import ImageError, load_image
 from headrot_core.loading import ModelNotFoundError
-from headrot_core.rotation import DEFAULT_YAWS, FacePrep, HeadRotator, RotationResult
+from headrot_core.rotation import DEFAULT_YAWS, TURNED_AWAY, FacePrep, HeadRotator, RotationResult
 
 log = logging.getLogger("headrot.app")
 ROOT = Path(__file__).resolve().parent
@@ -393,7 +393,10 @@ def info_markdown(result: RotationResult) -> str:
     faces = ("aligned crop (no detection)" if result.faces is None else
              f"{result.faces}" + (" — the largest is rotated" if result.faces > 1 else ""))
     light = result.light_detected + (f" (using **{result.light}**)" if result.light != result.light_detected else "")
-    return (f"**Estimated yaw:** {result.source_yaw:+.1f}°  \n"
+    caveat = (f"<small>Turned {abs(result.source_yaw):.0f}° away: frames near and past frontal may show smears "
+              f"at the far cheek or under the chin, where the photo hides the face. Faces within "
+              f"±{TURNED_AWAY:.0f}° turn best.</small>  \n" if result.turned_away else "")
+    return (f"**Estimated yaw:** {result.source_yaw:+.1f}°  \n" + caveat +
             f"**Light:** {light}, score {result.light_score:+.2f}  \n"
             f"**Faces:** {faces}  \n"
             f"<small>trajectory: {result.subset} · {result.embedding} · {result.steps} steps · "

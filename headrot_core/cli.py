@@ -188,6 +188,9 @@ def _cmd_rotate(args: argparse.Namespace) -> int:
             folder = result.save(Path(args.out) / Path(name).stem, animation=f"animation.{args.format}")
             print(f"{name}: source yaw {result.source_yaw:+.1f}, light {result.light_detected} "
                   f"({result.light_score:+.3f}), subset {result.subset}, {result.timings['total_s']:.2f} s -> {folder}")
+            if result.turned_away:
+                print(f"{name}: turned {abs(result.source_yaw):.0f} degrees away; frames near and past frontal "
+                      "may show smears at the far cheek or under the chin", file=sys.stderr)
         except (ValueError, OSError) as e:
             print(f"{name}: {e}", file=sys.stderr)
             status = 1

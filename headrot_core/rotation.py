@@ -64,6 +64,10 @@ RENDER_PX = 640  # the frames of the renderers that draw the photo (landmarks, w
 # up to this. The app shows a 1024 px portrait's crop at about 610 px (whole photo) or 512 (crop view); there 256 px
 # frames kept 16 / 36 % of the face's fine detail, 512 px ones 55 / 100 %, 640 px ones 81 % in the whole photo, for
 # 0.4 s more a rotation than 512 (768: 83 %, 0.35 s more again; 12 portraits; benchmarks/bench_sharpness.py, docs/APP.md)
+TURNED_AWAY = 20.0  # degrees of the photo's own yaw from which frames turned towards and past frontal often show
+# what the photo hides: 9 of the 16 hq1024 portraits turned 20 degrees or more showed a halo or a smear at the far
+# cheek or under the chin at -10..+10 (dlib puts the far jaw line out in the hair or background there), 1 of the 4
+# looked at between 17 and 20 degrees (docs/EVALUATION.md)
 CONTEXT = 0.25  # of the crop's side: the photo around the crop handed to the renderer on every side (the landmark
 # renderer's top edge moves by about 0.1 of the side in a 30-degree turn, 0.2 in a 40-degree one)
 
@@ -124,6 +128,12 @@ class RotationResult:
     turns: np.ndarray | None = None  # the yaw change each frame was drawn at, when the renderer sets it
     framed: list[Image.Image] | None = None  # each frame drawn over the context, the photo around the crop moved
     # with the crop's edge (``render.Crop``), when the renderer draws there: what a paste back into the photo takes
+
+    @property
+    def turned_away(self) -> bool:
+        """Whether the photo faces far enough away (``TURNED_AWAY``) that the frames near and past frontal
+        may show smears where it hides the face: a caveat for whoever shows the strip."""
+        return abs(self.source_yaw) >= TURNED_AWAY
 
     @property
     def drawn(self) -> list[Image.Image]:

@@ -320,6 +320,20 @@ def test_photo_input_hands_the_raw_file_to_the_core(tmp_path):
     assert not (ROOT / "app.pyi").exists()
 
 
+def test_a_photo_turned_far_away_gets_a_caveat(engine):
+    """From ``TURNED_AWAY`` degrees of the photo's own yaw, the info panel (and the CLI) says that the frames near and
+    past frontal may show smears; a photo nearer frontal gets no such line."""
+    from dataclasses import replace
+
+    from headrot_core.rotation import TURNED_AWAY
+
+    *_, session = run(str(photo()), yaw=0)[-1]
+    for yaw, warned in ((TURNED_AWAY - 0.5, False), (-TURNED_AWAY, True), (36.0, True)):
+        info = app.info_markdown(replace(session.result, source_yaw=yaw))
+        assert ("may show smears" in info) == warned and f"{yaw:+.1f}°" in info
+    assert "Turned 36° away" in app.info_markdown(replace(session.result, source_yaw=36.0))
+
+
 def test_nearest_index_and_formatting():
     ys = [float(y) for y in range(-30, 31, 5)]
     assert ys[app.nearest_index(ys, 12)] == 10 and ys[app.nearest_index(ys, 13)] == 15

@@ -143,7 +143,9 @@ def test_feedback_brings_the_shipped_engine_frames_nearer_their_yaw():
     assert np.mean(err["fed"]) < np.mean(err["plain"])
 
 
-def test_cli_rotate_records_the_feedback_and_can_turn_it_off(tiny_rotator_dir, tmp_path):
+def test_cli_rotate_records_the_feedback_and_can_turn_it_off(tiny_rotator_dir, tmp_path, capsys):
+    """``rotate`` saves whether the feedback ran, and warns that this crop, turned about 40 degrees away, may show
+    smears near and past frontal."""
     import json
 
     from headrot_core.cli import main
@@ -156,6 +158,7 @@ def test_cli_rotate_records_the_feedback_and_can_turn_it_off(tiny_rotator_dir, t
     fed, plain = (json.loads((tmp_path / d / "crop" / "result.json").read_text()) for d in ("fed", "plain"))
     assert isinstance(fed["redone"], int) and plain["redone"] is None
     assert {p.name for p in (tmp_path / "fed" / "crop").iterdir()} >= {"frame_-10.png", "frame_+10.png", "strip.png"}
+    assert capsys.readouterr().err.count("degrees away; frames near and past frontal may show smears") == 2
 
 
 def test_refine_adds_the_feedback_to_calibrated_frames(fed):
