@@ -287,15 +287,16 @@ def turned_frame(photo: np.ndarray, mirrored: np.ndarray, src: np.ndarray, src_m
         out = np.empty_like(photo)
     still = margin - reach
     if still:  # the ring's four bands, copied; the part that moves is written (and first touched) by the remap
+        band = slice(still, -still)
         out[:still], out[-still:] = photo[:still], photo[-still:]
-        out[still:-still, :still], out[still:-still, -still:] = photo[still:-still, :still], photo[still:-still, -still:]
+        out[band, :still], out[band, -still:] = photo[band, :still], photo[band, -still:]
     moving = out[still:-still or None, still:-still or None]
     _remap(photo, cx, cy, margin, moving)
     share = mirror_share(pixel_stretch(sx, sy), dst, s, half, pixel_stretch(mx, my))
     rows, cols = np.flatnonzero(share.any(1)), np.flatnonzero(share.any(0))
     if not len(rows):
         return out
-    # the fill lies within the face: the mirror image is sampled only over its box (a fifth of a 512 px frame's time)
+    # the fill lies within the face: the mirror image is sampled only over its box
     box = np.s_[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
     inner = out[margin:margin + r, margin:margin + r][box]
     inner += share[box][..., None] * (_remap(mirrored, mx[box], my[box], margin) - inner)
@@ -328,8 +329,8 @@ def frame_for_turn(photo: np.ndarray, mirrored: np.ndarray, pts: np.ndarray, pts
     """``photo`` (float, R x R x 3 and ``margin`` px of context; landmarks ``pts``, at ``yaw``) turned by ``turn``;
     or, when that saves at least ``mirror_turn`` degrees of warp, ``mirrored`` (at minus ``yaw``) turned to the same
     yaw. Either way the other image fills in where the warp stretches the face. Returns the frame (the size of
-    ``photo``, context included; in ``out`` when given) and the turn drawn (``turn`` unless ``max_stretch`` shortened it), from the photo's
-    yaw."""
+    ``photo``, context included; in ``out`` when given) and the turn drawn (``turn`` unless ``max_stretch``
+    shortened it), from the photo's yaw."""
     start = yaw
     if mirror_turned(yaw, turn, s):
         photo, mirrored, pts, pts_mirrored, yaw, turn = mirrored, photo, pts_mirrored, pts, -yaw, turn + 2 * yaw
