@@ -234,6 +234,21 @@ def mirror_share(stretched: np.ndarray, dst: np.ndarray, s: LandmarkSettings, ha
     return np.maximum(share, cv2.GaussianBlur(face, (0, 0), s.mirror_blur * scale) * whole * amount)
 
 
+def fill_share(maps: tuple[np.ndarray, np.ndarray], mirror_maps: tuple[np.ndarray, np.ndarray], dst: np.ndarray,
+               s: LandmarkSettings, half: float = 0.0) -> np.ndarray:
+    """``mirror_share`` of the photo's and the mirror image's backward maps (R x R), worked out on at most a WORK_PX
+    grid and resized: the stretch and the fill's soft edges are smooth at that scale, where the spline is placed, and
+    at 640 px working them out at full size cost 0.2 s a rotation."""
+    r = maps[0].shape[0]
+    g = min(r, WORK_PX)
+    if g == r:
+        return mirror_share(pixel_stretch(*maps), dst, s, half, pixel_stretch(*mirror_maps))
+    def stretched(m):  # the map's source coordinates in grid steps, sampled at the grid's cells
+        return pixel_stretch(*(cv2.resize(a, (g, g), interpolation=cv2.INTER_AREA) * (g / r) for a in m))
+    share = mirror_share(stretched(maps), dst, s, half, stretched(mirror_maps))
+    return cv2.resize(share, (r, r), interpolation=cv2.INTER_LINEAR)
+
+
 RING_FADE = 0.5  # share of the margin over which the crop's edge move fades out (``canvas_maps``)
 
 
@@ -292,7 +307,7 @@ def turned_frame(photo: np.ndarray, mirrored: np.ndarray, src: np.ndarray, src_m
         out[band, :still], out[band, -still:] = photo[band, :still], photo[band, -still:]
     moving = out[still:-still or None, still:-still or None]
     _remap(photo, cx, cy, margin, moving)
-    share = mirror_share(pixel_stretch(sx, sy), dst, s, half, pixel_stretch(mx, my))
+    share = fill_share((sx, sy), (mx, my), dst, s, half)
     rows, cols = np.flatnonzero(share.any(1)), np.flatnonzero(share.any(0))
     if not len(rows):
         return out
