@@ -63,7 +63,7 @@ DEFAULT_EMBEDDER = ASSETS / "embedder"
 RENDER_PX = 640  # the frames of the renderers that draw the photo (landmarks, warp): its crop at its own resolution,
 # up to this. The app shows a 1024 px portrait's crop at about 610 px (whole photo) or 512 (crop view); there 256 px
 # frames kept 16 / 36 % of the face's fine detail, 512 px ones 55 / 100 %, 640 px ones 81 % in the whole photo, for
-# 0.4 s more a rotation than 512 (768: 83 %, 0.35 s more again; 12 portraits; benchmarks/bench_sharpness.py,
+# 0.25 s more a rotation than 512 (768: 83 %, about 0.35 s more again; 12 portraits; benchmarks/bench_sharpness.py,
 # docs/APP.md)
 TURNED_AWAY = 20.0  # degrees of the photo's own yaw from which frames turned towards and past frontal often show
 # what the photo hides: 9 of the 16 hq1024 portraits turned 20 degrees or more showed a halo or a smear at the far
