@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from .feedback import longest_moves
+from .rotation import YAW_RANGE
 from .walk.lines import Trajectory
 
 if TYPE_CHECKING:
@@ -76,7 +78,7 @@ def planned_moves(traj: Trajectory, source_yaw: float, yaws: Sequence[float],
     response on these lines when there is one (as ``HeadRotator.turn`` does)."""
     moves = traj.moves(source_yaw, yaws)
     if response is not None and response.subset == traj.subset:
-        moves = response.plan(np.asarray(yaws, float) - source_yaw, moves)
+        moves = response.plan(np.asarray(yaws, float) - source_yaw, moves, longest_moves(traj, source_yaw, YAW_RANGE))
     return moves
 
 

@@ -47,7 +47,7 @@ from PIL import Image
 from .animation import save_animation, strip
 from .compose import inner_crop
 from .diffusion import FaceDiffusion, images_to_tensor, tensor_to_images
-from .feedback import FaceResponse
+from .feedback import FaceResponse, longest_moves
 from .imaging import load_image
 from .latent import Latent, last
 from .loading import ASSETS, DEFAULT_MODEL_DIR, resolve_model_dir
@@ -59,6 +59,7 @@ from .walk import load as load_walk
 from .walk.lines import LIGHTS
 
 DEFAULT_YAWS = tuple(range(-30, 31, 5))
+YAW_RANGE = (float(DEFAULT_YAWS[0]), float(DEFAULT_YAWS[-1]))  # the yaws the lines are calibrated over
 DEFAULT_EMBEDDER = ASSETS / "embedder"
 RENDER_PX = 640  # the frames of the renderers that draw the photo (landmarks, warp): its crop at its own resolution,
 # up to this. The app shows a 1024 px portrait's crop at about 610 px (whole photo) or 512 (crop view); there 256 px
@@ -291,7 +292,7 @@ class HeadRotator:
         moves = route.moves(source_yaw, yaws)
         known = response is not None and response.subset == route.subset
         if self.feedback and known:
-            moves = response.plan(wanted, moves)
+            moves = response.plan(wanted, moves, longest_moves(route, source_yaw, YAW_RANGE))
             reached = response.changes_at(moves) if self.renderer.draws_turns else None
             if reached is not None:  # turns the model was measured to make: drawn without a decode
                 drawn = self.renderer.draw(reached, source, crop)
@@ -318,7 +319,7 @@ class HeadRotator:
             reference, turns = reads[0], reads[1:] - reads[0]
         response = FaceResponse(route.subset, moves, turns)
         hit = np.abs(response.changes - wanted) <= self.settings.feedback_tolerance
-        better = np.where(hit, moves, response.plan(wanted, moves))
+        better = np.where(hit, moves, response.plan(wanted, moves, longest_moves(route, source_yaw, YAW_RANGE)))
         made = {} if frames is None else dict(zip(moves.tolist(), frames))  # frames at hand, by move
         read = dict(zip(moves.tolist(), response.changes.tolist()))  # the turn of each move: measured or, for a
         # renderer that draws turns, the response's for a planned move within it (not a measurement of it)

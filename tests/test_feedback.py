@@ -23,12 +23,21 @@ def test_plan_inverts_the_face_own_response():
     assert moves[2] == pytest.approx(20 + 20 * 2.5 / 4.5)
 
 
-def test_plan_never_extrapolates():
+def test_plan_never_extrapolates_past_the_longest_move():
     """Past the largest turn seen: the smallest move that reached it, or the calibrated move when that is larger
-    (targets out of reach stay distinct frames); a side with no decoded move keeps the default."""
+    (targets out of reach stay distinct frames); a side with no decoded move keeps the default. Given the longest
+    moves allowed (the calibrated moves of the range's ends), that move scaled by how much further the target lies,
+    up to the longest: a face asked for one yaw whose one calibrated frame fell short gets a longer move tried."""
     assert RESPONSE.plan(np.array([30.0, 40.0]), np.array([35.0, 50.0])) == pytest.approx([40.0, 50.0])
     one_side = FaceResponse("s", np.array([20.0]), np.array([5.0]))
     assert one_side.plan(np.array([-10.0]), np.array([-33.0]))[0] == -33.0
+    short = FaceResponse("s", np.array([-10.0]), np.array([-5.0]))  # asked for -8, turned -5
+    assert short.plan(np.array([-8.0]), np.array([-10.0]))[0] == -10.0
+    assert short.plan(np.array([-8.0]), np.array([-10.0]), longest=(30.0, 30.0))[0] == pytest.approx(-16.0)
+    assert short.plan(np.array([-8.0]), np.array([-10.0]), longest=(12.0, 30.0))[0] == pytest.approx(-12.0)
+    assert short.plan(np.array([-4.0, 6.0]), np.array([-8.0, 9.0]), longest=(30.0, 30.0)) == pytest.approx([-8.0, 9.0])
+    # the range's end (the longest move) under-turned too: as before, nothing longer is tried
+    assert RESPONSE.plan(np.array([30.0]), np.array([60.0]), longest=(40.0, 60.0))[0] == pytest.approx(60.0)
 
 
 def test_plan_keeps_the_default_when_the_face_did_not_turn():
