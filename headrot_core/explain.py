@@ -78,7 +78,8 @@ def planned_moves(traj: Trajectory, source_yaw: float, yaws: Sequence[float],
     response on these lines when there is one (as ``HeadRotator.turn`` does)."""
     moves = traj.moves(source_yaw, yaws)
     if response is not None and response.subset == traj.subset:
-        moves = response.plan(np.asarray(yaws, float) - source_yaw, moves, longest_moves(traj, source_yaw, YAW_RANGE))
+        wanted = np.asarray(yaws, float) - source_yaw
+        moves = response.plan(wanted, moves, longest_moves(traj, source_yaw, YAW_RANGE))
     return moves
 
 

@@ -69,8 +69,9 @@ class FaceResponse:
         move that reached it, or ``default`` when larger, so that targets the face cannot reach keep distinct frames
         instead of repeating one; with ``longest`` (the longest move allowed on the negative and the positive side,
         as magnitudes: the calibrated moves of the range's ends), that move scaled by how much further the target
-        lies, up to ``longest``. A face asked for one yaw short of the range's end was otherwise left where its one
-        calibrated frame fell short (12 degrees on an hq1024 portrait asked for -10 alone)."""
+        lies, up to ``longest``: a face asked for one yaw short of the range's end was otherwise left where its one
+        calibrated frame fell short (100 single-target rotations of held-out faces: mean miss 3.8 -> 3.1 degrees,
+        docs/EVALUATION.md)."""
         out = np.asarray(default, float).copy()
         wanted = np.asarray(wanted, float)
         out[wanted == 0] = 0.0
