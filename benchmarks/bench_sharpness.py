@@ -48,7 +48,7 @@ def centre_box(quad) -> tuple[int, int, int, int]:
     return int(c[0] - half), int(c[1] - half), int(c[0] + half), int(c[1] + half)
 
 
-def views(photo: Image.Image, result, crop_512: Image.Image) -> dict[str, tuple[list[Image.Image], Image.Image]]:
+def views(photo: Image.Image, result, crop_view: Image.Image) -> dict[str, tuple[list[Image.Image], Image.Image]]:
     """Per view: the face centres of the frames and of the photo, shown as the app shows them."""
     out = {}
     for name, side in (("whole photo (page)", app.STAGE_PX), ("/rotate_photo", app.API_PX)):
@@ -59,7 +59,7 @@ def views(photo: Image.Image, result, crop_512: Image.Image) -> dict[str, tuple[
     px = app.PREVIEW_PX
     box = centre_box([[0, 0], [px, 0], [px, px], [0, px]])
     out["face crop (page)"] = ([f.resize((px, px), Image.LANCZOS).crop(box) for f in result.frames],
-                               crop_512.crop(box))
+                               crop_view.crop(box))
     return out
 
 
@@ -74,7 +74,7 @@ def main() -> None:
         raise SystemExit(f"needs {folder}")
     photos = [Image.open(f).convert("RGB") for f in sorted(folder.glob("*.jpg"))[:args.photos]]
     rot = HeadRotator.from_pretrained()
-    crops_512 = [align_face(photo, 128).recrop(photo, app.PREVIEW_PX, 0) for photo in photos]  # the crop view's photo
+    crop_views = [align_face(photo, 128).recrop(photo, app.PREVIEW_PX, 0) for photo in photos]  # the crop view's photo
     rot.rotate(photos[0], yaws=[0.0])  # warm-up
     rows, sheet = [], []
     for px in args.render_px:
@@ -88,7 +88,7 @@ def main() -> None:
             sizes.append(result.frames[0].width)
             own = int(np.argmin(np.abs(np.array(result.yaws) - result.source_yaw)))
             far = [i for i, y in enumerate(result.yaws) if abs(y) == 30]
-            for name, (frames, ref) in views(photo, result, crops_512[k]).items():
+            for name, (frames, ref) in views(photo, result, crop_views[k]).items():
                 d = detail(ref)
                 kept.setdefault((name, "own"), []).append(detail(frames[own]) / d)
                 kept.setdefault((name, "far"), []).extend(detail(frames[i]) / d for i in far)
