@@ -70,7 +70,7 @@ def main() -> None:
     n_params = sum(q.numel() for q in model.unet.parameters()) / 1e6
     print(f"device: {model.device} ({platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads); model {n_params:.1f} M parameters, "
-          f"{model.size} px, bf16 autocast {model.bf16}\n")
+          f"{model.size} px, bf16 autocast {model.uses_bf16}\n")
     x = model.generate(model.noise(1, seed=0), 10)
     z15 = model.noise(15, seed=1)  # 13 frames + G(z) + Gc(z), all at one step count here
     fp = args.fixed_point_iters

@@ -6,14 +6,13 @@ This is the runtime reader (``Embedder``: load, embed, refine); ``headrot_core.b
 from __future__ import annotations
 
 import json
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from diffusers import UNet2DModel
 
-from .diffusion import DEFAULT_STEPS, FaceDiffusion, pick_device
+from .diffusion import DEFAULT_STEPS, FaceDiffusion, autocast, pick_device
 
 EMBEDDER_CONFIG = "headrot_embedder.json"
 
@@ -31,13 +30,6 @@ def embedder_config(size: int = 64, preset: str = "default") -> dict:
                     layers_per_block=1,
                     down_block_types=("DownBlock2D",) * 4, up_block_types=("UpBlock2D",) * 4)
     raise ValueError(f"unknown embedder preset {preset!r} (expected 'default' or 'tiny')")
-
-
-def _autocast(device: torch.device):
-    """bf16 autocast as FaceDiffusion does (weights stay fp32)."""
-    if device.type == "cpu" and not torch.backends.mkldnn.is_available():
-        return nullcontext()
-    return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
 @dataclass
@@ -93,7 +85,7 @@ class Embedder:
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Raw forward on the device (keeps autograd): images (N, 3, H, W) -> latents, fp32."""
         t = torch.zeros(x.shape[0], device=x.device, dtype=torch.long)
-        with _autocast(x.device):
+        with autocast(x.device):
             return self.unet(x, t).sample.float()
 
     @torch.no_grad()

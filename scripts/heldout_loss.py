@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from headrot_core.diffusion import FaceDiffusion, images_to_tensor  # noqa: E402
+from headrot_core.diffusion import FaceDiffusion, autocast, images_to_tensor  # noqa: E402
 from headrot_core.measure.model_card import heldout_crops  # noqa: E402
 
 BANDS = [(0, 100), (100, 300), (300, 500), (500, 700), (700, 900), (900, 1000)]
@@ -31,7 +31,7 @@ def band_losses(model: FaceDiffusion, x0: torch.Tensor, repeats: int, seed: int 
                 x = x0[start:start + 64]
                 t = torch.randint(lo, hi, (len(x),), generator=gen)
                 noise = torch.randn(x.shape, generator=gen)
-                with model._autocast():
+                with autocast(model.device, model.bf16):
                     pred = model.unet(model.scheduler.add_noise(x, noise, t), t).sample.float()
                 losses.append(float(((pred - noise) ** 2).mean()))
         out.append(float(np.mean(losses)))

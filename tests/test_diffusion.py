@@ -3,7 +3,7 @@ import json
 import pytest
 import torch
 
-from headrot_core.diffusion import FaceDiffusion, images_to_tensor, tensor_to_images
+from headrot_core.diffusion import FaceDiffusion, images_to_tensor, native_bf16, tensor_to_images
 from headrot_core.loading import ModelNotFoundError, resolve_model_dir
 
 
@@ -18,6 +18,28 @@ def test_generation_is_deterministic(tiny_model):
 def test_noise_is_seeded(tiny_model):
     assert torch.equal(tiny_model.noise(2, seed=3), tiny_model.noise(2, seed=3))
     assert not torch.equal(tiny_model.noise(2, seed=3), tiny_model.noise(2, seed=4))
+
+
+@pytest.mark.parametrize("caps, native", [({"avx512_bf16": False, "amx_bf16": False}, False),
+                                          ({"avx512_bf16": True}, True), ({"amx_bf16": True}, True)])
+def test_the_unet_runs_in_bf16_only_where_the_cpu_has_it(tiny_model, monkeypatch, caps, native):
+    """Emulated bf16 made every UNet call about 7x slower on an AVX2 CPU: there the model runs in fp32."""
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: caps)
+    native = native and torch.backends.mkldnn.is_available()
+    cpu = torch.device("cpu")
+    assert native_bf16(cpu) is native
+    seen = []
+    hook = tiny_model.unet.register_forward_pre_hook(lambda m, a: seen.append(torch.is_autocast_enabled("cpu")))
+    try:
+        x = torch.zeros(1, 3, tiny_model.size, tiny_model.size)
+        for bf16 in (True, False):
+            model = FaceDiffusion(tiny_model.unet, tiny_model.scheduler, cpu, bf16=bf16)
+            assert model.uses_bf16 is (bf16 and native)
+            with torch.no_grad():
+                model._eps(x, 499)
+    finally:
+        hook.remove()
+    assert seen == [native, False]
 
 
 def test_inversion_shapes_dtype_determinism(tiny_model):

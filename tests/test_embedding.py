@@ -41,7 +41,8 @@ def test_embed_shapes_dtypes_determinism(images):
     z = emb.embed(images)
     assert z.shape == images.shape and z.dtype == torch.float32 and z.device.type == "cpu"
     assert torch.equal(z, emb.embed(images))
-    assert torch.equal(emb.embed(images[0]), z[:1])  # a single (3, H, W) image is a batch of one
+    # a single (3, H, W) image is a batch of one; oneDNN picks its conv kernel by batch size on some CPUs (AVX2)
+    assert torch.allclose(emb.embed(images[0]), z[:1], atol=1e-5)
     assert torch.allclose(emb.embed(images, batch_size=3), z, atol=1e-5)
 
 

@@ -149,7 +149,8 @@ def write_model_card(model: FaceDiffusion, model_dir: Path, run_dir: Path | None
         "Reconstruction generate(invert(x)) at 64 px on held-out identities:", "",
         "| DDIM steps | fixed-point iterations | faces | PSNR (dB) | SSIM |", "| --- | --- | --- | --- | --- |"]
     lines += [f"| {r.steps} | {r.fixed_point_iters} | {r.faces} | {r.psnr:.2f} | {r.ssim:.3f} |" for r in rows]
-    lines += ["", f"CPU time ({torch.get_num_threads()} threads, bf16 autocast):", "",
+    arithmetic = "bf16 autocast" if model.uses_bf16 else "fp32"
+    lines += ["", f"CPU time ({torch.get_num_threads()} threads, {arithmetic}):", "",
               "| DDIM steps | invert 1 face (s) | generate 13 frames (s) |", "| --- | --- | --- |"]
     lines += [f"| {s} | {a:.3f} | {b:.3f} |" for s, (a, b) in times.items()]
     out.write_text("\n".join(lines) + "\n")
