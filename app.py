@@ -886,8 +886,9 @@ Models*, Electronics 13(15):3091, 2024)**. No network is trained for rotation:
    one for turning left and one for turning right. Their directions are denoised (spatially smoothed), and how far
    a face actually turns along them was measured, so the latent moves by the amount that reached *target − source*
    degrees on average.
-4. **Generation.** The 13 moved latents are decoded in one DDIM batch, and the landmarks of each decoded face say how
-   far the model turned it. The photo's own pixels are then warped so that its landmarks make that turn. Where the
+4. **Generation.** The moved latents of the yaws every 10° (7 of the 13) are decoded in one DDIM batch, and the
+   landmarks of each decoded face say how far the model turned it; the yaws between take the turn those measurements
+   give there. The photo's own pixels are then warped so that its landmarks make that turn. Where the
    turn reveals a side of the face the photo hides, the photo's mirror image fills it in. So every frame is the
    photo's one face at its own resolution, and the frame at the photo's own yaw is the photo.
 5. **Feedback.** The frames whose turn missed their yaw by more than 3° are made again at the moves this face's

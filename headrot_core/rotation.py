@@ -30,6 +30,11 @@ their yaw by more than a tolerance are made again at the moves this face's own r
 (``headrot_core.feedback``): drawn at the turn the response gives, with no decode, when the renderer draws turns and
 the calibrated frames saw the model turn the face that far; decoded otherwise. The response is kept, so the
 slider's frames use it for free.
+
+A renderer that draws turns needs a decoding only to measure the model's turn, so of many yaws only one every
+``feedback.PROBE_EVERY`` degrees (and both ends) is decoded and fed back; the yaws between are drawn at the turns the
+face's response gives there, as the slider draws them (13 yaws: 7 moves and the base decoded instead of 13 and the
+base: rotate() of a 1024 px photo 8.9 -> 7.1 s on an AVX2 CPU, docs/MODEL.md).
 """
 from __future__ import annotations
 
@@ -47,7 +52,7 @@ from PIL import Image
 from .animation import save_animation, strip
 from .compose import inner_crop
 from .diffusion import FaceDiffusion, images_to_tensor, tensor_to_images
-from .feedback import FaceResponse, longest_moves
+from .feedback import FaceResponse, longest_moves, probes
 from .imaging import load_image
 from .latent import Latent, last
 from .loading import ASSETS, DEFAULT_MODEL_DIR, resolve_model_dir
@@ -286,7 +291,8 @@ class HeadRotator:
         frames are measured and those that missed are made again (a second decode, unless the renderer draws turns
         the calibrated frames already covered);
         ``feedback=False``: the calibrated frames only (``refine`` adds the feedback later). ``crop``: the photo's crop
-        at its own resolution (1, 3, R, R), what the warp renderer moves (default: ``source``)."""
+        at its own resolution (1, 3, R, R), what the warp renderer moves (default: ``source``). A renderer that draws
+        turns decodes only the ``probes`` among ``yaws`` and draws the others from their response (``_between``)."""
         route = self.trajectories.select(light, gender)
         wanted = np.asarray(yaws, float) - source_yaw
         moves = route.moves(source_yaw, yaws)
@@ -297,6 +303,11 @@ class HeadRotator:
             if reached is not None:  # turns the model was measured to make: drawn without a decode
                 drawn = self.renderer.draw(reached, source, crop)
                 return Turn(drawn.frames, base, route.subset, response, 0, drawn.turns)
+        probe = probes(yaws) if self.renderer.draws_turns and not known else np.ones(len(yaws), bool)
+        if not probe.all():
+            probed = self.turn(z, source, source_yaw, [y for y, p in zip(yaws, probe) if p], light, gender, base,
+                               feedback=feedback, crop=crop)
+            return last(self._between(probed, route, z, source, source_yaw, wanted, moves, probe, crop))
         fed = self.feedback and feedback and not known
         draw = not (fed and self.renderer.draws_turns)  # the feedback draws each kept frame once, after its choice
         frames, base, turns = last(self._render_steps(route.latents(z, source_yaw, moves), z, source, base, crop,
@@ -352,6 +363,34 @@ class HeadRotator:
             yield None
         yield Turn(torch.stack([made[m] for m in keep]), base, route.subset, response, len(fresh),
                    np.array([read[m] for m in keep]) if drawn_turns else None)
+
+    def _between(self, probed: Turn, route: Route, z: torch.Tensor, source: torch.Tensor, source_yaw: float,
+                 wanted: np.ndarray, moves: np.ndarray, probe: np.ndarray, crop: Crop | None = None
+                 ) -> Iterator[Turn | None]:
+        """All the frames, from the ``probed`` ones (those of the ``probe`` mask, decoded): the others drawn at the
+        turns the face's response gives at their moves, planned from it when fed back, else the calibrated moves
+        read on the probes' decodings; decoded where a move lies beyond what the probes saw (None after each DDIM
+        step), then the ``Turn``."""
+        rest = ~probe
+        if probed.response is not None:
+            response = probed.response
+            m = response.plan(wanted[rest], moves[rest], longest_moves(route, source_yaw, YAW_RANGE))
+        else:
+            response, m = FaceResponse(route.subset, moves[probe], probed.turns), moves[rest]
+        reached = response.changes_at(m)
+        if reached is None:
+            for out in self._render_steps(route.latents(z, source_yaw, m), z, source, probed.base, crop):
+                if out is None:
+                    yield None
+            frames, _, turns = out
+        else:
+            drawn = self.renderer.draw(reached, source, crop)
+            frames, turns = drawn.frames, drawn.turns
+        every = probed.frames.new_empty((len(probe), *probed.frames.shape[1:]))
+        every[torch.from_numpy(probe)], every[torch.from_numpy(rest)] = probed.frames, frames.to(every.dtype)
+        drawn_at = np.empty(len(probe))
+        drawn_at[probe], drawn_at[rest] = probed.turns, turns
+        yield Turn(every, probed.base, probed.subset, probed.response, probed.redone, drawn_at)
 
     def rotate(self, image, yaws: Iterable[float] = DEFAULT_YAWS, light: str = "auto", gender: str = "auto",
                aligned: bool = False) -> RotationResult:
@@ -412,13 +451,20 @@ class HeadRotator:
             return
         route = self.trajectories.select(result.light, result.gender)
         moves = route.moves(result.source_yaw, result.yaws)
+        wanted = np.asarray(result.yaws) - result.source_yaw
         x, base, crop = self._source_and_base(result)
         frames = images_to_tensor(result.drawn, self.model.size if crop is None else result.drawn[0].width)
-        for turn in self._feed_back(result.latent, x, route, result.source_yaw,
-                                    np.asarray(result.yaws) - result.source_yaw, moves, frames, base, crop,
-                                    result.turns):
+        probe = probes(result.yaws) if self.renderer.draws_turns else np.ones(len(moves), bool)
+        turns = None if result.turns is None else result.turns[probe]
+        steps = self._feed_back(result.latent, x, route, result.source_yaw, wanted[probe], moves[probe],
+                                frames[torch.from_numpy(probe)], base, crop, turns)
+        for turn in steps:
             if turn is None:
                 yield None
+        if not probe.all():
+            for turn in self._between(turn, route, result.latent, x, result.source_yaw, wanted, moves, probe, crop):
+                if turn is None:
+                    yield None
         frames, framed = crops_of(turn.frames, crop)
         yield replace(result, frames=frames, framed=framed, response=turn.response, redone=turn.redone,
                       turns=turn.turns)

@@ -6,7 +6,7 @@ import pytest
 from conftest import real_crop, shared_data_or_skip
 from headrot_core import HeadRotator
 from headrot_core.diffusion import images_to_tensor, tensor_to_images
-from headrot_core.feedback import FaceResponse
+from headrot_core.feedback import FaceResponse, probes
 
 # a face that turns half as far as the calibration promised, and not at all beyond 30 degrees of move
 RESPONSE = FaceResponse("light=center,gender=any", np.array([-40.0, -20.0, 20.0, 40.0, 60.0]),
@@ -59,6 +59,14 @@ def test_changes_at_follows_the_response_and_stops_where_it_stops():
 def test_add_keeps_the_subset():
     more = RESPONSE.add(np.array([30.0]), np.array([7.0]))
     assert more.subset == RESPONSE.subset and len(more.moves) == len(more.changes) == 6
+
+
+def test_probes_keep_both_ends_and_one_yaw_every_ten_degrees():
+    every_five = list(range(-30, 31, 5))
+    assert np.flatnonzero(probes(every_five)).tolist() == [0, 2, 4, 6, 8, 10, 12]
+    assert probes([30.0, -30.0, 12.0, 5.0, 29.0]).tolist() == [True, True, False, True, True]
+    assert probes([-30.0, -20.0, 0.0, 20.0, 30.0]).all()  # already 10 apart: all decoded
+    assert probes([7.0]).tolist() == [True] and len(probes([])) == 0
 
 
 @pytest.fixture(scope="module")
@@ -267,4 +275,34 @@ def test_with_the_feedback_each_landmark_frame_is_drawn_once(monkeypatch):
     drawn.clear()
     refined = rot.refine(rot.rotate_prepared(prep, yaws, reconstruct=False, feedback=False))
     assert len(drawn) > len(yaws)  # the calibrated frames, then the missed ones again
+    assert [f.tobytes() for f in refined.frames] == [f.tobytes() for f in r.frames]
+
+
+def test_the_landmark_renderer_decodes_one_yaw_in_ten_degrees_and_draws_those_between(monkeypatch):
+    """With a renderer that draws turns, 13 yaws every 5 degrees decode the moves of 7 (every 10) and the base: the
+    frames there are those of rotating to the 7 alone, and the 6 between are drawn at the turns the face's measured
+    response gives there, as the slider draws them; ``refine`` of the calibrated strip gives the same frames."""
+    rot = HeadRotator.from_pretrained(decode="landmarks", feedback=True)
+    prep = rot.prepare(real_crop("000100"), aligned=True)
+    yaws = [float(y) for y in range(-30, 31, 5)]
+    decoded = []
+    real_decode = type(rot.latent).decode_steps
+    monkeypatch.setattr(type(rot.latent), "decode_steps",
+                        lambda self, latents, *a: decoded.append(len(latents)) or real_decode(self, latents, *a))
+    r = rot.rotate_prepared(prep, yaws, reconstruct=False)
+    assert decoded[0] == 7 + 1 and sum(decoded) == 8 + r.redone
+    alone = rot.rotate_prepared(prep, yaws[::2], reconstruct=False)
+    assert [f.tobytes() for f in r.frames[::2]] == [f.tobytes() for f in alone.frames]
+    wanted = np.array(yaws[1::2]) - prep.source_yaw
+    planned = r.response.plan(wanted, rot.lines(r.light, r.gender).moves(prep.source_yaw, yaws[1::2]))
+    assert np.allclose(r.turns[1::2], r.response.changes_at(planned))
+    inside = np.abs(wanted) <= np.abs(r.response.changes).max()
+    assert np.allclose(r.turns[1::2][inside], wanted[inside], atol=0.01)  # turns the face was seen to make
+    quick = rot.rotate_prepared(prep, yaws, reconstruct=False, feedback=False)
+    calibrated = FaceResponse(r.subset, rot.lines(r.light, r.gender).moves(prep.source_yaw, yaws[::2]),
+                              quick.turns[::2])
+    assert np.allclose(quick.turns[1::2], calibrated.changes_at(
+        rot.lines(r.light, r.gender).moves(prep.source_yaw, yaws[1::2])))
+    refined = rot.refine(quick)
+    assert np.allclose(refined.turns, r.turns) and refined.redone == r.redone
     assert [f.tobytes() for f in refined.frames] == [f.tobytes() for f in r.frames]
