@@ -1,7 +1,7 @@
 """CPU (or GPU) timings of the model core: invert one face, generate 13 frames, rotate one aligned face.
 
     python benchmarks/bench_core.py [--model DIR] [--steps 10 12 20] [--repeats 3] [--rotate [--faces 6]]
-                                    [--residual-steps 4 6] [--decode residual warp] [--photos]
+                                    [--residual-steps 4 6] [--decode residual warp] [--render-px 256 640] [--photos]
 
 Prints a markdown table (median of the repeats, after one warm-up). Uses the embedded default model unless told.
 """
@@ -19,6 +19,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
 from headrot_core.diffusion import FaceDiffusion  # noqa: E402
+from headrot_core.rotation import RENDER_PX  # noqa: E402
 from timing import timed  # noqa: E402
 
 
@@ -63,6 +64,8 @@ def main() -> None:
     p.add_argument("--residual-steps", type=int, nargs="*", default=[],
                    help="rotate() also at these step counts of the residual's change (default: the calibrated one)")
     p.add_argument("--decode", nargs="+", default=[None], help="renderers timed by --rotate (default: the calibrated)")
+    p.add_argument("--render-px", type=int, nargs="+", default=[RENDER_PX],
+                   help="--rotate with the frames drawn at up to these sizes (default: the engine's)")
     p.add_argument("--photos", action="store_true",
                    help="--rotate whole 1024 px photos (detection and alignment included) instead of aligned crops")
     args = p.parse_args()
@@ -97,12 +100,14 @@ def main() -> None:
         print("| renderer | frame px | DDIM steps | residual steps | feedback | rotate(): 1 face -> 13 frames (s) | "
               "slowest face | analysis | embedding | generation | reconstruction | frames decoded again |\n"
               "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-        for s, k, decode in ((s, k, d) for s in args.steps for k in args.residual_steps or [None] for d in args.decode):
+        for s, k, decode, px in ((s, k, d, px) for s in args.steps for k in args.residual_steps or [None]
+                                 for d in args.decode for px in args.render_px):
             for feedback in ((True, False) if yaw_net_available() else (False,)):
                 rot = HeadRotator.from_pretrained(args.model, device=args.device, steps=s, fixed_point_iters=fp,
                                                   residual_steps=k, feedback=feedback, decode=decode)
-                rot.rotate(faces[0], aligned=aligned)  # warm-up
-                results = [[rot.rotate(face, aligned=aligned) for _ in range(args.repeats)] for face in faces]
+                rot.rotate(faces[0], aligned=aligned, render_px=px)  # warm-up
+                results = [[rot.rotate(face, aligned=aligned, render_px=px) for _ in range(args.repeats)]
+                           for face in faces]
                 runs = [r.timings for face in results for r in face]
                 part = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
                 slowest = max(statistics.median(r.timings["total_s"] for r in face) for face in results)

@@ -163,7 +163,8 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
                   "faces": len(response.source_yaw), "bandwidth": args.bandwidth,
                   # the faces' own largest |yaw|: true too when the response came from a file (--from-response)
                   "max_source_yaw": round(float(np.abs(response.source_yaw).max()), 1),
-                  "faces_from": "training identities, HopeNet |yaw| <= max_source_yaw"}
+                  "faces_from": "training identities, HopeNet |yaw| <= max_source_yaw",
+                  "measured_at_residual_steps": rot.settings.residual_steps}  # the engine may decode at fewer
     ts.with_meta(calibration={**cal.to_dict(), **provenance}).save(folder)
     print("| nominal change (deg) | " + " | ".join(f"{n:g}" for n in cal.nominal) + " |")
     print("| --- |" + " --- |" * len(cal.nominal))
@@ -457,7 +458,7 @@ def build_parser() -> argparse.ArgumentParser:
     ca.add_argument("--warm-start", action=argparse.BooleanOptionalAction, default=engine.warm_start,
                     help="start each inversion step from the previous step's noise (one UNet call fewer a step)")
     ca.add_argument("--residual-steps", type=int, default=engine.residual_steps,
-                    help="DDIM steps of the residual's clipped change (<= --steps; lines at t = 499 run 6 of 12)")
+                    help="DDIM steps of the moved latents' decode (<= --steps; lines at t = 499 run 3 of 6)")
     ca.add_argument("--joint-gain", type=float, default=None,
                     help="nominal degrees along the lines per degree of the source's yaw, which decides where a "
                          "move crosses from one line to the other (default: the set's setting)")

@@ -393,11 +393,12 @@ class HeadRotator:
         yield Turn(every, probed.base, probed.subset, probed.response, probed.redone, drawn_at)
 
     def rotate(self, image, yaws: Iterable[float] = DEFAULT_YAWS, light: str = "auto", gender: str = "auto",
-               aligned: bool = False) -> RotationResult:
-        """Frames of the face at each absolute yaw (degrees; negative: nose to the image's right)."""
+               aligned: bool = False, render_px: int = RENDER_PX) -> RotationResult:
+        """Frames of the face at each absolute yaw (degrees; negative: nose to the image's right), drawn at up to
+        ``render_px`` by a renderer that draws the photo."""
         _check_choices(light, gender)  # before the costly alignment
         t0 = time.perf_counter()
-        prep = self.prepare(image, aligned)
+        prep = self.prepare(image, aligned, render_px)
         t1 = time.perf_counter()
         result = self.rotate_prepared(prep, yaws, light, gender)
         result.timings = {"analysis_s": round(t1 - t0, 3), **result.timings,

@@ -23,7 +23,9 @@ class EngineSettings:
     warm_start: bool = True         # each inversion step starts from the previous step's prediction
     latent_t: int | None = 499      # the DDIM timestep the lines were fitted at and are walked at (None: x_T)
     walk: str = "lines"             # the edit space: the module that reads the lines (``headrot_core.walk.NAMES``)
-    residual_steps: int = 12        # DDIM steps of the moved latents' decode (at most ``steps``)
+    residual_steps: int = 6         # DDIM steps of the moved latents' decode (at most ``steps``): from t = 499, 3
+    # UNet calls instead of 6 at 12; the landmark renderer's turns read at 6 are those at 12 within 0.5 degrees after
+    # the feedback, no nearer or further from their targets (60 held-out faces, docs/MODEL.md)
     decode: str = "landmarks"       # the renderer (``headrot_core.render.NAMES``)
     match_gender: bool = False      # gender="auto" picks light x gender lines (else light only)
     joint_gain: float = 3.0         # nominal degrees along the lines per degree of the source's yaw

@@ -74,6 +74,7 @@ def test_large_photos_are_drawn_at_up_to_render_px(warp_rot):
     prep = warp_rot.prepare(str(photo))
     assert prep.crop.size == (RENDER_PX, RENDER_PX) and prep.source.size == (32, 32)
     assert warp_rot.prepare(str(photo), render_px=256).crop.size == (256, 256)
+    assert warp_rot.rotate(str(photo), [0.0, 20.0], render_px=256).frames[1].size == (256, 256)
     small = warp_rot.prepare(str(DATA / "photos" / "000004.jpg"))  # a 178x218 photo: its face is ~128 px
     assert small.crop.size[0] <= 160
 
