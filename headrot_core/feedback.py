@@ -28,7 +28,7 @@ from sklearn.isotonic import IsotonicRegression
 
 PROBE_EVERY = 10.0  # degrees between the yaws whose moves a renderer that draws turns decodes; the yaws between
 # them are drawn at the turns the face's response gives there, as the slider's are. 13 yaws every 5 degrees then
-# decode 7 moves and the base instead of 13 and the base: about half of rotate()'s model time on a CPU
+# decode 7 moves and the base instead of 13 and the base: the moved latents' decode costs about half
 
 
 def probes(yaws, every: float = PROBE_EVERY) -> np.ndarray:
