@@ -76,6 +76,8 @@ def drag_and_release(page, frac: float) -> tuple[int, float, float]:
 
 def browser_times(url: str, image: Path, repeats: int) -> dict[str, list[float]] | None:
     chromium = "/usr/bin/chromium"
+    if repeats < 1:  # --browser-repeats 0: the API rows only
+        return None
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
