@@ -303,8 +303,8 @@ class HeadRotator:
             if reached is not None:  # turns the model was measured to make: drawn without a decode
                 drawn = self.renderer.draw(reached, source, crop)
                 return Turn(drawn.frames, base, route.subset, response, 0, drawn.turns)
-        probe = probes(yaws) if self.renderer.draws_turns and not known else np.ones(len(yaws), bool)
-        if not probe.all():
+        probe = self._probes(yaws)
+        if not known and not probe.all():
             probed = self.turn(z, source, source_yaw, [y for y, p in zip(yaws, probe) if p], light, gender, base,
                                feedback=feedback, crop=crop)
             return last(self._between(probed, route, z, source, source_yaw, wanted, moves, probe, crop))
@@ -363,6 +363,11 @@ class HeadRotator:
             yield None
         yield Turn(torch.stack([made[m] for m in keep]), base, route.subset, response, len(fresh),
                    np.array([read[m] for m in keep]) if drawn_turns else None)
+
+    def _probes(self, yaws) -> np.ndarray:
+        """The yaws decoded to measure the face's turn (a mask): the ``probes`` when the renderer draws turns
+        itself, else all (their frames are the decodings)."""
+        return probes(yaws) if self.renderer.draws_turns else np.ones(len(yaws), bool)
 
     def _between(self, probed: Turn, route: Route, z: torch.Tensor, source: torch.Tensor, source_yaw: float,
                  wanted: np.ndarray, moves: np.ndarray, probe: np.ndarray, crop: Crop | None = None
@@ -455,7 +460,7 @@ class HeadRotator:
         wanted = np.asarray(result.yaws) - result.source_yaw
         x, base, crop = self._source_and_base(result)
         frames = images_to_tensor(result.drawn, self.model.size if crop is None else result.drawn[0].width)
-        probe = probes(result.yaws) if self.renderer.draws_turns else np.ones(len(moves), bool)
+        probe = self._probes(result.yaws)
         turns = None if result.turns is None else result.turns[probe]
         steps = self._feed_back(result.latent, x, route, result.source_yaw, wanted[probe], moves[probe],
                                 frames[torch.from_numpy(probe)], base, crop, turns)
