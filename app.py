@@ -886,7 +886,7 @@ Models*, Electronics 13(15):3091, 2024)**. No network is trained for rotation:
    one for turning left and one for turning right. Their directions are denoised (spatially smoothed), and how far
    a face actually turns along them was measured, so the latent moves by the amount that reached *target − source*
    degrees on average.
-4. **Generation.** The moved latents of the yaws every 10° (7 of the 13) are decoded in one DDIM batch, and the
+4. **Generation.** The moved latents of the yaws every 15° (5 of the 13) are decoded in one DDIM batch, and the
    landmarks of each decoded face say how far the model turned it; the yaws between take the turn those measurements
    give there. The photo's own pixels are then warped so that its landmarks make that turn. Where the
    turn reveals a side of the face the photo hides, the photo's mirror image fills it in. So every frame is the

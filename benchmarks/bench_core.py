@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 
 from headrot_core.diffusion import FaceDiffusion  # noqa: E402
 from headrot_core.rotation import RENDER_PX  # noqa: E402
-from timing import timed  # noqa: E402
+from timing import seconds, timed  # noqa: E402
 
 
 def rotation_faces(model: FaceDiffusion, n: int) -> tuple[list, str]:
@@ -98,7 +98,7 @@ def main() -> None:
         print(f"\n{len(faces)} {kind}, each rotated {args.repeats} times after one warm-up; median over all, the "
               "slowest face's median, and frames decoded again by the feedback per face\n")
         print("| renderer | frame px | DDIM steps | residual steps | feedback | rotate(): 1 face -> 13 frames (s) | "
-              "slowest face | analysis | embedding | generation | reconstruction | frames decoded again |\n"
+              "slowest face | analysis | embedding | generation | reconstruct() after | frames decoded again |\n"
               "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
         for s, k, decode, px in ((s, k, d, px) for s in args.steps for k in args.residual_steps or [None]
                                  for d in args.decode for px in args.render_px):
@@ -108,7 +108,8 @@ def main() -> None:
                 rot.rotate(faces[0], aligned=aligned, render_px=px)  # warm-up
                 results = [[rot.rotate(face, aligned=aligned, render_px=px) for _ in range(args.repeats)]
                            for face in faces]
-                runs = [r.timings for face in results for r in face]
+                runs = [{**r.timings, "reconstruction_s": seconds(rot.reconstruct, r.latent)}
+                        for face in results for r in face]
                 part = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
                 slowest = max(statistics.median(r.timings["total_s"] for r in face) for face in results)
                 redone = f"{statistics.mean(face[0].redone for face in results):.1f}" if feedback else "–"

@@ -13,3 +13,10 @@ def timed(fn, repeats: int) -> float:
         fn()
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+def seconds(fn, *args) -> float:
+    """One call's wall time (the caller has warmed it up)."""
+    t0 = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - t0

@@ -185,7 +185,7 @@ def _cmd_rotate(args: argparse.Namespace) -> int:
     for name in args.images:
         try:
             result = rot.rotate(name, yaws=_parse_yaws(args.yaws), light=args.light, gender=args.gender,
-                                aligned=args.aligned)
+                                aligned=args.aligned, reconstruct=True)
             folder = result.save(Path(args.out) / Path(name).stem, animation=f"animation.{args.format}")
             print(f"{name}: source yaw {result.source_yaw:+.1f}, light {result.light_detected} "
                   f"({result.light_score:+.3f}), subset {result.subset}, {result.timings['total_s']:.2f} s -> {folder}")

@@ -26,12 +26,7 @@ import numpy as np
 from sklearn.isotonic import IsotonicRegression
 
 
-PROBE_EVERY = 10.0  # degrees between the yaws whose moves a renderer that draws turns decodes; the yaws between
-# them are drawn at the turns the face's response gives there, as the slider's are. 13 yaws every 5 degrees then
-# decode 7 moves and the base instead of 13 and the base: the moved latents' decode costs about half
-
-
-def probes(yaws, every: float = PROBE_EVERY) -> np.ndarray:
+def probes(yaws, every: float) -> np.ndarray:
     """Which of ``yaws`` are decoded to measure the face's turn when the renderer draws turns itself (a mask): both
     ends, and between them each yaw at least ``every`` from the last one kept; the others lie between two of them,
     so the response measured there covers them."""

@@ -32,9 +32,9 @@ the calibrated frames saw the model turn the face that far; decoded otherwise. T
 slider's frames use it for free.
 
 A renderer that draws turns needs a decoding only to measure the model's turn, so of many yaws only one every
-``feedback.PROBE_EVERY`` degrees (and both ends) is decoded and fed back; the yaws between are drawn at the turns the
-face's response gives there, as the slider draws them (13 yaws: 7 moves and the base decoded instead of 13 and the
-base: rotate() of a 1024 px photo 8.9 -> 7.1 s on an AVX2 CPU, docs/MODEL.md).
+``probe_every`` degrees (and both ends) is decoded and fed back; the yaws between are drawn at the turns the face's
+response gives there, as the slider draws them (13 yaws: 5 moves and the base decoded, in 2 UNet calls, instead of 13
+and the base in 6: rotate() of a 1024 px photo at 256 px 4.3 -> 2.8 s on an AVX2 CPU, docs/MODEL.md).
 """
 from __future__ import annotations
 
@@ -111,7 +111,7 @@ class RotationResult:
     frames: list[Image.Image]
     yaws: list[float]
     source: Image.Image
-    reconstruction: Image.Image | None  # G(z); None when rotate_prepared(reconstruct=False)
+    reconstruction: Image.Image | None  # G(z); None unless asked for (``reconstruct=True``)
     source_yaw: float
     light: str  # the light class used for the trajectory (detected unless overridden)
     light_detected: str
@@ -367,7 +367,7 @@ class HeadRotator:
     def _probes(self, yaws) -> np.ndarray:
         """The yaws decoded to measure the face's turn (a mask): the ``probes`` when the renderer draws turns
         itself, else all (their frames are the decodings)."""
-        return probes(yaws) if self.renderer.draws_turns else np.ones(len(yaws), bool)
+        return probes(yaws, self.settings.probe_every) if self.renderer.draws_turns else np.ones(len(yaws), bool)
 
     def _between(self, probed: Turn, route: Route, z: torch.Tensor, source: torch.Tensor, source_yaw: float,
                  wanted: np.ndarray, moves: np.ndarray, probe: np.ndarray, crop: Crop | None = None
@@ -398,23 +398,24 @@ class HeadRotator:
         yield Turn(every, probed.base, probed.subset, probed.response, probed.redone, drawn_at)
 
     def rotate(self, image, yaws: Iterable[float] = DEFAULT_YAWS, light: str = "auto", gender: str = "auto",
-               aligned: bool = False, render_px: int = RENDER_PX) -> RotationResult:
+               aligned: bool = False, render_px: int = RENDER_PX, reconstruct: bool = False) -> RotationResult:
         """Frames of the face at each absolute yaw (degrees; negative: nose to the image's right), drawn at up to
-        ``render_px`` by a renderer that draws the photo."""
+        ``render_px`` by a renderer that draws the photo. ``reconstruct``: also G(z), what the model kept of the
+        face, which no frame needs (a sixth of a 256 px rotation's time on a CPU; ``reconstruct`` does it later)."""
         _check_choices(light, gender)  # before the costly alignment
         t0 = time.perf_counter()
         prep = self.prepare(image, aligned, render_px)
         t1 = time.perf_counter()
-        result = self.rotate_prepared(prep, yaws, light, gender)
+        result = self.rotate_prepared(prep, yaws, light, gender, reconstruct)
         result.timings = {"analysis_s": round(t1 - t0, 3), **result.timings,
                           "total_s": round(time.perf_counter() - t0, 3)}
         return result
 
     def rotate_prepared(self, prep: FacePrep, yaws: Iterable[float] = DEFAULT_YAWS, light: str = "auto",
-                        gender: str = "auto", reconstruct: bool = True, feedback: bool = True,
+                        gender: str = "auto", reconstruct: bool = False, feedback: bool = True,
                         progress: Callable[[float], None] | None = None) -> RotationResult:
         """``rotate`` after ``prepare``: embedding, trajectory offsets and one batched decode (lets a caller report
-        progress between the stages). ``reconstruct=False`` leaves ``reconstruction`` None (no frame needs it);
+        progress between the stages). ``reconstruct``: also G(z) in ``reconstruction`` (else None; no frame needs it);
         ``feedback=False`` returns the calibrated frames, for a caller that shows them before ``refine``;
         ``progress(fraction)`` is called after each UNet call of the embedding and the decode (a real progress bar
         on a CPU, where this takes seconds)."""

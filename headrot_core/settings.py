@@ -23,9 +23,13 @@ class EngineSettings:
     warm_start: bool = True         # each inversion step starts from the previous step's prediction
     latent_t: int | None = 499      # the DDIM timestep the lines were fitted at and are walked at (None: x_T)
     walk: str = "lines"             # the edit space: the module that reads the lines (``headrot_core.walk.NAMES``)
-    residual_steps: int = 6         # DDIM steps of the moved latents' decode (at most ``steps``): from t = 499, 3
-    # UNet calls instead of 6 at 12; the landmark renderer's turns read at 6 are those at 12 within 0.5 degrees after
-    # the feedback, no nearer or further from their targets (60 held-out faces, docs/MODEL.md)
+    residual_steps: int = 4         # DDIM steps of the moved latents' decode (at most ``steps``): from t = 499, 2
+    # UNet calls instead of 6 at 12; the landmark renderer only reads the model's turn off them, and 13 yaws of 40
+    # held-out faces were drawn within 0.6 degrees of the turns a 12-step decode of every yaw gives, nearer their
+    # targets (0.44 against 0.70 degrees; 3 steps: 1.1 and 0.95; docs/MODEL.md)
+    probe_every: float = 15.0       # degrees between the yaws whose moves a renderer that draws turns decodes (and
+    # both ends): the yaws between are drawn at the turns the face's response gives there, as the slider's are. 13
+    # yaws every 5 degrees decode 5 moves and the base (10: 7; 20: 4, no nearer the 12-step turns; docs/MODEL.md)
     decode: str = "landmarks"       # the renderer (``headrot_core.render.NAMES``)
     match_gender: bool = False      # gender="auto" picks light x gender lines (else light only)
     joint_gain: float = 3.0         # nominal degrees along the lines per degree of the source's yaw

@@ -61,12 +61,15 @@ def test_add_keeps_the_subset():
     assert more.subset == RESPONSE.subset and len(more.moves) == len(more.changes) == 6
 
 
-def test_probes_keep_both_ends_and_one_yaw_every_ten_degrees():
+def test_probes_keep_both_ends_and_one_yaw_every_so_many_degrees():
     every_five = list(range(-30, 31, 5))
-    assert np.flatnonzero(probes(every_five)).tolist() == [0, 2, 4, 6, 8, 10, 12]
-    assert probes([30.0, -30.0, 12.0, 5.0, 29.0]).tolist() == [True, True, False, True, True]
-    assert probes([-30.0, -20.0, 0.0, 20.0, 30.0]).all()  # already 10 apart: all decoded
-    assert probes([7.0]).tolist() == [True] and len(probes([])) == 0
+    assert np.flatnonzero(probes(every_five, 10)).tolist() == [0, 2, 4, 6, 8, 10, 12]
+    assert np.flatnonzero(probes(every_five, 15)).tolist() == [0, 3, 6, 9, 12]
+    assert np.flatnonzero(probes(every_five, 20)).tolist() == [0, 4, 8, 12]  # and the end, 10 past the last
+    assert probes([30.0, -30.0, 12.0, 5.0, 29.0], 10).tolist() == [True, True, False, True, True]
+    assert probes([-30.0, -20.0, 0.0, 20.0, 30.0], 10).all()  # already 10 apart: all decoded
+    assert probes(every_five, 0).all()
+    assert probes([7.0], 10).tolist() == [True] and len(probes([], 10)) == 0
 
 
 @pytest.fixture(scope="module")
@@ -278,31 +281,35 @@ def test_with_the_feedback_each_landmark_frame_is_drawn_once(monkeypatch):
     assert [f.tobytes() for f in refined.frames] == [f.tobytes() for f in r.frames]
 
 
-def test_the_landmark_renderer_decodes_one_yaw_in_ten_degrees_and_draws_those_between(monkeypatch):
-    """With a renderer that draws turns, 13 yaws every 5 degrees decode the moves of 7 (every 10) and the base: the
-    frames there are those of rotating to the 7 alone, and the 6 between are drawn at the turns the face's measured
-    response gives there, as the slider draws them; ``refine`` of the calibrated strip gives the same frames."""
+def test_the_landmark_renderer_decodes_the_probes_and_draws_the_yaws_between(monkeypatch):
+    """With a renderer that draws turns, 13 yaws every 5 degrees decode the moves of the probes (5, every 15) and
+    the base: the frames there are those of rotating to the probes alone, and those between are drawn at the turns
+    the face's measured response gives there, as the slider draws them; ``refine`` of the calibrated strip gives the
+    same frames."""
     rot = HeadRotator.from_pretrained(decode="landmarks", feedback=True)
     prep = rot.prepare(real_crop("000100"), aligned=True)
     yaws = [float(y) for y in range(-30, 31, 5)]
+    probe = probes(yaws, rot.settings.probe_every)
+    assert np.flatnonzero(probe).tolist() == [0, 3, 6, 9, 12]
+    at, between = np.flatnonzero(probe), np.flatnonzero(~probe)
     decoded = []
     real_decode = type(rot.latent).decode_steps
     monkeypatch.setattr(type(rot.latent), "decode_steps",
                         lambda self, latents, *a: decoded.append(len(latents)) or real_decode(self, latents, *a))
     r = rot.rotate_prepared(prep, yaws, reconstruct=False)
-    assert decoded[0] == 7 + 1 and sum(decoded) == 8 + r.redone
-    alone = rot.rotate_prepared(prep, yaws[::2], reconstruct=False)
-    assert [f.tobytes() for f in r.frames[::2]] == [f.tobytes() for f in alone.frames]
-    wanted = np.array(yaws[1::2]) - prep.source_yaw
-    planned = r.response.plan(wanted, rot.lines(r.light, r.gender).moves(prep.source_yaw, yaws[1::2]))
-    assert np.allclose(r.turns[1::2], r.response.changes_at(planned))
+    assert decoded[0] == 5 + 1 and sum(decoded) == 6 + r.redone
+    alone = rot.rotate_prepared(prep, [yaws[i] for i in at], reconstruct=False)
+    assert [r.frames[i].tobytes() for i in at] == [f.tobytes() for f in alone.frames]
+    lines = rot.lines(r.light, r.gender)
+    wanted = np.array(yaws)[between] - prep.source_yaw
+    planned = r.response.plan(wanted, lines.moves(prep.source_yaw, np.array(yaws)[between]))
+    assert np.allclose(r.turns[between], r.response.changes_at(planned))
     inside = np.abs(wanted) <= np.abs(r.response.changes).max()
-    assert np.allclose(r.turns[1::2][inside], wanted[inside], atol=0.01)  # turns the face was seen to make
+    assert np.allclose(r.turns[between][inside], wanted[inside], atol=0.01)  # turns the face was seen to make
     quick = rot.rotate_prepared(prep, yaws, reconstruct=False, feedback=False)
-    calibrated = FaceResponse(r.subset, rot.lines(r.light, r.gender).moves(prep.source_yaw, yaws[::2]),
-                              quick.turns[::2])
-    assert np.allclose(quick.turns[1::2], calibrated.changes_at(
-        rot.lines(r.light, r.gender).moves(prep.source_yaw, yaws[1::2])))
+    calibrated = FaceResponse(r.subset, lines.moves(prep.source_yaw, np.array(yaws)[at]), quick.turns[at])
+    assert np.allclose(quick.turns[between], calibrated.changes_at(lines.moves(prep.source_yaw,
+                                                                               np.array(yaws)[between])))
     refined = rot.refine(quick)
     assert np.allclose(refined.turns, r.turns) and refined.redone == r.redone
     assert [f.tobytes() for f in refined.frames] == [f.tobytes() for f in r.frames]

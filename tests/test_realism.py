@@ -12,6 +12,8 @@ def test_two_sample_test_is_at_chance_for_one_distribution_and_perfect_for_two()
     a, b = rng.normal(size=(120, 10)), rng.normal(size=(90, 10))
     same = two_sample_test(a, np.arange(120) // 4, b, np.arange(90) // 3)
     assert abs(same.accuracy - 0.5) < 0.12 and (same.generated, same.real) == (120, 90)
+    assert 0.0 < same.spread < 0.1, "the shuffles of the folds differ, a little"
+    assert two_sample_test(a, np.arange(120) // 4, b, np.arange(90) // 3, repeats=1).spread == 0.0
     shifted = two_sample_test(a + 1.5, np.arange(120) // 4, b, np.arange(90) // 3)
     assert shifted.accuracy > 0.95
 

@@ -20,7 +20,7 @@ def rot(tiny_rotator_dir):
 
 def test_rotate_aligned_crop_contract(rot):
     crop = real_crop()
-    r = rot.rotate(crop, yaws=range(-30, 31, 10), aligned=True)
+    r = rot.rotate(crop, yaws=range(-30, 31, 10), aligned=True, reconstruct=True)
     assert r.yaws == [-30.0, -20.0, -10.0, 0.0, 10.0, 20.0, 30.0]
     assert len(r.frames) == 7 and all(f.size == (32, 32) and f.mode == "RGB" for f in r.frames)
     assert r.source.size == (32, 32) and r.reconstruction.size == (32, 32)
@@ -39,7 +39,7 @@ def test_frame_at_source_yaw_gives_back_the_source(rot, tiny_rotator_dir):
                                               feedback=False)
     clipped_rot.model.bf16 = False
     for r_ in (rot, clipped_rot):
-        r = r_.rotate(crop, yaws=[yaw, yaw + 20], aligned=True)
+        r = r_.rotate(crop, yaws=[yaw, yaw + 20], aligned=True, reconstruct=True)
         assert r.decode == r_.settings.decode
         assert np.array_equal(np.asarray(r.reconstruction), tensor_to_images(
             r_.model.generate(r.latent, r_.settings.steps))[0]), "the reconstruction decodes without clipping"
@@ -59,7 +59,7 @@ def test_residual_change_decodes_at_its_own_step_count(rot):
     yaw = rot.prepare(crop, aligned=True).source_yaw
     fast = HeadRotator(rot.model, rot.trajectories, settings=replace(rot.settings, fixed_point_iters=1,
                                                                      residual_steps=2))
-    r = fast.rotate(crop, yaws=[yaw, yaw + 20], aligned=True)
+    r = fast.rotate(crop, yaws=[yaw, yaw + 20], aligned=True, reconstruct=True)
     assert r.residual_steps == 2 and r.summary()["residual_steps"] == 2
     route = fast.lines(r.light, r.gender)
     moved = route.latents(r.latent, yaw, route.moves(yaw, [yaw + 20]))
@@ -76,10 +76,12 @@ def test_residual_change_decodes_at_its_own_step_count(rot):
 
 
 def test_reconstruction_can_wait(rot):
-    """No frame depends on G(z): without it the frames are the same, and ``reconstruct`` gives it later."""
+    """No frame depends on G(z): without it (the default) the frames are the same, and ``reconstruct`` gives it
+    later."""
     prep = rot.prepare(real_crop(), aligned=True)
-    quick = rot.rotate_prepared(prep, yaws=[-10, 10], reconstruct=False)
-    full = rot.rotate_prepared(prep, yaws=[-10, 10])
+    quick = rot.rotate_prepared(prep, yaws=[-10, 10])
+    full = rot.rotate_prepared(prep, yaws=[-10, 10], reconstruct=True)
+    assert rot.rotate(real_crop(), yaws=[-10, 10], aligned=True).reconstruction is None
     assert quick.reconstruction is None and full.reconstruction is not None
     for a, b in zip(quick.frames, full.frames):
         assert np.array_equal(np.asarray(a), np.asarray(b))
@@ -122,7 +124,7 @@ def test_light_override_and_bad_arguments(rot):
 
 def test_rotate_photo_aligns_and_save_writes_outputs(rot, tmp_path):
     shared_data_or_skip()
-    r = rot.rotate(DATA / "photos" / "000004.jpg", yaws=[-30, 0, 30])
+    r = rot.rotate(DATA / "photos" / "000004.jpg", yaws=[-30, 0, 30], reconstruct=True)
     assert r.faces == 1 and np.asarray(r.crop_quad).shape == (4, 2)
     folder = r.save(tmp_path / "out")
     names = {p.name for p in folder.iterdir()}
@@ -191,7 +193,7 @@ def test_lines_fitted_at_an_intermediate_timestep_are_walked_there(tiny_rotator_
     assert mid.latent.embedding_calls == 2 * (1 + mid.settings.fixed_point_iters) and mid.decode_calls == 2
     crop = real_crop()
     yaw = mid.prepare(crop, aligned=True).source_yaw
-    r = mid.rotate(crop, yaws=[yaw, yaw + 20], aligned=True)
+    r = mid.rotate(crop, yaws=[yaw, yaw + 20], aligned=True, reconstruct=True)
     assert r.latent_t == start and r.summary()["latent_t"] == start
     x = images_to_tensor([r.source], mid.model.size)
     assert torch.equal(r.latent, mid.model.invert(x, 4, mid.settings.fixed_point_iters, start_t=start))

@@ -80,6 +80,7 @@ class VariantResult:
     near_desc: np.ndarray | None = field(repr=False, default=None)  # check (the realism test's first features)
     one_face_far: float = float("nan")  # share of far frames with exactly one face found
     realism_far: float = float("nan")  # two-sample balanced accuracy, far frames vs real turned faces
+    realism_far_spread: float = float("nan")  # its spread over shuffles of the folds (``TwoSample.spread``)
     realism_near: float = float("nan")
     realism_far_frontal: float = float("nan")  # the far frames of near-frontal photos (|source yaw| <= FRONTAL)
     one_face_far_frontal: float = float("nan")
@@ -266,6 +267,8 @@ def measure_realism(variants: list[VariantResult], real: np.ndarray, real_ids: n
                 feats[attr] = realism_features(same_resolution([f for _, f in pairs], v.frame_px), desc)
                 test = two_sample_test(feats[attr], [g for g, _ in pairs], real_feats[v.frame_px], real_ids)
                 setattr(v, attr, test.accuracy)
+                if attr == "realism_far":
+                    v.realism_far_spread = test.spread
         counts = count_faces(same_resolution([f for _, f in v.far_frames], 128))
         v.one_face_far = float(np.mean(counts == 1)) if len(counts) else float("nan")
         groups = np.array([g for g, _ in v.far_frames], int)
@@ -426,7 +429,8 @@ def viewer_rows(ev: Evaluation) -> list[str]:
     for v in ev.variants:
         if np.isnan(v.realism_far):
             continue
-        rows.append(f"| {v.name} | {v.frame_px} | {v.realism_far:.2f} | {v.realism_near:.2f} | "
+        rows.append(f"| {v.name} | {v.frame_px} | {v.realism_far:.3f} ± {v.realism_far_spread:.3f} | "
+                    f"{v.realism_near:.3f} | "
                     f"{v.one_face_far:.1%} | {v.mean_abs_err:.1f}° | {v.median_spearman:.2f} | {v.identity_near:.0%} | "
                     f"{v.identity_far:.0%} | {v.seconds / max(ev.n_faces, 1):.2f} |")
     return rows
@@ -460,7 +464,8 @@ def write_report(ev: Evaluation, path: Path, extra: str = "") -> Path:
                   f"Realism: a linear classifier told far frames (|target| ≥ {FAR:.0f}°) from {ev.real_faces} real "
                   f"crops of other identities with HopeNet |yaw| {REAL_YAW[0]:.0f}–{REAL_YAW[1]:.0f}° (the "
                   "annotated CelebA-HQ crops, the test photos' own population; balanced accuracy, 5 folds grouped "
-                  "by face; 0.50 = it cannot tell them apart), both at the frames' own resolution; 'near' is the same "
+                  "by face, the mean ± standard deviation over 5 shuffles of the folds; 0.50 = it cannot tell them "
+                  "apart), both at the frames' own resolution; 'near' is the same "
                   "test on the frame nearest each photo's own yaw (the baseline). The floor, the test photos "
                   "themselves against the same real crops: "
                   + ", ".join(f"{a:.2f} at {px} px" for px, a in ev.realism_photos.items()) + ". "
@@ -555,7 +560,7 @@ def sampled_rotation_figure(rot, path: Path, n: int = 6, seed: int = 7, targets=
     faces = tensor_to_images(rot.model.sample(n, seed=seed, steps=rot.settings.steps))
     tiles: list[Image.Image] = []
     for face in faces:
-        r = rot.rotate(face, yaws=targets, aligned=True)
+        r = rot.rotate(face, yaws=targets, aligned=True, reconstruct=True)
         tiles += upscale([r.source, r.reconstruction, *r.frames], size)
     make_grid(tiles, nrow=len(targets) + 2).save(path)
     return path

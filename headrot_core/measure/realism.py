@@ -67,12 +67,14 @@ class TwoSample:
     accuracy: float  # balanced accuracy of telling the two sets apart on held-out folds; 0.5 = chance
     generated: int
     real: int
+    spread: float = 0.0  # its standard deviation over the ``repeats`` shuffles of the folds
 
 
 def two_sample_test(generated: np.ndarray, generated_groups, real: np.ndarray, real_groups, folds: int = 5,
-                    seed: int = 0) -> TwoSample:
+                    seed: int = 0, repeats: int = 5) -> TwoSample:
     """Cross-validated balanced accuracy of a linear classifier between the rows of ``generated`` and ``real``;
-    rows of one group (a source face, a real identity) are never split between training and testing."""
+    rows of one group (a source face, a real identity) are never split between training and testing. The mean over
+    ``repeats`` shuffles of the folds, so that a score does not hang on one split."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import balanced_accuracy_score
     from sklearn.model_selection import StratifiedGroupKFold, cross_val_predict
@@ -86,9 +88,9 @@ def two_sample_test(generated: np.ndarray, generated_groups, real: np.ndarray, r
     y = np.r_[np.ones(len(generated), int), np.zeros(len(real), int)]
     groups = np.r_[[f"g{g}" for g in generated_groups], [f"r{g}" for g in real_groups]]
     clf = make_pipeline(StandardScaler(), LogisticRegression(C=0.05, class_weight="balanced", max_iter=5000))
-    pred = cross_val_predict(clf, x, y, groups=groups,
-                             cv=StratifiedGroupKFold(folds, shuffle=True, random_state=seed))
-    return TwoSample(float(balanced_accuracy_score(y, pred)), len(generated), len(real))
+    scores = [balanced_accuracy_score(y, cross_val_predict(clf, x, y, groups=groups, cv=StratifiedGroupKFold(
+        folds, shuffle=True, random_state=seed + k))) for k in range(repeats)]
+    return TwoSample(float(np.mean(scores)), len(generated), len(real), float(np.std(scores)))
 
 
 @lru_cache(maxsize=1)

@@ -71,6 +71,9 @@ class LandmarkSettings:
     # less than the lids, so the eyes keep looking at the camera as the head turns, as people turning for a portrait
     # do; moved with the lids, they looked where the nose points (100 held-out faces at their true turns: near-frontal
     # photos' realism 0.73 -> 0.71, docs/EVALUATION.md). None: the irises move with the lids
+    spline_grid: int = 128  # the spline is evaluated on at most this grid, then resized (scipy's evaluation was 85 %
+    # of a 256 px frame's time): at 256 px its map lies 0.05 px from an exact one on average, at most 2.3 px where the
+    # spline bends sharply; a 64 grid: 0.08 and 6 px, inside the face (8 portraits x 2 turns)
     mirror_turn: float | None = 20.0  # turn from the mirror image instead when that saves this many degrees of warp
     # (None: never). Far past frontal, the mirror image is nearly the turned face; on 100 held-out faces with their true
     # turns, realism 0.67 -> 0.62 and one face in every far frame; the price: the face's asymmetries (a parting, a
@@ -150,8 +153,7 @@ def backward_maps(sources: list[np.ndarray], dst: np.ndarray, r: int,
     values = np.hstack([np.vstack([src - dst, -shift]) for src in sources])
     spline = RBFInterpolator(np.vstack([dst, edge + shift]) * scale, values * scale, kernel="thin_plate_spline",
                              smoothing=s.smoothing * scale * scale)
-    g = min(r, WORK_PX)  # the spline is smooth: evaluated on at most a WORK_PX grid, then resized (scipy's RBF
-    # evaluation was 85 % of a 256 px frame's time; at 128 the map moves under half a pixel)
+    g = min(r, s.spline_grid)
     centres = (np.arange(g, dtype=np.float32) + 0.5) * r / g - 0.5  # where cv2.resize puts a g-grid's samples
     back = spline(np.stack(np.meshgrid(centres, centres), -1).reshape(-1, 2)).reshape(g, g, -1).astype(np.float32)
     gy, gx = np.mgrid[0:r, 0:r].astype(np.float32)
