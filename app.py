@@ -889,7 +889,8 @@ Models*, Electronics 13(15):3091, 2024)**. No network is trained for rotation:
 4. **Generation.** The moved latents of the yaws every 15° (5 of the 13) are decoded in one DDIM batch, and the
    landmarks of each decoded face say how far the model turned it; the yaws between take the turn those measurements
    give there. The photo's own pixels are then warped so that its landmarks make that turn. Where the
-   turn reveals a side of the face the photo hides, the photo's mirror image fills it in. So every frame is the
+   turn reveals a side of the face the photo hides, the photo's mirror image fills it in, and the face's lightness
+   changes as real faces' does over the same turn (the nose's and cheeks' shading). So every frame is the
    photo's one face at its own resolution, and the frame at the photo's own yaw is the photo.
 5. **Feedback.** The frames whose turn missed their yaw by more than 3° are made again at the moves this face's
    own measured turns say reach it: drawn at the turn those measurements give where the model was seen to turn the

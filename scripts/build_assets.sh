@@ -27,6 +27,7 @@ for T in assets/trajectories "$ONE_LINE"; do                                 # s
     "$PY" -m headrot_core calibrate --trajectories "$T" --faces "$CAL_FACES" --sigma "$SIGMA" \
         --steps "$STEPS" --fixed-point-iters "$FP" --residual-steps "$RESIDUAL_STEPS" --nominal "$NOMINAL"
 done
+"$PY" -m headrot_core.build.shading                                          # the renderer's mean faces by yaw
 "$PY" scripts/make_examples.py --steps "$STEPS"                               # app examples: model samples
 "$PY" -m headrot_core model-card --run "$RUN" --notes docs/model_notes.md --out docs/MODEL.md
 "$PY" -m headrot_core evaluate --faces "$EVAL_FACES" --one-line "$ONE_LINE" --out docs/EVALUATION.md

@@ -390,3 +390,72 @@ def test_a_photo_is_prepared_with_the_photo_around_its_crop(tiny_rotator_dir):
     assert all(np.array_equal(np.asarray(inner_crop(d, side)), np.asarray(f)) for d, f in zip(r.framed, r.frames))
     assert rot.frames_at(r, [10.0])[0].size == (side, side)
     assert rot.frames_at(r, [10.0], framed=True)[0].size == prep.context.size
+
+
+def test_a_turn_adds_the_mean_faces_change_of_shading():
+    """The shipped templates: the frontal mean face warped onto the mean shape at +30 degrees keeps its frontal
+    shading; with the change added it lies much nearer the mean face at +30 (at the scale of the change's blur).
+    No turn, no change."""
+    import cv2
+
+    from headrot_core.render.landmarks import shading_change, shading_templates
+
+    yaws, lightness, shapes = shading_templates()
+    s = LandmarkSettings()
+    px = lightness.shape[-1]
+    i0, i30 = int(np.argmin(np.abs(yaws))), int(np.argmin(np.abs(yaws - 30.0)))
+    dst = _controls(shapes[i30], s)
+    warped = cv2.remap(lightness[i0], *backward_map(_controls(shapes[i0], s), dst, px, s), cv2.INTER_LINEAR)
+    change = shading_change(dst, float(yaws[i0]), float(yaws[i30]), px, s)
+    assert np.abs(change).max() > 5.0
+    face = np.zeros((px, px), np.uint8)
+    cv2.fillConvexPoly(face, cv2.convexHull(np.round(dst[:68] * px / WORK_PX).astype(np.int32)), 1)
+    inside = cv2.erode(face, np.ones((9, 9), np.uint8)) > 0  # where the change is not faded out
+
+    def low(img):
+        return cv2.GaussianBlur(img, (0, 0), s.shading_blur * px / WORK_PX)[inside]
+
+    before = np.abs(low(warped) - low(lightness[i30])).mean()
+    after = np.abs(low(warped + change) - low(lightness[i30])).mean()
+    assert after < 0.5 * before
+    assert not shading_change(dst, 10.0, 10.0, px, s).any()
+
+
+def test_the_shading_changes_a_frame_inside_the_face_only():
+    """A 20 degree turn of a real crop with and without the shading change: the same frame beyond the face's
+    outline and the change's soft edge, a visible change of lightness (not of colour) inside it."""
+    import cv2
+
+    photo = np.asarray(real_crop("000100")).astype(np.float32)
+    mirrored = np.ascontiguousarray(photo[:, ::-1])
+    pts, pts_m = crop_landmarks(photo.astype(np.uint8)), crop_landmarks(mirrored.astype(np.uint8))
+    yaw = analyze_crop(photo.astype(np.uint8)).yaw
+    s = LandmarkSettings()
+    assert yaw < -10 and not mirror_turned(yaw, -20.0, s), "turned away from frontal: the photo itself is warped"
+    with_shading, turn = frame_for_turn(photo, mirrored, pts, pts_m, yaw, -20.0, s)
+    without, _ = frame_for_turn(photo, mirrored, pts, pts_m, yaw, -20.0, LandmarkSettings(shading=None))
+    dst, _ = bounded_turn(pts, yaw, turn, s)
+    face = np.zeros((128, 128), np.uint8)
+    cv2.fillConvexPoly(face, cv2.convexHull(np.round(dst[:68]).astype(np.int32)), 1)
+    difference = np.abs(with_shading - without).max(2)
+    beyond = cv2.dilate(face, np.ones((21, 21), np.uint8)) == 0  # past the change's soft edge (3 sigma)
+    assert beyond.mean() > 0.3 and difference[beyond].max() < 1.0
+    assert difference[face == 1].mean() > 1.0
+    lab = [cv2.cvtColor(np.clip(f, 0, 255).astype(np.uint8), cv2.COLOR_RGB2LAB).astype(float)
+           for f in (with_shading, without)]
+    assert np.abs(lab[0][..., 1:] - lab[1][..., 1:]).mean() < 0.2 * np.abs(lab[0][..., 0] - lab[1][..., 0]).mean()
+
+
+def test_shading_templates_are_the_yaw_weighted_means_of_registered_faces():
+    """``build.shading.template`` on faces of one shape (the registration then moves nothing) whose lightness is
+    their yaw: the template at a yaw is the Gaussian-weighted mean yaw around it, and the mean shape is that shape."""
+    from headrot_core.build.shading import PX, template
+    from headrot_core.face import face_model
+
+    shape = np.asarray(face_model()["canonical_landmarks"], float).reshape(68, 2)
+    yaws = np.arange(-20.0, 21.0, 1.0)
+    lum = np.repeat((100.0 + yaws)[:, None, None], PX * PX, 1).reshape(-1, PX, PX).astype(np.float32)
+    mean, mean_shape = template(np.repeat(shape[None], len(yaws), 0), yaws, lum, 0.0)
+    assert np.allclose(mean, 100.0, atol=0.05) and np.allclose(mean_shape, shape)
+    edge, _ = template(np.repeat(shape[None], len(yaws), 0), yaws, lum, 18.0)
+    assert 114.0 < edge.mean() < 117.0, "weighted towards the yaws that exist around 18"

@@ -18,12 +18,16 @@ reveals the cheek it hides, which its mirror image shows whole: there the mirror
 face, seamed along the midline (nose, lips, chin), where the two images' features coincide. Past frontal, the mirror
 image itself is turned when that is the shorter warp. On 100 held-out faces turned by their true angles, with no
 model, the fill took the realism test from 0.73 to 0.67 and the mirror turn to 0.62, with one face in every far
-frame (docs/EVALUATION.md). Lanczos resampling keeps the photo's sharpness: bilinear gave 0.80.
+frame (docs/EVALUATION.md). Lanczos resampling keeps the photo's sharpness: bilinear gave 0.80. A warp carries the
+photo's shading along, so a frontal face turned by 30 degrees stays lit like a frontal one; inside the face the frame's
+lightness gets the change that the same turn makes to the mean face (``shading_change``, templates of real faces
+by yaw from ``build.shading``), blurred so that it shades the nose and cheeks and draws no feature of its own.
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import cv2
@@ -36,6 +40,7 @@ from . import Crop, Drawn, Renderer
 from ..analysis import analyze_crop, crop_landmarks
 from ..face import CROP_BOX, face_model, invert, shape_features, yaw_shape
 from ..latent import last
+from ..loading import ASSETS
 
 WORK_PX = 128  # landmarks are found (and the spline is placed) in 128 px crop coordinates
 
@@ -74,6 +79,11 @@ class LandmarkSettings:
     spline_grid: int = 128  # the spline is evaluated on at most this grid, then resized (scipy's evaluation was 85 %
     # of a 256 px frame's time): at 256 px its map lies 0.05 px from an exact one on average, at most 2.3 px where the
     # spline bends sharply; a 64 grid: 0.08 and 6 px, inside the face (8 portraits x 2 turns)
+    shading: float | None = 1.0  # the share of the mean face's change in lightness over the turn added inside the face
+    # (``shading_change``): a frontal photo warped by 30 degrees keeps its frontal shading (100 held-out faces at
+    # their true turns: realism 0.628 -> 0.610, near-frontal photos 0.711 -> 0.660, docs/EVALUATION.md). None: off
+    shading_blur: float = 3.0  # sigma of that change, in WORK_PX pixels: the nose's and cheeks' shading, not the mean
+    # face's features
     mirror_turn: float | None = 20.0  # turn from the mirror image instead when that saves this many degrees of warp
     # (None: never). Far past frontal, the mirror image is nearly the turned face; on 100 held-out faces with their true
     # turns, realism 0.67 -> 0.62 and one face in every far frame; the price: the face's asymmetries (a parting, a
@@ -340,6 +350,63 @@ def mirror_turned(yaw: float, turn: float, s: LandmarkSettings) -> bool:
     return s.mirror_turn is not None and abs(turn + 2 * yaw) + s.mirror_turn <= abs(turn)
 
 
+SHADING_FILE = ASSETS / "shading" / "shading.safetensors"  # ``build.shading`` writes it
+SHADING_GRID = 32  # the templates' spline is evaluated on this grid: the change is blurred by 3 of 128 px
+
+
+@lru_cache(maxsize=1)
+def shading_templates() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(yaws, mean lightness yaws x px x px, mean landmarks yaws x 68 x 2) of the shipped shading templates."""
+    from safetensors.numpy import load_file
+
+    t = load_file(str(SHADING_FILE))
+    yaws = np.array(json.loads(SHADING_FILE.with_suffix(".json").read_text())["yaws"], np.float64)
+    return yaws, t["lightness"].astype(np.float32), t["landmarks"].astype(np.float64)
+
+
+def shading_change(dst: np.ndarray, yaw: float, to: float, r: int, s: LandmarkSettings) -> np.ndarray:
+    """(r, r) change of Lab lightness (0..255) that turning a face from ``yaw`` to ``to`` makes to the mean face, the
+    templates at both yaws registered onto the frame's points ``dst`` (``_controls``, WORK_PX crop coordinates),
+    blurred by ``shading_blur`` and faded out at the face's outline (jaw and brows): the warp has carried the photo's
+    own shading at ``yaw`` along with its features; what the turn changes on a face, it has not."""
+    yaws, lightness, shapes = shading_templates()
+    px = lightness.shape[-1]
+    weights = {}
+    for y, sign in ((to, 1.0), (yaw, -1.0)):
+        y = float(np.clip(y, yaws[0], yaws[-1]))
+        k = int(np.clip(np.searchsorted(yaws, y) - 1, 0, len(yaws) - 2))
+        a = (y - yaws[k]) / (yaws[k + 1] - yaws[k])
+        for j, w in ((k, 1.0 - a), (k + 1, a)):
+            weights[j] = weights.get(j, 0.0) + sign * w
+    bins = [j for j, w in weights.items() if w != 0.0]
+    if not bins:
+        return np.zeros((r, r), np.float32)
+    maps = backward_maps([_controls(shapes[j], s) for j in bins], dst, px, replace(s, spline_grid=SHADING_GRID))
+    change = sum(weights[j] * cv2.remap(lightness[j], mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+                 for j, (mx, my) in zip(bins, maps))
+    scale = px / WORK_PX
+    face = np.zeros((px, px), np.float32)
+    cv2.fillConvexPoly(face, cv2.convexHull(np.round(dst[:68] * scale).astype(np.int32)), 1.0)
+    face = cv2.GaussianBlur(cv2.erode(face, np.ones((3, 3), np.uint8)), (0, 0), 3.0 * scale)
+    change = cv2.GaussianBlur(change.astype(np.float32), (0, 0), s.shading_blur * scale) * face
+    return cv2.resize(change, (r, r), interpolation=cv2.INTER_CUBIC)
+
+
+def shaded(frame: np.ndarray, change: np.ndarray, margin: int, gain: float) -> np.ndarray:
+    """``frame`` (float RGB 0..255, the crop with ``margin`` px around it) with ``gain`` x ``change`` added to its
+    Lab lightness over the crop, only over the box where the change is not nil (in place)."""
+    rows, cols = np.flatnonzero(np.abs(change).max(1) > 0.05), np.flatnonzero(np.abs(change).max(0) > 0.05)
+    if not len(rows):
+        return frame
+    box = np.s_[margin + rows[0]:margin + rows[-1] + 1, margin + cols[0]:margin + cols[-1] + 1]
+    rgb = np.clip(frame[box], 0.0, 255.0) / 255.0
+    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)
+    lab[..., 0] = np.clip(lab[..., 0] + gain * (100.0 / 255.0) * change[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1],
+                          0.0, 100.0)
+    frame[box] += (cv2.cvtColor(lab, cv2.COLOR_LAB2RGB) - rgb) * 255.0  # a resampling's overshoot is left as it was
+    return frame
+
+
 def frame_for_turn(photo: np.ndarray, mirrored: np.ndarray, pts: np.ndarray, pts_mirrored: np.ndarray, yaw: float,
                    turn: float, s: LandmarkSettings, margin: int = 0,
                    out: np.ndarray | None = None) -> tuple[np.ndarray, float]:
@@ -354,6 +421,8 @@ def frame_for_turn(photo: np.ndarray, mirrored: np.ndarray, pts: np.ndarray, pts
     dst, drawn = bounded_turn(pts, yaw, turn, s)
     half = min(1.0, abs(yaw) / s.half_yaw) if yaw * turn < 0 else 0.0  # turning towards frontal
     frame = turned_frame(photo, mirrored, _controls(pts, s), _controls(pts_mirrored, s), dst, s, half, margin, out)
+    if s.shading and drawn:
+        shaded(frame, shading_change(dst, yaw, yaw + drawn, photo.shape[0] - 2 * margin, s), margin, s.shading)
     return frame, yaw + drawn - start
 
 

@@ -1,0 +1,45 @@
+"""The contact sheet of docs/EVALUATION.md's top: the app's examples (faces sampled from the shipped model, never
+dataset images, which may not enter the repository) turned by the shipped engine, at the size the app shows them.
+
+Each row: the crop the engine draws from, then its frames at ``--yaws``; aligned examples are taken as crops, the
+photo examples are found and aligned as an upload is. Prints each row's yaw, light and the yaw each frame was drawn at.
+
+    python scripts/examples_sheet.py [--out docs/examples_sheet.png] [--px 192] [--yaws -30 -20 -10 0 10 20 30]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from headrot_core.measure.evaluation import contact_sheet  # noqa: E402
+from headrot_core.rotation import HeadRotator  # noqa: E402
+
+EXAMPLES = ROOT / "assets" / "examples"
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "examples_sheet.png")
+    ap.add_argument("--px", type=int, default=192, help="tile size (the app's strip shows frames at about this)")
+    ap.add_argument("--yaws", type=float, nargs="+", default=[-30, -20, -10, 0, 10, 20, 30])
+    args = ap.parse_args(argv)
+
+    rot = HeadRotator.from_pretrained()
+    sources, rows = [], []
+    for path in sorted(EXAMPLES.glob("*.png")):
+        prep = rot.prepare(path, aligned=path.name.startswith("example_"), render_px=args.px)
+        result = rot.rotate_prepared(prep, args.yaws)
+        sources.append(prep.crop or prep.source)
+        rows.append(result.frames)
+        drawn = prep.source_yaw + result.turns if result.turns is not None else result.yaws
+        print(f"{path.name}: yaw {prep.source_yaw:+.1f}, light {prep.light}; frames drawn at "
+              + " ".join(f"{y:+.1f}" for y in drawn))
+    print(contact_sheet(sources, rows, args.out, args.px))
+
+
+if __name__ == "__main__":
+    main()
