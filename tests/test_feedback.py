@@ -312,4 +312,5 @@ def test_the_landmark_renderer_decodes_the_probes_and_draws_the_yaws_between(mon
                                                                                np.array(yaws)[between])))
     refined = rot.refine(quick)
     assert np.allclose(refined.turns, r.turns) and refined.redone == r.redone
-    assert [f.tobytes() for f in refined.frames] == [f.tobytes() for f in r.frames]
+    # the same frames: the two paths' turns differ in the last bits (1e-14 degrees), which may round a pixel otherwise
+    assert max(np.abs(np.asarray(a, int) - np.asarray(b, int)).max() for a, b in zip(refined.frames, r.frames)) <= 1
