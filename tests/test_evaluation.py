@@ -136,7 +136,7 @@ def test_realism_section_contact_sheets_and_frames_collected(tiny_rotator_dir, t
     source_yaw = np.array([0.0, 3, 8, 45, 0, 30])
     real_feats = measure_realism([res], real, np.arange(8), np.abs(source_yaw) <= 15)
     assert sorted(real_feats) == [128] and len(real_feats[128]) == 8
-    assert 0.0 <= res.realism_far_spread < 0.2
+    assert 0.0 <= res.realism_far_spread < 0.2 and 0.0 <= res.realism_far_faces_sd < 0.5
     assert 0.0 <= res.realism_far <= 1.0 and 0.0 <= res.realism_near <= 1.0 and 0.0 <= res.one_face_far <= 1.0
     assert 0.0 <= res.realism_far_frontal <= 1.0 and 0.0 <= res.one_face_far_frontal <= 1.0
     floor = photo_realism(faces.images, real_feats[128], np.arange(8), 128)

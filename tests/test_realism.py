@@ -3,8 +3,8 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from conftest import real_crop
-from headrot_core.measure.realism import (FEATURE_PX, count_faces, image_statistics, realism_features, same_resolution,
-                                  two_sample_test)
+from headrot_core.measure.realism import (FEATURE_PX, count_faces, image_statistics, realism_features,
+                                          resampled_scores, same_resolution, two_sample_test)
 
 
 def test_two_sample_test_is_at_chance_for_one_distribution_and_perfect_for_two():
@@ -28,6 +28,21 @@ def test_folds_never_split_a_group():
     gen, real = x[groups % 2 == 0], x[groups % 2 == 1]
     test = two_sample_test(gen, groups[groups % 2 == 0], real, groups[groups % 2 == 1])
     assert abs(test.accuracy - 0.5) < 0.2
+
+
+def test_resampled_faces_keep_their_copies_together_and_fewer_faces_spread_the_score_more():
+    """Features that only identify a group: a resample that split a drawn-twice group's copies between training and
+    testing would let the classifier recognise them (accuracy far above chance); kept together, chance."""
+    rng = np.random.default_rng(2)
+    groups = np.arange(200) // 5
+    x = rng.normal(size=(40, 30))[groups] + 0.01 * rng.normal(size=(200, 30))
+    gen, real = groups % 2 == 0, groups % 2 == 1
+    scores = resampled_scores(x[gen], groups[gen], x[real], groups[real], draws=6)
+    assert scores.shape == (6,) and abs(scores.mean() - 0.5) < 0.2
+    a, b = rng.normal(size=(400, 10)), rng.normal(size=(400, 10))
+    many = resampled_scores(a, np.arange(400) // 4, b, np.arange(400) // 4, draws=8)
+    few = resampled_scores(a[:40], np.arange(40) // 4, b[:40], np.arange(40) // 4, draws=8)
+    assert few.std() > many.std() > 0.0
 
 
 def test_statistics_see_blur_and_colour_blotches():

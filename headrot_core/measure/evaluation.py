@@ -41,6 +41,7 @@ FAR = 20.0  # |target| of the frames the realism test judges
 SHEET_FACES = 12
 REAL_YAW = (15.0, 45.0)  # |yaw| of the real turned faces they are compared with
 FRONTAL = 15.0  # photos within this |yaw| are reported apart: most uploads are near frontal, the test set is not
+FACE_DRAWS = 20  # bootstrap resamples of the faces behind the far realism score's spread over faces
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -81,6 +82,7 @@ class VariantResult:
     one_face_far: float = float("nan")  # share of far frames with exactly one face found
     realism_far: float = float("nan")  # two-sample balanced accuracy, far frames vs real turned faces
     realism_far_spread: float = float("nan")  # its spread over shuffles of the folds (``TwoSample.spread``)
+    realism_far_faces_sd: float = float("nan")  # its spread over resamples of the faces (``resampled_scores``)
     realism_near: float = float("nan")
     realism_far_frontal: float = float("nan")  # the far frames of near-frontal photos (|source yaw| <= FRONTAL)
     one_face_far_frontal: float = float("nan")
@@ -254,7 +256,7 @@ def measure_realism(variants: list[VariantResult], real: np.ndarray, real_ids: n
     """Fills each variant's realism scores and far frames' face count (real crops at each variant's resolution);
     ``frontal`` (bool per face): the same for the far frames of those faces alone. Returns the real crops'
     features by resolution."""
-    from .realism import count_faces, realism_features, same_resolution, two_sample_test
+    from .realism import count_faces, realism_features, resampled_scores, same_resolution, two_sample_test
 
     real_feats: dict[int, np.ndarray] = {}
     for v in tqdm(variants, desc="realism", unit="variant"):
@@ -269,6 +271,8 @@ def measure_realism(variants: list[VariantResult], real: np.ndarray, real_ids: n
                 setattr(v, attr, test.accuracy)
                 if attr == "realism_far":
                     v.realism_far_spread = test.spread
+                    v.realism_far_faces_sd = float(np.std(resampled_scores(
+                        feats[attr], [g for g, _ in pairs], real_feats[v.frame_px], real_ids, FACE_DRAWS)))
         counts = count_faces(same_resolution([f for _, f in v.far_frames], 128))
         v.one_face_far = float(np.mean(counts == 1)) if len(counts) else float("nan")
         groups = np.array([g for g, _ in v.far_frames], int)
@@ -430,7 +434,7 @@ def viewer_rows(ev: Evaluation) -> list[str]:
         if np.isnan(v.realism_far):
             continue
         rows.append(f"| {v.name} | {v.frame_px} | {v.realism_far:.3f} ± {v.realism_far_spread:.3f} | "
-                    f"{v.realism_near:.3f} | "
+                    f"{v.realism_far_faces_sd:.3f} | {v.realism_near:.3f} | "
                     f"{v.one_face_far:.1%} | {v.mean_abs_err:.1f}° | {v.median_spearman:.2f} | {v.identity_near:.0%} | "
                     f"{v.identity_far:.0%} | {v.seconds / max(ev.n_faces, 1):.2f} |")
     return rows
@@ -465,16 +469,19 @@ def write_report(ev: Evaluation, path: Path, extra: str = "") -> Path:
                   f"crops of other identities with HopeNet |yaw| {REAL_YAW[0]:.0f}–{REAL_YAW[1]:.0f}° (the "
                   "annotated CelebA-HQ crops, the test photos' own population; balanced accuracy, 5 folds grouped "
                   "by face, the mean ± standard deviation over 5 shuffles of the folds; 0.50 = it cannot tell them "
-                  "apart), both at the frames' own resolution; 'near' is the same "
+                  "apart), both at the frames' own resolution; beside it, its standard deviation over "
+                  f"{FACE_DRAWS} bootstrap resamples of the faces and the real crops' identities (how much the score "
+                  "hangs on which faces were drawn); 'near' is the same "
                   "test on the frame nearest each photo's own yaw (the baseline). The floor, the test photos "
                   "themselves against the same real crops: "
                   + ", ".join(f"{a:.2f} at {px} px" for px, a in ev.realism_photos.items()) + ". "
                   "Features: dlib's face descriptor and 17 image statistics (`headrot_core/measure/realism.py`). One face: "
                   "far frames in which dlib's MMOD CNN detector (never run by the engine) finds exactly one face. "
                   "Identity: frames at 128 px (upscaled when the renderer's are smaller) against the 128 px photo.",
-                  "", "| variant | frame px | realism, far (≤ 0.60) | realism, near | one face, far (≥ 98 %) | "
-                  "pose error, landmarks | median Spearman | same person, near | same person, far | s per face |",
-                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |", *viewer_rows(ev), ""]
+                  "", "| variant | frame px | realism, far (≤ 0.60) | its sd over resampled faces | realism, near | "
+                  "one face, far (≥ 98 %) | pose error, landmarks | median Spearman | same person, near | "
+                  "same person, far | s per face |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |", *viewer_rows(ev), ""]
         if frontal_rows(ev):
             lines += [f"The same on the {int(np.sum(np.abs(ev.source_yaw) <= FRONTAL))} photos within {FRONTAL:.0f}° "
                       "of frontal (most uploads are; the test set is yaw-balanced), their far frames only:", "",
