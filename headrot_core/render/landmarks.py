@@ -216,6 +216,14 @@ def midline_offset(dst: np.ndarray, r: int) -> np.ndarray:
     return (np.arange(r)[None, :] - x_mid[:, None]).astype(np.float32)
 
 
+def face_area(dst: np.ndarray, r: int) -> np.ndarray:
+    """(r, r) float mask, 1 inside the outline of the landmarks among ``dst`` (WORK_PX crop coordinates; jaw and
+    brows, not the forehead points above them): where the fill and the shading may change a frame."""
+    face = np.zeros((r, r), np.float32)
+    cv2.fillConvexPoly(face, cv2.convexHull(np.round(dst[:68] * (r / WORK_PX)).astype(np.int32)), 1.0)
+    return face
+
+
 def mirror_share(stretched: np.ndarray, dst: np.ndarray, s: LandmarkSettings, half: float = 0.0,
                  fill_stretched: np.ndarray | None = None) -> np.ndarray:
     """(r, r) share of the mirror image in each output pixel: none where the warp stretches the photo less than
@@ -229,8 +237,7 @@ def mirror_share(stretched: np.ndarray, dst: np.ndarray, s: LandmarkSettings, ha
     its midline."""
     r = stretched.shape[0]
     scale = r / WORK_PX
-    face = np.zeros((r, r), np.float32)
-    cv2.fillConvexPoly(face, cv2.convexHull(np.round(dst[:68] * scale).astype(np.int32)), 1.0)
+    face = face_area(dst, r)
     ramp = np.clip((stretched - s.mirror_from) / (s.mirror_full - s.mirror_from), 0.0, 1.0).astype(np.float32) * face
     kept = ramp if fill_stretched is None else ramp * (fill_stretched < stretched)
     share = cv2.GaussianBlur(kept, (0, 0), s.mirror_blur * scale)
@@ -385,9 +392,7 @@ def shading_change(dst: np.ndarray, yaw: float, to: float, r: int, s: LandmarkSe
     change = sum(weights[j] * cv2.remap(lightness[j], mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
                  for j, (mx, my) in zip(bins, maps))
     scale = px / WORK_PX
-    face = np.zeros((px, px), np.float32)
-    cv2.fillConvexPoly(face, cv2.convexHull(np.round(dst[:68] * scale).astype(np.int32)), 1.0)
-    face = cv2.GaussianBlur(cv2.erode(face, np.ones((3, 3), np.uint8)), (0, 0), 3.0 * scale)
+    face = cv2.GaussianBlur(cv2.erode(face_area(dst, px), np.ones((3, 3), np.uint8)), (0, 0), 3.0 * scale)
     change = cv2.GaussianBlur(change.astype(np.float32), (0, 0), s.shading_blur * scale) * face
     return cv2.resize(change, (r, r), interpolation=cv2.INTER_CUBIC)
 
