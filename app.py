@@ -51,6 +51,7 @@ import ctypes.util
 import dataclasses
 import functools
 import hashlib
+import json
 import logging
 import queue
 import re
@@ -939,9 +940,22 @@ def model_banner():
 
 
 def example_paths() -> list[str]:
+    """The examples folder's pictures, the photographs of real people first (scripts/public_photos.py): they show
+    what the engine does to a photo; the model's own samples are 64 px faces."""
     if not EXAMPLES_DIR.is_dir():
         return []
-    return [str(p) for p in sorted(EXAMPLES_DIR.glob("*.png"))]
+    files = [p for p in EXAMPLES_DIR.iterdir() if p.suffix.lower() in (".png", ".jpg")]
+    return [str(p) for p in sorted(files, key=lambda p: (not p.name.startswith("public_"), p.name))]
+
+
+def example_credits() -> str:
+    """Who is in the examples' real photographs, and whose photographs they are (``public.json``); "" without."""
+    try:
+        rows = json.loads((EXAMPLES_DIR / "public.json").read_text())["portraits"]
+    except (OSError, ValueError, KeyError):
+        return ""
+    return "Photographs: " + "; ".join(f"{r['who']} ({r['credit']})" for r in rows) + ". The other examples are " \
+        "faces sampled from the shipped model."
 
 
 def build_demo(engine: Engine | None = None) -> gr.Blocks:
@@ -965,8 +979,10 @@ def build_demo(engine: Engine | None = None) -> gr.Blocks:
                                       elem_id="aligned")
                 paths = example_paths()
                 if paths:
-                    gr.Examples([[p] for p in paths], inputs=[photo], label="Examples: faces sampled from the "
-                                "shipped model", examples_per_page=12, elem_id="examples")
+                    gr.Examples([[p] for p in paths], inputs=[photo], label="Examples", examples_per_page=12,
+                                elem_id="examples")
+                    if credits := example_credits():
+                        gr.Markdown(f"<small>{credits}</small>", elem_id="example-credits")
                 else:
                     gr.Markdown("<small>No examples yet: run `python scripts/make_examples.py`.</small>")
             with gr.Column(scale=5):

@@ -1,5 +1,6 @@
-"""The contact sheet of docs/EVALUATION.md's top: the app's examples (faces sampled from the shipped model, never
-dataset images, which may not enter the repository) turned by the shipped engine, at the size the app shows them.
+"""The contact sheet of docs/EVALUATION.md's top: the app's examples (two public-domain photographs of real people,
+then faces sampled from the shipped model; never dataset images, which may not enter the repository) turned by the
+shipped engine, at the size the app shows them.
 
 Each row: the crop the engine draws from, then its frames at ``--yaws``; aligned examples are taken as crops, the
 photo examples are found and aligned as an upload is. Prints each row's yaw, light and the yaw each frame was drawn at.
@@ -30,7 +31,8 @@ def main(argv: list[str] | None = None) -> None:
 
     rot = HeadRotator.from_pretrained()
     sources, rows = [], []
-    for path in sorted(EXAMPLES.glob("*.png")):
+    for path in sorted((p for p in EXAMPLES.iterdir() if p.suffix in (".png", ".jpg")),
+                       key=lambda p: (not p.name.startswith("public_"), p.name)):
         prep = rot.prepare(path, aligned=path.name.startswith("example_"), render_px=args.px)
         result = rot.rotate_prepared(prep, args.yaws)
         sources.append(prep.crop or prep.source)

@@ -67,16 +67,24 @@ def test_make_examples_writes_marked_model_samples(examples):
     assert not app.is_marked_aligned(ROOT / "README.md") and not app.is_marked_aligned(None)
 
 
-def test_shipped_examples_are_marked_samples(monkeypatch):
-    monkeypatch.setattr(app, "EXAMPLES_DIR", ROOT / "assets" / "examples")  # not the tiny model's (``examples``)
+def test_shipped_examples_are_marked_samples_and_credited_photographs(monkeypatch):
+    folder = ROOT / "assets" / "examples"
+    monkeypatch.setattr(app, "EXAMPLES_DIR", folder)  # not the tiny model's (``examples``)
     paths = app.example_paths()
     if not paths:
         pytest.skip("assets/examples/ not generated yet (python scripts/make_examples.py)")
-    meta = json.loads((ROOT / "assets" / "examples" / "examples.json").read_text())
-    assert sorted(Path(p).name for p in paths) == sorted(row["file"] for row in meta["examples"])
+    samples = json.loads((folder / "examples.json").read_text())["examples"]
+    public = json.loads((folder / "public.json").read_text())["portraits"]
+    names = [Path(p).name for p in paths]
+    assert names[:len(public)] == [row["file"] for row in public]  # the real photographs first
+    assert sorted(names) == sorted(row["file"] for row in samples + public)
     crops = [p for p in paths if Path(p).name.startswith("example_")]
     assert crops and all(app.is_marked_aligned(p) for p in crops)
     assert not any(app.is_marked_aligned(p) for p in paths if p not in crops)  # photos: detected, not marked
+    credits = app.example_credits()
+    assert all(row["who"] in credits and "public domain" in row["credit"] for row in public)
+    monkeypatch.setattr(app, "EXAMPLES_DIR", folder / "nowhere")
+    assert app.example_credits() == "" and app.example_paths() == []
 
 
 def test_photo_yields_the_panel_then_the_strip_then_the_reconstruction(engine):

@@ -196,7 +196,7 @@ def test_example_click_rotates_a_sampled_face(browser, url, tmp_path):
     with _page(browser, url, tmp_path) as page:
         page.goto(url, wait_until="domcontentloaded")
         page.wait_for_selector("#examples img", timeout=60_000)
-        page.locator("#examples img").first.click()
+        page.locator("#examples img[src*='example_']").first.click()  # the photographs come first
         _wait_strip(page)
         page.wait_for_function(DONE, timeout=30_000)
         assert "aligned crop (no detection)" in page.inner_text("#info")
@@ -207,12 +207,15 @@ def test_example_click_rotates_a_sampled_face(browser, url, tmp_path):
 
 
 def test_whole_photo_turned_to_both_ends_for_the_docs(browser, url, tmp_path):
-    """A photo example (a face sampled from the model in a soft surround, scripts/make_examples.py) goes through
-    detection and turns as a whole photo; screenshots at -30 and +30 degrees (docs/app_photo_*.png)."""
+    """A photo example (a public-domain photograph, scripts/public_photos.py, or else a face sampled from the model
+    in a soft surround, scripts/make_examples.py) goes through detection and turns as a whole photo; screenshots at
+    -30 and +30 degrees (docs/app_photo_*.png)."""
     with _page(browser, url, tmp_path) as page:
         page.goto(url, wait_until="domcontentloaded")
         page.wait_for_selector("#examples img", timeout=60_000)
-        photos = page.locator("#examples img[src*='photo_']")
+        photos = page.locator("#examples img[src*='public_']")
+        if photos.count() == 0:
+            photos = page.locator("#examples img[src*='photo_']")
         if photos.count() == 0:
             pytest.skip("no photo example in the app's examples (the tiny test model samples no faces)")
         photos.first.click()
