@@ -151,7 +151,8 @@ def press_slider(page) -> tuple[dict, float]:
 
 def examples_dir(model) -> Path:
     """Faces sampled from ``model`` (a FaceDiffusion) by scripts/make_examples.py, once per process, in a temp
-    folder: the launched app's HEADROT_EXAMPLES and the tests' example inputs."""
+    folder: the launched app's HEADROT_EXAMPLES and the tests' example inputs. The shipped public-domain photographs
+    go in beside them, so that a tiny model's app also has a real photo to turn as a whole."""
     if id(model) not in _examples:
         import importlib.util
 
@@ -160,6 +161,8 @@ def examples_dir(model) -> Path:
         spec.loader.exec_module(mod)
         out = Path(tempfile.mkdtemp(prefix="headrot-examples-"))
         mod.make_examples(model, n=2, candidates=3, steps=2, out=out, size=96)
+        for shipped in (ROOT / "assets" / "examples").glob("public*"):
+            shutil.copy(shipped, out / shipped.name)
         _examples[id(model)] = out
     return _examples[id(model)]
 
