@@ -1,4 +1,6 @@
 """The landmark renderer: the photo warped so its landmarks move as the landmarks of the model's decodings do."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -155,6 +157,41 @@ def test_the_hidden_side_comes_from_the_mirror_image():
     assert np.abs(frame - plain)[share > 0.9].mean() > 5.0
     small = _controls(turned_landmarks(pts, yaw, 2.0, s.turn_axis), s)
     assert mirror_share(pixel_stretch(*backward_map(src, small, 128, s)), small, s).max() == 0
+
+
+def test_the_fill_takes_the_photos_light_and_the_mirror_images_detail():
+    """A crop lit from one side (a ramp of brightness across it): its mirror image is lit from the other, so the fill
+    would paste the shaded cheek onto the lit one. The fill by stretch keeps the warped photo's light (at the scale of
+    ``mirror_light``) and the mirror image's detail (finer than it); for a whole hidden half the light is the mirror
+    image's own."""
+    import cv2
+
+    from headrot_core.render.landmarks import (backward_map as bmap, mirror_share, pixel_stretch, turned_frame)
+
+    crop = np.asarray(real_crop("000100")).astype(np.float32)
+    photo = np.ascontiguousarray(np.clip(crop * np.linspace(1.3, 0.5, 128, dtype=np.float32)[None, :, None], 0, 255))
+    mirrored = np.ascontiguousarray(photo[:, ::-1])
+    s = LandmarkSettings()
+    pts, yaw = crop_landmarks(photo.astype(np.uint8)), analyze_crop(crop.astype(np.uint8)).yaw
+    src, src_m = _controls(pts, s), _controls(crop_landmarks(mirrored.astype(np.uint8)), s)
+    dst = _controls(turned_landmarks(pts, yaw, -2 * yaw, s.turn_axis), s)
+    filled = mirror_share(pixel_stretch(*bmap(src, dst, 128, s)), dst, s) > 0.9
+    assert filled.sum() > 50
+    light, own, plain = (turned_frame(photo, mirrored, src, src_m, dst, v) for v in
+                         (s, replace(s, mirror_light=None), replace(s, mirror_from=1e9, mirror_full=2e9)))
+
+    def low(img):
+        return cv2.GaussianBlur(img, (0, 0), s.mirror_light)[filled]
+
+    assert np.abs(low(light) - low(plain)).mean() < 0.5 * np.abs(low(own) - low(plain)).mean()
+    core = cv2.erode(filled.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0  # away from the fill's soft edge
+
+    def fine(img):
+        return (img - cv2.GaussianBlur(img, (0, 0), 1.0))[core]
+
+    assert np.abs(fine(light - own)).mean() < 0.35 * np.abs(fine(own - plain)).mean()
+    assert np.array_equal(turned_frame(photo, mirrored, src, src_m, dst, s, half=1.0),
+                          turned_frame(photo, mirrored, src, src_m, dst, replace(s, mirror_light=None), half=1.0))
 
 
 def test_the_fill_replaces_a_stretched_photo_only_with_a_less_stretched_mirror():
@@ -345,7 +382,9 @@ def test_a_frame_resamples_only_what_moves_and_is_drawn_into_its_slot():
     pts = crop_landmarks(crop)
     src = _controls(pts, LandmarkSettings())
     photo = Photo(context, np.ascontiguousarray(context[:, ::-1]), pts, crop_landmarks(crop[:, ::-1].copy()), 0.0, m)
-    for s, turn in ((LandmarkSettings(mirror_from=1e9, mirror_full=2e9), 25.0), (LandmarkSettings(), 40.0)):
+    # the fill's light (``mirror_light``) is worked out over the fill's box itself, so it is left out here
+    for s, turn in ((LandmarkSettings(mirror_from=1e9, mirror_full=2e9), 25.0),
+                    (LandmarkSettings(mirror_light=None), 40.0)):
         dst = _controls(turned_landmarks(pts, 0.0, turn, s.turn_axis), s)
         src_m = _controls(photo.pts_mirrored, s)
         (sx, sy), (mx, my) = backward_maps([src, src_m], dst, 256, s)

@@ -61,6 +61,11 @@ class LandmarkSettings:
     mirror_from: float = 1.5  # area stretch at which the mirror image starts to fill in, within the face's outline,
     mirror_full: float = 3.0  # and at which it has fully replaced the warped photo
     mirror_blur: float = 2.0  # sigma of the fill's edge, in WORK_PX pixels
+    mirror_light: float | None = 8.0  # the fill by stretch keeps the mirror image's detail finer than this sigma
+    # (WORK_PX pixels) and takes the light from the warped photo: under a light from one side the mirror image's cheek
+    # is the shaded one, and it laid a grey band across the lit near cheek (the NASA portrait at -30). Less of it as the
+    # fill takes a whole hidden half (``mirror_half``), where the warped photo's light is its smeared edge: dark rings
+    # round an eye. None: off
     mirror_half: float | None = 0.25  # fill the hidden half of the face whole, seamed along the face's midline, once
     # the fill by stretch covers this mean share of it: an edge cut through the cheek and lips showed the mirror face's
     # own outline as a second contour at display size. Only for an image turning towards frontal (its near cheek,
@@ -333,7 +338,11 @@ def turned_frame(photo: np.ndarray, mirrored: np.ndarray, src: np.ndarray, src_m
     # the fill lies within the face: the mirror image is sampled only over its box
     box = np.s_[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
     inner = out[margin:margin + r, margin:margin + r][box]
-    inner += share[box][..., None] * (_remap(mirrored, mx[box], my[box], margin) - inner)
+    fill = _remap(mirrored, mx[box], my[box], margin)
+    if s.mirror_light and half < 1.0:  # a whole hidden half: the warped photo there is a smear of the face's edge
+        sigma = s.mirror_light * r / WORK_PX
+        fill += (1.0 - half) * (cv2.GaussianBlur(inner, (0, 0), sigma) - cv2.GaussianBlur(fill, (0, 0), sigma))
+    inner += share[box][..., None] * (fill - inner)
     return out
 
 
