@@ -194,6 +194,26 @@ def test_the_fill_takes_the_photos_light_and_the_mirror_images_detail():
                           turned_frame(photo, mirrored, src, src_m, dst, replace(s, mirror_light=None), half=1.0))
 
 
+def test_the_fills_light_is_blurred_at_the_splines_scale_as_at_full_size():
+    """``coarse`` blurs a large frame's box worked out at WORK_PX scale: what the full-size blur gives, to within
+    about 1/255 (nothing finer than the blur survives it), and the full-size blur itself at WORK_PX."""
+    import cv2
+
+    from headrot_core.render.landmarks import coarse
+
+    rng = np.random.default_rng(0)
+    for px in (128, 256, 640):
+        scale = px / WORK_PX
+        smooth = cv2.resize(rng.random((40, 32, 3)).astype(np.float32) * 100, (px // 2, px * 3 // 5),
+                            interpolation=cv2.INTER_CUBIC)
+        image = smooth + rng.random(smooth.shape).astype(np.float32) * 30
+        full = cv2.GaussianBlur(image, (0, 0), 8.0 * scale)
+        got = coarse(image, 8.0, scale)
+        assert got.shape == image.shape
+        assert np.abs(got - full).max() < (1e-4 if px == WORK_PX else 1.5)
+        assert np.abs(got - full).mean() < 0.2
+
+
 def test_the_fill_replaces_a_stretched_photo_only_with_a_less_stretched_mirror():
     """The mirror image fills in only where its own warp stretches it less than the photo's: with a mirror image
     never stretched the fill is as by the photo's stretch alone; with one stretched more everywhere there is none;
