@@ -217,7 +217,8 @@ def test_whole_photo_turned_to_both_ends_for_the_docs(browser, url, tmp_path):
         if photos.count() == 0:
             photos = page.locator("#examples img[src*='photo_']")
         if photos.count() == 0:
-            pytest.skip("no photo example in the app's examples (no assets/examples/public_*; a tiny model samples no faces)")
+            pytest.skip("no photo example in the app's examples (no assets/examples/public_*; "
+                        "a tiny model samples no faces)")
         photos.first.click()
         page.wait_for_function(WHOLE_PHOTO_STRIP, timeout=120_000)
         page.wait_for_function(DONE, timeout=30_000)
