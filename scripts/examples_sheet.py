@@ -16,10 +16,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import app  # noqa: E402  the examples as the page lists them
 from headrot_core.measure.evaluation import contact_sheet  # noqa: E402
 from headrot_core.rotation import HeadRotator  # noqa: E402
-
-EXAMPLES = ROOT / "assets" / "examples"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -31,8 +30,7 @@ def main(argv: list[str] | None = None) -> None:
 
     rot = HeadRotator.from_pretrained()
     sources, rows = [], []
-    for path in sorted((p for p in EXAMPLES.iterdir() if p.suffix in (".png", ".jpg")),
-                       key=lambda p: (not p.name.startswith("public_"), p.name)):
+    for path in map(Path, app.example_paths()):
         prep = rot.prepare(path, aligned=path.name.startswith("example_"), render_px=args.px)
         result = rot.rotate_prepared(prep, args.yaws)
         sources.append(prep.crop or prep.source)
