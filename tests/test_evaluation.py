@@ -140,14 +140,16 @@ def test_realism_section_contact_sheets_and_frames_collected(tiny_rotator_dir, t
     assert 0.0 <= res.realism_far <= 1.0 and 0.0 <= res.realism_near <= 1.0 and 0.0 <= res.one_face_far <= 1.0
     assert 0.0 <= res.realism_far_frontal <= 1.0 and 0.0 <= res.one_face_far_frontal <= 1.0
     floor = photo_realism(faces.images, real_feats[128], np.arange(8), 128)
-    assert 0.0 <= floor <= 1.0
+    floor_frontal = photo_realism(faces.images[np.abs(source_yaw) <= 15], real_feats[128], np.arange(8), 128)
+    assert 0.0 <= floor <= 1.0 and 0.0 <= floor_frontal <= 1.0
     ev = Evaluation(n, 2, 2, 29.0, 0.9, {"inversion": (29.0, 0.9, 0.5)}, [res], [], source_yaw, {}, 499, 8,
-                    {128: floor}, [Image.fromarray(c) for c in faces.images])
+                    {128: floor}, [Image.fromarray(c) for c in faces.images], {128: floor_frontal})
     text = write_report(ev, tmp_path / "E.md").read_text()
     assert text.index("![contact sheet](contact_sheet_warp.png)") < text.index("## What a viewer sees")
     assert "| renderer: warp, test | 128 |" in text and "from 8 real crops" in text
     assert f"themselves against the same real crops: {floor:.2f} at 128 px." in text
     assert "the 4 photos within 15° of frontal" in text
+    assert f"the floor, these photos themselves against the same real crops: {floor_frontal:.2f} at 128 px:" in text
     assert f"| renderer: warp, test | {res.realism_far_frontal:.2f} |" in text
     sheet = Image.open(tmp_path / "contact_sheet_warp.png")
     assert sheet.size == (8 * 128 + 9 * 2, n * 128 + (n + 1) * 2)

@@ -300,6 +300,7 @@ class Evaluation:
     real_faces: int = 0  # real turned crops in the realism test
     realism_photos: dict[int, float] = field(default_factory=dict)  # px -> the test's floor (``photo_realism``)
     sources: list = field(repr=False, default_factory=list)  # the first SHEET_FACES source crops (PIL, 128 px)
+    realism_photos_frontal: dict[int, float] = field(default_factory=dict)  # the floor of the near-frontal photos
 
 
 def reconstruction_scores(latent: Latent, latents: torch.Tensor, faces: LabelledFaces) -> tuple[float, float]:
@@ -397,14 +398,18 @@ def evaluate(rot: HeadRotator, n_faces: int = 100, embedder=None, ablations: boo
         latents[name] = embed_faces(other.model, test, "inversion", other.settings)
     results = [run_variant(name, r, latents[name], test, source_yaw, source_desc, use_light, use_gender)
                for name, r, use_light, use_gender in variants]
-    real, floor = np.zeros((0,)), {}
+    real, floor, floor_frontal = np.zeros((0,)), {}, {}
     if realism:
         real, real_ids = real_turned_faces(set(test.identity.tolist()))
-        real_feats = measure_realism(results, real, real_ids, np.abs(source_yaw) <= FRONTAL)
+        frontal = np.abs(source_yaw) <= FRONTAL
+        real_feats = measure_realism(results, real, real_ids, frontal)
         floor = {px: photo_realism(test.images, feats, real_ids, px) for px, feats in sorted(real_feats.items())}
+        if frontal.sum() >= 2:
+            floor_frontal = {px: photo_realism(test.images[frontal], feats, real_ids, px)
+                             for px, feats in sorted(real_feats.items())}
     return Evaluation(len(test.ids), steps, cfg.residual_steps, p, s, by_method, results, describe(ts), source_yaw,
                       agreement, cfg.latent_t, len(real), floor,
-                      [Image.fromarray(im) for im in test.images[:SHEET_FACES]])
+                      [Image.fromarray(im) for im in test.images[:SHEET_FACES]], floor_frontal)
 
 
 def contact_sheet(sources: list[Image.Image], rows: list[list[Image.Image]], path: Path, px: int = 128) -> Path:
@@ -484,7 +489,10 @@ def write_report(ev: Evaluation, path: Path, extra: str = "") -> Path:
                   "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |", *viewer_rows(ev), ""]
         if frontal_rows(ev):
             lines += [f"The same on the {int(np.sum(np.abs(ev.source_yaw) <= FRONTAL))} photos within {FRONTAL:.0f}° "
-                      "of frontal (most uploads are; the test set is yaw-balanced), their far frames only:", "",
+                      "of frontal (most uploads are; the test set is yaw-balanced), their far frames only"
+                      + ("; the floor, these photos themselves against the same real crops: "
+                         + ", ".join(f"{a:.2f} at {px} px" for px, a in ev.realism_photos_frontal.items())
+                         if ev.realism_photos_frontal else "") + ":", "",
                       "| variant | realism, far | one face, far | pose error, landmarks | same person, far |",
                       "| --- | --- | --- | --- | --- |", *frontal_rows(ev), ""]
         for v, name in sheets[1:]:
