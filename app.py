@@ -84,6 +84,7 @@ from headrot_core.rotation import DEFAULT_YAWS, TURNED_AWAY, FacePrep, HeadRotat
 log = logging.getLogger("headrot.app")
 ROOT = Path(__file__).resolve().parent
 EXAMPLES_DIR = Path(os.environ.get("HEADROT_EXAMPLES") or ROOT / "assets" / "examples")  # tests: another
+PHOTO_PREFIX = "public_"  # the examples that are photographs of real people (scripts/public_photos.py)
 #: PNG text chunk written by scripts/make_examples.py: the file is already a crop in the model's convention (a face
 #: sampled from the model), so face detection is skipped for it: for the examples' own bytes only (is_marked_aligned).
 ALIGNED_KEY, ALIGNED_VALUE = "headrot", "aligned-crop"
@@ -945,7 +946,7 @@ def example_paths() -> list[str]:
     if not EXAMPLES_DIR.is_dir():
         return []
     files = [p for p in EXAMPLES_DIR.iterdir() if p.suffix.lower() in (".png", ".jpg")]
-    return [str(p) for p in sorted(files, key=lambda p: (not p.name.startswith("public_"), p.name))]
+    return [str(p) for p in sorted(files, key=lambda p: (not p.name.startswith(PHOTO_PREFIX), p.name))]
 
 
 def example_credits() -> str:

@@ -38,9 +38,9 @@ def main(argv: list[str] | None = None) -> None:
 
     rot = HeadRotator.from_pretrained()
     sources, rows = [], []
-    paths = [p for p in map(Path, app.example_paths()) if not args.photos_only or p.name.startswith("public_")]
+    paths = [p for p in map(Path, app.example_paths()) if not args.photos_only or p.name.startswith(app.PHOTO_PREFIX)]
     for path in paths:
-        prep = rot.prepare(path, aligned=path.name.startswith("example_"), render_px=args.px)
+        prep = rot.prepare(path, aligned=app.is_marked_aligned(path), render_px=args.px)
         result = rot.rotate_prepared(prep, args.gif_yaws if args.gif else args.yaws)
         sources.append(prep.crop or prep.source)
         rows.append(result.frames)
