@@ -25,13 +25,17 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_pack(args: argparse.Namespace) -> int:
+    import tarfile
+
     from .build.data import default_data_root, load_annotations, load_images, training_split, write_pack
 
     images = load_images(args.data, args.size)
     ann = default_data_root() / "annotations.csv"
     train, held = training_split(images, load_annotations(ann) if ann.exists() else None)
     out = write_pack(train, args.out, quality=args.quality, max_bytes=int(args.max_mib * 2**20))
-    print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB) from {len(train.ids)} training images "
+    with tarfile.open(out) as tar:
+        packed = len(tar.getnames())
+    print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB): {packed} of {len(train.ids)} training images "
           f"({len(held.ids)} held-out images left out)")
     return 0
 
@@ -523,7 +527,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="calibrated one-line trajectories (fit --one-line-out, then calibrate) for that ablation")
     ev.add_argument("--out", default="docs/EVALUATION.md")
     ev.add_argument("--measurements", default=None, help="also save every frame's readings by variant (.npz)")
-    ev.add_argument("--figure", default="docs/rotation_samples.png", help="rotations of sampled faces ('' for none)")
+    ev.add_argument("--figure", default="docs/rotation_samples.jpg", help="rotations of sampled faces ('' for none)")
     model_args(ev)
     ev.set_defaults(func=_cmd_evaluate)
     mc = sub.add_parser("model-card", help="measure the model (face rate, reconstruction, speed); write docs/MODEL.md")

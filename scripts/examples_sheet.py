@@ -7,7 +7,7 @@ photo examples are found and aligned as an upload is. Prints each row's yaw, lig
 ``--photos-only``: the photographs alone; ``--gif``: instead of the sheet, the rows' frames at ``--gif-yaws`` side by
 side as a ping-pong animation.
 
-    python scripts/examples_sheet.py [--out docs/examples_sheet.png] [--px 192] [--yaws -30 -20 -10 0 10 20 30]
+    python scripts/examples_sheet.py [--out docs/examples_sheet.jpg] [--px 192] [--yaws -30 -20 -10 0 10 20 30]
     python scripts/examples_sheet.py --photos-only --gif docs/turns.gif   # the README's animation
 """
 from __future__ import annotations
@@ -28,7 +28,7 @@ from headrot_core.rotation import HeadRotator  # noqa: E402
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "examples_sheet.png")
+    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "examples_sheet.jpg")
     ap.add_argument("--px", type=int, default=192, help="tile size (the app's strip shows frames at about this)")
     ap.add_argument("--yaws", type=float, nargs="+", default=[-30, -20, -10, 0, 10, 20, 30])
     ap.add_argument("--photos-only", action="store_true", help="only the photographs of real people")

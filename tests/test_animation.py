@@ -53,3 +53,16 @@ def test_save_animation_picks_the_format_by_suffix(tmp_path):
 def test_upscale_keeps_squares_square_and_photos_in_proportion():
     assert upscale([Image.new("RGB", (64, 64))], 256)[0].size == (256, 256)
     assert upscale([Image.new("RGB", (300, 200))], 600)[0].size == (600, 400)
+
+
+def test_figures_are_written_by_their_suffix_and_a_jpeg_stays_close(tmp_path):
+    """The docs' sheets are JPEGs to keep the repository small (imaging.save_figure); a PNG stays exact."""
+    from headrot_core.imaging import save_figure
+
+    rng = np.random.default_rng(0)
+    smooth = np.kron(rng.integers(0, 256, (12, 12, 3)), np.ones((16, 16, 1))).astype(np.uint8)
+    image = Image.fromarray(smooth)
+    png, jpg = save_figure(image, tmp_path / "a" / "s.png"), save_figure(image, tmp_path / "a" / "s.jpg")
+    assert Image.open(png).format == "PNG" and np.array_equal(np.asarray(Image.open(png)), smooth)
+    assert Image.open(jpg).format == "JPEG"
+    assert np.abs(np.asarray(Image.open(jpg), float) - smooth).mean() < 3.0

@@ -3,7 +3,7 @@ the strip pasted back into it, drag the yaw slider, turn it with the arrow keys,
 shows an error and the app keeps answering; an example goes through without detection.
 
 Skips when Chromium or Playwright is missing; .ci/run installs both. By default the app runs on the tiny test model.
-``HEADROT_SCREENSHOTS=docs`` writes the screenshots of model-sampled faces to docs/app_*.png (for the documentation,
+``HEADROT_SCREENSHOTS=docs`` writes the screenshots of model-sampled faces to docs/app_*.jpg (for the documentation,
 run it with ``HEADROT_TEST_MODEL=default`` so the app uses the shipped model and its examples: see docs/APP.md).
 Screenshots of an uploaded dataset photo stay in the test's temp folder: no dataset image goes into the repository.
 """
@@ -16,8 +16,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from conftest import DATA
+from headrot_core.imaging import save_figure
 from app_server import app_url, examples_dir, log_of, press_slider
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,12 +92,12 @@ def _page(browser, url: str, tmp_path: Path, height: int = 1000):
 
 
 def _shot(page, tmp_path: Path, name: str, docs: bool = False, full_page: bool = True) -> Path:
-    """A screenshot in ``tmp_path``; copied to docs/ under HEADROT_SCREENSHOTS=docs when ``docs`` (only pages that
-    show no dataset image)."""
+    """A screenshot in ``tmp_path``; saved to docs/ as a JPEG under HEADROT_SCREENSHOTS=docs when ``docs`` (only
+    pages that show no dataset image)."""
     path = tmp_path / f"app_{name}.png"
     page.screenshot(path=str(path), full_page=full_page)
     if docs and os.environ.get("HEADROT_SCREENSHOTS") == "docs":
-        shutil.copy(path, ROOT / "docs" / path.name)
+        save_figure(Image.open(path).convert("RGB"), (ROOT / "docs" / path.name).with_suffix(".jpg"))
     return path
 
 
@@ -209,7 +211,7 @@ def test_example_click_rotates_a_sampled_face(browser, url, tmp_path):
 def test_whole_photo_turned_to_both_ends_for_the_docs(browser, url, tmp_path):
     """A photo example (a public-domain photograph, scripts/public_photos.py, or else a face sampled from the model
     in a soft surround, scripts/make_examples.py) goes through detection and turns as a whole photo; screenshots at
-    -30 and +30 degrees (docs/app_photo_*.png)."""
+    -30 and +30 degrees (docs/app_photo_*.jpg)."""
     with _page(browser, url, tmp_path) as page:
         page.goto(url, wait_until="domcontentloaded")
         page.wait_for_selector("#examples img", timeout=60_000)

@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import torch
 
 from headrot_core.build.training import TrainConfig, Trainer, load_training_images, read_training_record, train
@@ -67,3 +68,23 @@ def test_exported_model_records_every_run_behind_its_weights(image_folder, tmp_p
     assert (rec["steps"], rec["images_seen"]) == (9, 36)
     rows = training_rows(resumed.model_dir, None)
     assert rows[0] == "| steps / images seen | 9 / 36 over 2 run(s) |" and len(rows) == 3
+
+
+def test_pack_stops_before_its_byte_budget_and_keeps_the_images_in_order(tmp_path):
+    """The GPU build's training pack is cut to what is left of a device call's 64 MiB (scripts/gpu_prepare.sh):
+    it must stay under the budget it is given and hold a prefix of the images, each decodable."""
+    import tarfile
+
+    from headrot_core.build.data import ImageSet, load_images, write_pack
+
+    rng = np.random.default_rng(0)
+    images = ImageSet([f"{i:03d}" for i in range(40)], rng.integers(0, 256, (40, 32, 32, 3), dtype=np.uint8))
+    whole = write_pack(images, tmp_path / "all.tar.gz", quality=62)
+    budget = whole.stat().st_size // 2
+    cut = write_pack(images, tmp_path / "cut.tar.gz", quality=62, max_bytes=budget)
+    with tarfile.open(cut) as tar:
+        names = tar.getnames()
+    assert cut.stat().st_size <= budget
+    assert 10 < len(names) < 40 and names == [f"{i:03d}.webp" for i in range(len(names))]
+    back = load_images(cut, 32, use_cache=False)
+    assert back.ids == images.ids[:len(names)] and back.images.shape == (len(names), 32, 32, 3)

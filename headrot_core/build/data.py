@@ -169,7 +169,8 @@ def annotated_split(source: Path | str, size: int = 64,
 def write_pack(images: ImageSet, out: Path | str, quality: int = 80, max_bytes: int | None = None) -> Path:
     """Writes a compact gzipped WebP tar (to carry to a GPU machine); stops before ``max_bytes`` if given.
 
-    Gzip matters: a tar pads each ~1.5 KB member to 512-byte blocks plus a header, which gzip squeezes out.
+    Gzip matters: a tar pads each ~1.5 KB member to 512-byte blocks plus a header, which gzip squeezes out (the
+    gzipped tar of 26,591 64 px crops at quality 62 was 0.994 of their WebP bytes), so the WebP bytes are the count.
     """
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -179,7 +180,7 @@ def write_pack(images: ImageSet, out: Path | str, quality: int = 80, max_bytes: 
             buf = io.BytesIO()
             Image.fromarray(arr).save(buf, format="WEBP", quality=quality, method=6)
             data = buf.getvalue()
-            total += len(data) + 64  # header and padding after gzip
+            total += len(data)
             if max_bytes and total > max_bytes:
                 break
             info = tarfile.TarInfo(f"{image_id}.webp")

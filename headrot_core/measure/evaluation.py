@@ -415,12 +415,10 @@ def evaluate(rot: HeadRotator, n_faces: int = 100, embedder=None, ablations: boo
 def contact_sheet(sources: list[Image.Image], rows: list[list[Image.Image]], path: Path, px: int = 128) -> Path:
     """Each row: the source crop, then its frames at every target, all at ``px`` (Lanczos)."""
     from ..animation import upscale
-    from ..imaging import make_grid
+    from ..imaging import make_grid, save_figure
 
     tiles = [t for src, frames in zip(sources, rows) for t in upscale([src, *frames], px)]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    make_grid(tiles, nrow=len(rows[0]) + 1).save(path)
-    return path
+    return save_figure(make_grid(tiles, nrow=len(rows[0]) + 1), path)
 
 
 def sheet_name(v: VariantResult) -> str | None:
@@ -570,12 +568,11 @@ def sampled_rotation_figure(rot, path: Path, n: int = 6, seed: int = 7, targets=
     """Rows of rotation strips for faces *sampled from the model* (never dataset images): each sample is taken as
     an aligned crop, analysed, embedded and turned to each target yaw by ``rot``, the engine being evaluated."""
     from ..animation import upscale
-    from ..imaging import make_grid
+    from ..imaging import make_grid, save_figure
 
     faces = tensor_to_images(rot.model.sample(n, seed=seed, steps=rot.settings.steps))
     tiles: list[Image.Image] = []
     for face in faces:
         r = rot.rotate(face, yaws=targets, aligned=True, reconstruct=True)
         tiles += upscale([r.source, r.reconstruction, *r.frames], size)
-    make_grid(tiles, nrow=len(targets) + 2).save(path)
-    return path
+    return save_figure(make_grid(tiles, nrow=len(targets) + 2), path)
