@@ -7,6 +7,9 @@
 # writes its exports as one tar, cut into 15 MiB parts, to $OUT (default out/gpu): `cat result.tar.part-* | tar x`.
 # Then, here (it needs dlib), for runs/trajectories and runs/trajectories-one-line (what build_assets.sh runs):
 #   python -m headrot_core calibrate --trajectories DIR --no-match-gender
+# and, for issue 22's realism, whether the new model's content helps the far frames (about 11 minutes on 2 cores):
+#   python scripts/sdedit_probe.py edit --model runs/ddim64/model --out runs/sdedit.npz
+#   python scripts/sdedit_probe.py score runs/sdedit.npz
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STAGE="${STAGE:?STAGE=model or embed-fit}"

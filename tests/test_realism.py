@@ -1,10 +1,14 @@
 """The viewer's measurements: the two-sample realism test, image statistics, the independent face count."""
+from pathlib import Path
+
 import numpy as np
 from PIL import Image, ImageFilter
 
 from conftest import real_crop
 from headrot_core.measure.realism import (FEATURE_PX, count_faces, image_statistics, realism_features,
                                           resampled_scores, same_resolution, two_sample_test)
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_two_sample_test_is_at_chance_for_one_distribution_and_perfect_for_two():
@@ -72,3 +76,28 @@ def test_the_independent_detector_counts_faces():
     twice.paste(crop, (0, 0))
     twice.paste(crop, (128, 0))
     assert count_faces([crop, blank, twice]).tolist() == [1, 0, 2]
+
+
+def _sdedit_probe():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("sdedit_probe", ROOT / "scripts" / "sdedit_probe.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_sdedit_probe_redraws_frames_more_the_deeper_it_noises_and_keeps_their_detail(tiny_model):
+    """scripts/sdedit_probe.py (issue 22's GPU plan): a frame noised further is changed more by the model's
+    decoding; the change added to the sharp frame is blurred, so a decoding that changes nothing changes nothing."""
+    probe = _sdedit_probe()
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (3, 64, 64, 3), dtype=np.uint8)
+    edits = probe.sdedit(tiny_model, frames, [100, 600], steps=10, seed=0)
+    assert set(edits) == {100, 600} and all(e.shape == frames.shape and e.dtype == np.uint8 for e in edits.values())
+    change = {t: np.abs(e.astype(float) - frames).mean() for t, e in edits.items()}
+    assert 0 < change[100] < change[600]
+    big = rng.integers(0, 200, (3, 128, 128, 3), dtype=np.uint8)
+    assert np.array_equal(probe.edited(big, frames, frames), big)
+    dim = frames // 2
+    assert np.array_equal(probe.edited(big, dim, dim + 10), big + 10)
