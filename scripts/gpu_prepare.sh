@@ -40,4 +40,5 @@ if [ ! -f .gpu/train64.tar.gz ]; then
 fi
 total=$(travel)
 echo "a device call carrying .gpu and .whl sends ${total} MiB (at most 64)"
-"$PY" -c "import sys; sys.exit(float('$total') > 64)" || { echo "over 64 MiB: the call would be refused" >&2; exit 1; }
+"$PY" -c "import sys; sys.exit(float('$total') > 64)" || {
+  echo "over 64 MiB: the call would be refused; remove .gpu/train64.tar.gz to write it into what is left" >&2; exit 1; }
