@@ -100,6 +100,8 @@ def edited(frames128: np.ndarray, small: np.ndarray, decoded: np.ndarray) -> np.
 
 
 def score(edits_path: Path) -> None:
+    from tqdm.auto import tqdm
+
     from headrot_core.measure.evaluation import real_turned_faces
     from headrot_core.measure.realism import count_faces, realism_features, same_resolution, two_sample_test
 
@@ -114,7 +116,7 @@ def score(edits_path: Path) -> None:
                                                  for k in z.files if k.startswith("t")}}
         print(f"model {z['model']}, {int(z['steps'])} DDIM steps, seed {int(z['seed'])}; {len(real)} real crops\n")
     print("| far frames (true turns) | realism | one face |\n| --- | --- | --- |")
-    for name, imgs in variants.items():
+    for name, imgs in tqdm(variants.items(), desc="scoring", unit="variant"):
         pil = same_resolution(imgs, 128)
         feats = realism_features(pil)
         acc = [two_sample_test(feats, groups, real_feats, real_ids, seed=10 * k, repeats=1).accuracy
